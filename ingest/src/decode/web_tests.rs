@@ -1,0 +1,103 @@
+use super::*;
+
+fn decode_all(lines: &[&str]) -> Vec<Option<Decoded>> {
+    let mut d = WebDecoder::new(&DecoderOptions::default());
+    lines
+        .iter()
+        .map(|l| d.decode(l.as_bytes()).unwrap())
+        .collect()
+}
+
+fn one(line: &str) -> Decoded {
+    decode_all(&[line]).pop().unwrap().unwrap()
+}
+
+#[test]
+fn combined_wrapped_in_quotes() {
+    let d = one(
+        r#""192.168.4.25 - - [22/Dec/2016:16:30:52 +0300] "POST /administrator/index.php?x=1 HTTP/1.1" 303 382 "http://192.168.4.161/DVWA" "Mozilla/5.0 (Windows NT 6.1)"""#,
+    );
+    let o = &d.original;
+    assert_eq!(o["c-ip"], "192.168.4.25");
+    assert_eq!(o["cs-method"], "POST");
+    assert_eq!(o["cs-uri-stem"], "/administrator/index.php");
+    assert_eq!(o["cs-uri-query"], "x=1");
+    assert_eq!(o["cs-version"], "HTTP/1.1");
+    assert_eq!(o["sc-status"], 303);
+    assert_eq!(o["sc-bytes"], 382);
+    assert_eq!(o["cs-referer"], "http://192.168.4.161/DVWA");
+    assert_eq!(o["cs-user-agent"], "Mozilla/5.0 (Windows NT 6.1)");
+    assert_eq!(
+        d.timestamp.unwrap().to_rfc3339(),
+        "2016-12-22T13:30:52+00:00"
+    );
+    assert_eq!(d.ecs.source_ip, Some("192.168.4.25".parse().unwrap()));
+    assert_eq!(d.ecs.url_query.as_deref(), Some("x=1"));
+    assert_eq!(d.dataset.as_str(), "web.access");
+}
+
+#[test]
+fn common_with_dash_bytes_and_scanner_requests() {
+    let d = one(r#"192.168.105.83 - - [11/Jul/2018:08:41:28 +0300] "GET /manager HTTP/1.1" 302 -"#);
+    assert_eq!(d.original["sc-status"], 302);
+    assert!(d.original.get("sc-bytes").is_none());
+    let d = one(
+        r#"10.0.0.1 - - [11/Jul/2018:09:32:02 +0300] "GET /a"b.php?q=<script>"x" HTTP/1.1" 404 12 "-" "sqlmap""#,
+    );
+    assert_eq!(d.original["cs-uri"], "/a\"b.php?q=<script>\"x\"");
+    assert_eq!(d.original["sc-status"], 404);
+    assert_eq!(d.ecs.user_agent.as_deref(), Some("sqlmap"));
+    let d =
+        one("192.168.105.83 - - [11/Jul/2018:09:32:02 +0300] \"\u{16}\u{3}\u{1}\u{fffd}r>\" 400 -");
+    assert_eq!(d.original["sc-status"], 400);
+    assert!(d.original.get("cs-method").is_none());
+    let d = one(r#"1.2.3.4 - bob [11/Jul/2018:09:32:02 +0300] "-" 408 -"#);
+    assert_eq!(d.ecs.user_name.as_deref(), Some("bob"));
+    let d = one(
+        r#"1.2.3.4 - - [11/Jul/2018:09:32:02 +0300] "GET http://evil.example/x?y HTTP/1.1" 200 1 "-" "-""#,
+    );
+    assert_eq!(d.ecs.url_domain.as_deref(), Some("evil.example"));
+    assert_eq!(d.ecs.url_path.as_deref(), Some("/x"));
+}
+
+#[test]
+fn malformed_lines() {
+    let mut d = WebDecoder::new(&DecoderOptions::default());
+    assert!(d.decode(b"garbage").is_err());
+    assert!(d.decode(b"1.2.3.4 - - [x] \"GET / HTTP/1.1\"").is_err());
+}
+
+#[test]
+fn iis_with_fields_header() {
+    let out = decode_all(&[
+        "#Software: Microsoft Internet Information Services 10.0",
+        "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken",
+        "# comment",
+        "2019-09-03 10:13:36 10.0.2.15 GET /erp/conn.aspx proxy&port=3389&ip=127.0.0.1 80 - 10.0.2.17 Mozilla/5.0+(Windows+NT) - 200 0 0 7",
+    ]);
+    assert!(out[..3].iter().all(Option::is_none));
+    let d = out[3].as_ref().unwrap();
+    let o = &d.original;
+    assert_eq!(o["cs-user-agent"], "Mozilla/5.0 (Windows NT)");
+    assert_eq!(o["cs(User-Agent)"], "Mozilla/5.0 (Windows NT)");
+    assert_eq!(o["cs-uri-query"], "proxy&port=3389&ip=127.0.0.1");
+    assert_eq!(o["sc-status"], 200);
+    assert_eq!(o["time-taken"], 7);
+    assert_eq!(
+        d.timestamp.unwrap().to_rfc3339(),
+        "2019-09-03T10:13:36+00:00"
+    );
+    assert_eq!(d.ecs.source_ip, Some("10.0.2.17".parse().unwrap()));
+    assert_eq!(d.ecs.destination_port, Some(80));
+    assert_eq!(d.ecs.url_path.as_deref(), Some("/erp/conn.aspx"));
+    let mut dec = WebDecoder::new(&DecoderOptions::default());
+    dec.decode(b"#Fields: date time c-ip").unwrap();
+    assert_eq!(
+        dec.decode(b"2019-09-03 10:13:36").unwrap_err().kind,
+        ErrorKind::Malformed
+    );
+    // Another #Fields: later in the file changes the columns.
+    dec.decode(b"#Fields: c-ip cs-method").unwrap();
+    let d = dec.decode(b"10.1.1.1 PUT").unwrap().unwrap();
+    assert_eq!(d.ecs.http_request_method.as_deref(), Some("PUT"));
+}
