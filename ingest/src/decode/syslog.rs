@@ -399,6 +399,9 @@ fn rfc3164(pri: Option<u8>, s: &str, now: DateTime<Utc>, offset: FixedOffset) ->
         h.hostname = Some(first);
         after
     };
+    // "combo  -- root[2421]: ROOT LOGIN ON tty2": skip stray dashes before the tag.
+    let tag_part = tag_part.trim_start_matches(' ');
+    let tag_part = tag_part.strip_prefix("-- ").unwrap_or(tag_part);
     h.message = tag_part;
     // TAG: letters, digits and ._-/() up to '[' or ':'.
     let tag_end = tag_part

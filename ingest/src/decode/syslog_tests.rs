@@ -175,3 +175,11 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn stray_dashes_before_tag() {
+    let d = decode("Jul  7 08:06:15 combo  -- root[2421]: ROOT LOGIN ON tty2");
+    assert_eq!(d.original["hostname"], "combo");
+    assert_eq!(d.original["appname"], "root");
+    assert_eq!(d.original["message"], "ROOT LOGIN ON tty2");
+}
