@@ -2,10 +2,13 @@
 //! `evtx_dump -o jsonl` (`{"Event":{"System":…,"EventData":…}}`), then decoded like any
 //! Windows JSON event.
 //!
-//! Positions: an `.evtx` record has no line. [`EvtxItem::Record`] gives the record's
-//! `EventRecordID` (use it as the record's offset: it is unique and increasing within a log,
-//! so a checkpoint on it survives the log being appended to) and its ordinal (1-based, in
-//! reading order: use it as the line).
+//! Positions: an `.evtx` record has no line. [`EvtxItem::Record`] gives the record number
+//! from the record's header (use it as the record's offset: it is unique and increasing within
+//! a log, so a checkpoint on it survives the log being appended to; in a live log it equals
+//! `System.EventRecordID`, but exported logs — all the samples here — renumber their record
+//! headers from 1 while `EventRecordID` keeps the original ids) and its ordinal (1-based, in reading order: use
+//! it as the line). Chunks are read in record order (oldest chunk first, as Windows does for a
+//! log that has wrapped around), so error items name the chunk's number in the file.
 //!
 //! A chunk that cannot be read (bad magic, bad header, truncated) yields one `corrupt_chunk`
 //! error and reading goes on with the next chunk; a record that cannot be rendered yields a
@@ -34,14 +37,15 @@ pub struct EvtxOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EvtxItem {
     Record {
-        /// `EventRecordID`: the record's offset for checkpoints and event ids.
+        /// Record number from the record header: the record's offset for checkpoints and
+        /// event ids.
         record_id: u64,
         /// 1-based position in reading order: the record's "line".
         ordinal: u64,
         decoded: Box<Decoded>,
     },
     Error {
-        /// 0-based chunk number in reading order.
+        /// 0-based chunk number in the file.
         chunk: u64,
         /// The ordinal the next good record will have.
         ordinal: u64,
@@ -146,25 +150,21 @@ impl EvtxReader {
         }
     }
 
-    fn chunk_error(&self, kind: ErrorKind, message: String) -> EvtxItem {
-        EvtxItem::Error {
-            chunk: self.chunk,
-            ordinal: self.ordinal + 1,
-            error: DecodeError::new(kind, message),
-        }
-    }
-
     /// Reads the next chunk into the queue.
     fn fill(&mut self, mut data: evtx::EvtxChunkData) {
-        let chunk_no = self.chunk;
+        let chunk_no = data.number.unwrap_or(self.chunk);
         let mut chunk = match data.parse(Arc::clone(&self.settings)) {
             Ok(c) => c,
             Err(e) => {
-                let item = self.chunk_error(
+                let error = DecodeError::new(
                     ErrorKind::CorruptChunk,
                     format!("chunk {chunk_no}: {}", chain(&e)),
                 );
-                self.queue.push_back(item);
+                self.queue.push_back(EvtxItem::Error {
+                    chunk: chunk_no,
+                    ordinal: self.ordinal + 1,
+                    error,
+                });
                 return;
             }
         };
@@ -215,8 +215,16 @@ impl Iterator for EvtxReader {
             match next {
                 Ok(data) => self.fill(data),
                 Err(e) => {
-                    let item = self.chunk_error(ErrorKind::CorruptChunk, chain(&e));
-                    self.queue.push_back(item);
+                    let chunk = match &e {
+                        evtx::err::EvtxError::FailedToParseChunk { chunk_id, .. } => *chunk_id,
+                        _ => self.chunk,
+                    };
+                    let error = DecodeError::new(ErrorKind::CorruptChunk, chain(&e));
+                    self.queue.push_back(EvtxItem::Error {
+                        chunk,
+                        ordinal: self.ordinal + 1,
+                        error,
+                    });
                 }
             }
             self.chunk += 1;
