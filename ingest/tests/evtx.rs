@@ -123,8 +123,8 @@ fn corrupt_chunk_is_reported_and_the_rest_is_read() {
         &DecoderOptions::default(),
     )
     .unwrap()
-    .filter_map(|i| match i {
-        EvtxItem::Record { record_id, .. } => Some(record_id),
+    .map(|i| match i {
+        EvtxItem::Record { record_id, .. } => record_id,
         EvtxItem::Error { error, .. } => panic!("{error}"),
     })
     .collect();

@@ -183,7 +183,7 @@ fn zeek_logs_with_dotted_keys() {
         .events
         .iter()
         .all(|(_, _, d)| d.ecs.dns_question_name.is_some()
-            || !d.original["query"].as_str().is_some_and(|q| !q.is_empty())));
+            || d.original["query"].as_str().is_none_or(|q| q.is_empty())));
     assert!(dns
         .events
         .iter()
