@@ -7,10 +7,17 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error("invalid {kind} {id:?}: {reason}")]
-    InvalidId { kind: &'static str, id: String, reason: &'static str },
+    InvalidId {
+        kind: &'static str,
+        id: String,
+        reason: &'static str,
+    },
 
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -18,7 +25,11 @@ pub enum CoreError {
     /// A configuration or registry value that parsed but does not make sense. `key` is the
     /// dotted path of the offending value (`agencies[2].systems[0].level`).
     #[error("{origin}: {key}: {message}")]
-    Invalid { origin: String, key: String, message: String },
+    Invalid {
+        origin: String,
+        key: String,
+        message: String,
+    },
 
     #[error("environment variable {var}: {message}")]
     Env { var: String, message: String },

@@ -119,15 +119,35 @@ pub fn event_id(agency: &str, sensor: &str, source_key: &[u8], offset: u64, cont
 /// Empty fields are omitted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ecs {
-    #[serde(rename = "event.code", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "event.code",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub event_code: Option<String>,
-    #[serde(rename = "event.action", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "event.action",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub event_action: Option<String>,
-    #[serde(rename = "event.outcome", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "event.outcome",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub event_outcome: Option<String>,
-    #[serde(rename = "event.severity", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "event.severity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub event_severity: Option<i64>,
-    #[serde(rename = "event.provider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "event.provider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub event_provider: Option<String>,
     #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -141,27 +161,63 @@ pub struct Ecs {
 
     #[serde(rename = "source.ip", default, skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<IpAddr>,
-    #[serde(rename = "source.port", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "source.port",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_port: Option<u16>,
-    #[serde(rename = "destination.ip", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination.ip",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_ip: Option<IpAddr>,
-    #[serde(rename = "destination.port", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination.port",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_port: Option<u16>,
-    #[serde(rename = "network.transport", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "network.transport",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_transport: Option<String>,
-    #[serde(rename = "network.protocol", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "network.protocol",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_protocol: Option<String>,
 
     #[serde(rename = "user.name", default, skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
-    #[serde(rename = "user.domain", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "user.domain",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_domain: Option<String>,
 
-    #[serde(rename = "process.pid", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "process.pid",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub process_pid: Option<u64>,
-    #[serde(rename = "process.executable", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "process.executable",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub process_executable: Option<String>,
-    #[serde(rename = "process.command_line", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "process.command_line",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub process_command_line: Option<String>,
     #[serde(
         rename = "process.parent.executable",
@@ -174,22 +230,42 @@ pub struct Ecs {
     pub file_path: Option<String>,
     #[serde(rename = "file.name", default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
-    #[serde(rename = "file.hash.md5", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "file.hash.md5",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub file_hash_md5: Option<String>,
-    #[serde(rename = "file.hash.sha1", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "file.hash.sha1",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub file_hash_sha1: Option<String>,
-    #[serde(rename = "file.hash.sha256", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "file.hash.sha256",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub file_hash_sha256: Option<String>,
 
     #[serde(rename = "url.full", default, skip_serializing_if = "Option::is_none")]
     pub url_full: Option<String>,
-    #[serde(rename = "url.domain", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "url.domain",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub url_domain: Option<String>,
     #[serde(rename = "url.path", default, skip_serializing_if = "Option::is_none")]
     pub url_path: Option<String>,
     #[serde(rename = "url.query", default, skip_serializing_if = "Option::is_none")]
     pub url_query: Option<String>,
-    #[serde(rename = "http.request.method", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "http.request.method",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http_request_method: Option<String>,
     #[serde(
         rename = "http.response.status_code",
@@ -203,25 +279,61 @@ pub struct Ecs {
         skip_serializing_if = "Option::is_none"
     )]
     pub http_response_bytes: Option<u64>,
-    #[serde(rename = "http.request.referrer", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "http.request.referrer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http_referrer: Option<String>,
-    #[serde(rename = "user_agent.original", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "user_agent.original",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_agent: Option<String>,
 
-    #[serde(rename = "dns.question.name", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dns.question.name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dns_question_name: Option<String>,
-    #[serde(rename = "tls.server.sni", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tls.server.sni",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tls_sni: Option<String>,
 
-    #[serde(rename = "email.from.address", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "email.from.address",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email_from: Option<String>,
-    #[serde(rename = "email.to.address", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "email.to.address",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub email_to: Vec<String>,
-    #[serde(rename = "email.subject", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "email.subject",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email_subject: Option<String>,
-    #[serde(rename = "email.message_id", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "email.message_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email_message_id: Option<String>,
-    #[serde(rename = "email.attachments", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "email.attachments",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub email_attachments: Vec<Attachment>,
 
     /// Signature or rule name reported by the source (Suricata alert, CEF name).
@@ -229,7 +341,11 @@ pub struct Ecs {
     pub rule_name: Option<String>,
     #[serde(rename = "rule.id", default, skip_serializing_if = "Option::is_none")]
     pub rule_id: Option<String>,
-    #[serde(rename = "rule.category", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "rule.category",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rule_category: Option<String>,
 
     /// Every IP, host name, hash, user and URL the event mentions (ECS `related.*`), for IOC
@@ -324,18 +440,30 @@ impl Ecs {
     /// Fills `related.*` from the single-valued fields already set. Decoders call this last.
     pub fn fill_related(&mut self) {
         let mut r = std::mem::take(&mut self.related);
-        for ip in [self.source_ip, self.destination_ip, self.host_ip].into_iter().flatten() {
-            r.add_ip(ip);
-        }
-        for host in [&self.host_name, &self.url_domain, &self.dns_question_name, &self.tls_sni]
+        for ip in [self.source_ip, self.destination_ip, self.host_ip]
             .into_iter()
             .flatten()
         {
+            r.add_ip(ip);
+        }
+        for host in [
+            &self.host_name,
+            &self.url_domain,
+            &self.dns_question_name,
+            &self.tls_sni,
+        ]
+        .into_iter()
+        .flatten()
+        {
             r.add_host(host);
         }
-        for hash in [&self.file_hash_md5, &self.file_hash_sha1, &self.file_hash_sha256]
-            .into_iter()
-            .flatten()
+        for hash in [
+            &self.file_hash_md5,
+            &self.file_hash_sha1,
+            &self.file_hash_sha256,
+        ]
+        .into_iter()
+        .flatten()
         {
             r.add_hash(hash);
         }
@@ -412,7 +540,10 @@ mod tests {
         let text = serde_json::to_string(&ev).unwrap();
         assert!(text.contains("\"source.ip\":\"10.0.0.1\""), "{text}");
         assert!(text.contains("\"@timestamp\""), "{text}");
-        assert!(!text.contains("destination.ip"), "empty fields are omitted: {text}");
+        assert!(
+            !text.contains("destination.ip"),
+            "empty fields are omitted: {text}"
+        );
         let back: Event = serde_json::from_str(&text).unwrap();
         assert_eq!(back, ev);
     }

@@ -95,7 +95,9 @@ impl FromStr for Id {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut out = [0u8; 16];
         if s.len() != 32 || hex::decode_to_slice(s, &mut out).is_err() {
-            return Err(ParseIdError { value: s.chars().take(64).collect() });
+            return Err(ParseIdError {
+                value: s.chars().take(64).collect(),
+            });
         }
         Ok(Id(out))
     }
@@ -118,7 +120,10 @@ impl<'de> Deserialize<'de> for Id {
 
 /// Id of a detection: hash(event id, rule id) (brief §3).
 pub fn detection_id(event: &Id, rule_id: &str) -> Id {
-    IdHasher::new("detection").part(event.0).part(rule_id).finish()
+    IdHasher::new("detection")
+        .part(event.0)
+        .part(rule_id)
+        .finish()
 }
 
 /// Id of an incident: hash(agency, rule, grouping key, window start) (brief §3).

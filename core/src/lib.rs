@@ -2,12 +2,23 @@
 //!
 //! - [`event`]: the Event of brief §4 and its deterministic id;
 //! - [`id`]: deterministic 128-bit ids for events, detections and incidents;
-//! - [`topics`]: Kafka topic names and agency id rules.
+//! - [`registry`]: agencies, their information systems (security level 1–5) and alert channels;
+//! - [`config`]: the configuration file, validated in two steps, with `CANHGAC_*` overrides;
+//! - [`transport`]: the publisher/subscription abstraction with acknowledgements, and the
+//!   in-process [`transport::Bus`] used by `canhgac run` (Kafka lives in `canhgac-kafka`);
+//! - [`ack`]: ordered acknowledgement tracking for checkpoints;
+//! - [`topics`]: Kafka topic names and agency id rules;
+//! - [`telemetry`]: tracing setup and the Prometheus registry.
 
+pub mod ack;
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod id;
+pub mod registry;
+pub mod telemetry;
 pub mod topics;
+pub mod transport;
 
 pub use error::CoreError;
 pub use event::{event_id, Attachment, Dataset, Ecs, Event, Related, SourceKind, SourceRef};

@@ -13,7 +13,9 @@ pub const DEFAULT_PREFIX: &str = "canhgac";
 pub fn validate_id(kind: &'static str, id: &str) -> Result<(), CoreError> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && id.as_bytes()[0].is_ascii_alphanumeric();
     if ok {
         Ok(())
@@ -30,7 +32,9 @@ pub fn validate_id(kind: &'static str, id: &str) -> Result<(), CoreError> {
 pub fn validate_prefix(prefix: &str) -> Result<(), CoreError> {
     let ok = !prefix.is_empty()
         && prefix.len() <= 100
-        && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -51,7 +55,9 @@ pub struct Topics {
 impl Topics {
     pub fn new(prefix: &str) -> Result<Self, CoreError> {
         validate_prefix(prefix)?;
-        Ok(Self { prefix: prefix.to_string() })
+        Ok(Self {
+            prefix: prefix.to_string(),
+        })
     }
 
     pub fn prefix(&self) -> &str {
@@ -76,12 +82,17 @@ impl Topics {
 
     /// A librdkafka regex subscription matching every agency's events topic.
     pub fn events_pattern(&self) -> String {
-        format!("^{}\\.events\\.[a-z0-9][a-z0-9_-]*$", regex_escape(&self.prefix))
+        format!(
+            "^{}\\.events\\.[a-z0-9][a-z0-9_-]*$",
+            regex_escape(&self.prefix)
+        )
     }
 
     /// The agency an events topic belongs to, or `None` if the topic is not one.
     pub fn agency_of_events_topic<'a>(&self, topic: &'a str) -> Option<&'a str> {
-        let rest = topic.strip_prefix(self.prefix.as_str())?.strip_prefix(".events.")?;
+        let rest = topic
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(".events.")?;
         validate_id("agency", rest).ok().map(|_| rest)
     }
 }
@@ -89,7 +100,23 @@ impl Topics {
 fn regex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if matches!(c, '.' | '-' | '+' | '*' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' | '|' | '\\') {
+        if matches!(
+            c,
+            '.' | '-'
+                | '+'
+                | '*'
+                | '?'
+                | '('
+                | ')'
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '^'
+                | '$'
+                | '|'
+                | '\\'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -108,7 +135,10 @@ mod tests {
         assert_eq!(t.dlq("moh"), "canhgac.dlq.moh");
         assert_eq!(t.alerts("moh"), "canhgac.alerts.moh");
         assert_eq!(t.detections(), "canhgac.detections");
-        assert_eq!(t.events_pattern(), "^canhgac\\.events\\.[a-z0-9][a-z0-9_-]*$");
+        assert_eq!(
+            t.events_pattern(),
+            "^canhgac\\.events\\.[a-z0-9][a-z0-9_-]*$"
+        );
     }
 
     #[test]

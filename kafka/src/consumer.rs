@@ -1,0 +1,330 @@
+//! The at-least-once consumer.
+//!
+//! A dedicated OS thread owns the librdkafka consumer: it polls, hands messages to the async
+//! side through a bounded channel, and runs the rebalance callbacks. Each message is registered
+//! in a per-partition [`OrderedAcks`]; its [`Ack`] stores the partition's offset once every
+//! earlier message of that partition was acked, and librdkafka's auto-commit commits stored
+//! offsets. On revoke the thread waits (bounded) until the revoked partitions have nothing in
+//! flight, then commits synchronously; on close it does the same for every partition.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use canhgac_core::ack::OrderedAcks;
+use canhgac_core::transport::{Ack, Received, Subscription};
+use canhgac_core::CoreError;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use crate::{kafka_err, ClientSettings};
+
+const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("enable.auto.offset.store", "false"),
+    ("enable.auto.commit", "true"),
+    ("auto.commit.interval.ms", "1000"),
+    ("auto.offset.reset", "earliest"),
+    ("partition.assignment.strategy", "cooperative-sticky"),
+    // Pattern subscriptions pick up a new agency's topic within seconds.
+    ("topic.metadata.refresh.interval.ms", "5000"),
+    ("session.timeout.ms", "10000"),
+    ("heartbeat.interval.ms", "1000"),
+];
+
+/// What to subscribe to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscribeTo {
+    Topics(Vec<String>),
+    /// A regex (librdkafka subscribes by pattern when a topic name starts with `^`).
+    Pattern(String),
+}
+
+type PartKey = (String, i32);
+
+struct PartState {
+    generation: u64,
+    acks: OrderedAcks<i64>,
+}
+
+#[derive(Default)]
+struct Tracking {
+    parts: HashMap<PartKey, PartState>,
+    next_generation: u64,
+}
+
+struct Shared {
+    tracking: Mutex<Tracking>,
+    drained: Condvar,
+    drain_timeout: Duration,
+}
+
+impl Shared {
+    /// Waits until none of `parts` (all, if `None`) has a message in flight, or the timeout.
+    fn wait_drained(&self, parts: Option<&[PartKey]>) -> bool {
+        let deadline = Instant::now() + self.drain_timeout;
+        let mut t = self.tracking.lock().expect("tracking lock");
+        loop {
+            let busy = t
+                .parts
+                .iter()
+                .any(|(k, p)| p.acks.in_flight() > 0 && parts.is_none_or(|ps| ps.contains(k)));
+            if !busy {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            t = self
+                .drained
+                .wait_timeout(t, deadline - now)
+                .expect("tracking lock")
+                .0;
+        }
+    }
+}
+
+struct Ctx {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let parts: Vec<PartKey> = tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            if !self.shared.wait_drained(Some(&parts)) {
+                tracing::warn!(
+                    partitions = parts.len(),
+                    "revoke: in-flight messages not acked in time, they will be redelivered"
+                );
+            }
+            commit_sync(consumer, "revoke");
+            let mut t = self.shared.tracking.lock().expect("tracking lock");
+            for k in &parts {
+                t.parts.remove(k);
+            }
+            tracing::info!(partitions = parts.len(), "partitions revoked");
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let mut t = self.shared.tracking.lock().expect("tracking lock");
+            for e in tpl.elements() {
+                let generation = t.next_generation;
+                t.next_generation += 1;
+                t.parts.insert(
+                    (e.topic().to_string(), e.partition()),
+                    PartState {
+                        generation,
+                        acks: OrderedAcks::new(),
+                    },
+                );
+            }
+            tracing::info!(partitions = tpl.count(), "partitions assigned");
+        }
+    }
+}
+
+fn commit_sync(consumer: &BaseConsumer<Ctx>, why: &str) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => {}
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => tracing::warn!(error = %e, "{why}: commit failed"),
+    }
+}
+
+/// A consumer-group subscription on Kafka. Drop it or call [`KafkaSubscription::close`] to
+/// leave the group; `close` waits until in-flight messages are acked and offsets committed.
+pub struct KafkaSubscription {
+    rx: mpsc::Receiver<Result<Received, CoreError>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl KafkaSubscription {
+    /// Joins `group` and subscribes. `buffer` bounds the messages handed over but not yet
+    /// received by the stage.
+    pub fn new(
+        settings: &ClientSettings,
+        group: &str,
+        to: SubscribeTo,
+        buffer: usize,
+    ) -> Result<Self, CoreError> {
+        let mut defaults = CONSUMER_DEFAULTS.to_vec();
+        defaults.push(("group.id", group));
+        let shared = Arc::new(Shared {
+            tracking: Mutex::new(Tracking::default()),
+            drained: Condvar::new(),
+            drain_timeout: Duration::from_secs(30),
+        });
+        let consumer: BaseConsumer<Ctx> = settings
+            .client_config(&defaults)
+            .create_with_context(Ctx {
+                shared: shared.clone(),
+            })
+            .map_err(|e| kafka_err("cannot create consumer", e))?;
+        let topics: Vec<String> = match to {
+            SubscribeTo::Topics(t) => t,
+            SubscribeTo::Pattern(p) => vec![if p.starts_with('^') {
+                p
+            } else {
+                format!("^{p}")
+            }],
+        };
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&refs)
+            .map_err(|e| kafka_err("subscribe", e))?;
+        let consumer = Arc::new(consumer);
+        let (tx, rx) = mpsc::channel(buffer.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("kafka-consumer".into())
+                .spawn(move || poll_loop(consumer, shared, tx, stop))
+                .map_err(|e| CoreError::Transport(format!("cannot start consumer thread: {e}")))?
+        };
+        Ok(Self {
+            rx,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops fetching, waits (bounded) until every message handed out was acked, commits, and
+    /// leaves the group. Ack what you hold before calling it.
+    pub async fn close(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.rx.close();
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+impl Drop for KafkaSubscription {
+    fn drop(&mut self) {
+        // The thread drains, commits and closes the consumer on its own; never join here, we
+        // may be on a tokio worker.
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Subscription for KafkaSubscription {
+    async fn recv(&mut self) -> Option<Result<Received, CoreError>> {
+        self.rx.recv().await
+    }
+}
+
+fn poll_loop(
+    consumer: Arc<BaseConsumer<Ctx>>,
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Result<Received, CoreError>>,
+    stop: Arc<AtomicBool>,
+) {
+    'outer: while !stop.load(Ordering::SeqCst) {
+        let received = match consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "consumer error");
+                continue;
+            }
+            Some(Ok(m)) => {
+                let topic = m.topic().to_string();
+                let partition = m.partition();
+                let offset = m.offset();
+                let key = (topic.clone(), partition);
+                let registered = {
+                    let mut t = shared.tracking.lock().expect("tracking lock");
+                    let next = t.next_generation;
+                    let p = t.parts.entry(key.clone()).or_insert_with(|| PartState {
+                        generation: next,
+                        acks: OrderedAcks::new(),
+                    });
+                    if p.generation == next {
+                        t.next_generation += 1;
+                    }
+                    let p = t.parts.get_mut(&key).expect("just inserted");
+                    (p.generation, p.acks.push(offset + 1))
+                };
+                let (generation, ticket) = registered;
+                let ack = {
+                    let shared = shared.clone();
+                    let consumer = consumer.clone();
+                    Ack::new(move |acked| {
+                        let mut t = shared.tracking.lock().expect("tracking lock");
+                        if let Some(p) = t.parts.get_mut(&key) {
+                            if p.generation == generation && !acked {
+                                p.acks.abandon(ticket);
+                            } else if p.generation == generation {
+                                if let Some(next) = p.acks.complete(ticket) {
+                                    let mut tpl = TopicPartitionList::new();
+                                    if tpl
+                                        .add_partition_offset(&key.0, key.1, Offset::Offset(next))
+                                        .is_ok()
+                                    {
+                                        if let Err(e) = consumer.store_offsets(&tpl) {
+                                            tracing::debug!(error = %e, topic = %key.0, partition = key.1, "offset not stored");
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        drop(t);
+                        shared.drained.notify_all();
+                    })
+                };
+                let headers = m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Received {
+                    topic,
+                    partition,
+                    offset,
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                    headers,
+                    ack,
+                }
+            }
+        };
+        let mut item = Ok(received);
+        loop {
+            match tx.try_send(item) {
+                Ok(()) => break,
+                Err(mpsc::error::TrySendError::Full(back)) => {
+                    if stop.load(Ordering::SeqCst) {
+                        break 'outer;
+                    }
+                    item = back;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => break 'outer,
+            }
+        }
+    }
+    if !shared.wait_drained(None) {
+        tracing::warn!("close: in-flight messages not acked in time, they will be redelivered");
+    }
+    commit_sync(&consumer, "close");
+    // Dropping the last handle closes the consumer (leaves the group) on this thread. Ack
+    // closures still held elsewhere keep it alive until they are dropped.
+    drop(consumer);
+}
