@@ -1,0 +1,373 @@
+//! Per-event field extraction: one walk over the event's `original` JSON, keeping only the
+//! fields some loaded rule or mapping references, each value copied once and case-folded
+//! once into a reused buffer. Nothing here allocates once the buffers have grown.
+
+use std::io::Write as _;
+
+use serde_json::{Map, Value};
+
+use crate::compile::{SlotTable, KEYWORD_SLOT};
+use crate::mapping::Layout;
+use crate::modifiers::string::fold_into;
+
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// One value of a field: byte ranges of its original and case-folded text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Val {
+    pub orig: (u32, u32),
+    pub low: (u32, u32),
+    pub null: bool,
+    pub next: u32,
+}
+
+/// The extracted fields of the current event.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    pub text: Vec<u8>,
+    pub vals: Vec<Val>,
+    pub head: Vec<u32>,
+    pub touched: Vec<u32>,
+    tmp: Vec<u8>,
+}
+
+impl Fields {
+    pub fn new(n_slots: usize) -> Fields {
+        Fields {
+            text: Vec::with_capacity(16 << 10),
+            vals: Vec::with_capacity(256),
+            head: vec![NONE; n_slots],
+            touched: Vec::with_capacity(64),
+            tmp: Vec::with_capacity(1024),
+        }
+    }
+
+    pub fn reset(&mut self) {
+        for &s in &self.touched {
+            self.head[s as usize] = NONE;
+        }
+        self.touched.clear();
+        self.vals.clear();
+        self.text.clear();
+    }
+
+    #[inline]
+    pub fn has(&self, slot: u32) -> bool {
+        self.head[slot as usize] != NONE
+    }
+
+    #[inline]
+    pub fn values(&self, slot: u32) -> ValIter<'_> {
+        ValIter {
+            f: self,
+            cur: self.head[slot as usize],
+        }
+    }
+
+    #[inline]
+    pub fn orig(&self, v: &Val) -> &[u8] {
+        &self.text[v.orig.0 as usize..v.orig.1 as usize]
+    }
+
+    #[inline]
+    pub fn low(&self, v: &Val) -> &[u8] {
+        &self.text[v.low.0 as usize..v.low.1 as usize]
+    }
+
+    fn link(&mut self, slot: u32, orig: (u32, u32), low: (u32, u32), null: bool) {
+        let h = &mut self.head[slot as usize];
+        if *h == NONE {
+            self.touched.push(slot);
+        }
+        self.vals.push(Val {
+            orig,
+            low,
+            null,
+            next: *h,
+        });
+        *h = self.vals.len() as u32 - 1;
+    }
+
+    /// Appends `start..` of `text` as a value of `slot`, folding it when needed.
+    fn finish(&mut self, slot: u32, start: usize, null: bool) {
+        let end = self.text.len();
+        let needs_fold = self.text[start..end]
+            .iter()
+            .any(|b| b.is_ascii_uppercase() || *b >= 0x80);
+        let low = if needs_fold {
+            self.tmp.clear();
+            fold_into(&self.text[start..end], &mut self.tmp);
+            self.text.extend_from_slice(&self.tmp);
+            (end as u32, self.text.len() as u32)
+        } else {
+            (start as u32, end as u32)
+        };
+        self.link(slot, (start as u32, end as u32), low, null);
+    }
+
+    /// Pushes a JSON value: scalars, each element of an array, or an object's `#text`.
+    pub fn push_json(&mut self, slot: u32, v: &Value) {
+        let start = self.text.len();
+        match v {
+            Value::String(s) => {
+                self.text.extend_from_slice(s.as_bytes());
+                self.finish(slot, start, false);
+            }
+            Value::Number(n) => {
+                let _ = write!(self.text, "{n}");
+                self.finish(slot, start, false);
+            }
+            Value::Bool(b) => {
+                self.text
+                    .extend_from_slice(if *b { b"true" } else { b"false" });
+                self.finish(slot, start, false);
+            }
+            Value::Null => self.finish(slot, start, true),
+            Value::Array(items) => {
+                for x in items {
+                    if !x.is_array() {
+                        self.push_json(slot, x);
+                    }
+                }
+            }
+            Value::Object(m) => {
+                if let Some(t) = m.get("#text") {
+                    self.push_json(slot, t);
+                }
+            }
+        }
+    }
+
+    /// Makes every value of `from` also a value of `to` (a field rename).
+    pub fn alias(&mut self, from: u32, to: u32) {
+        let mut cur = self.head[from as usize];
+        while cur != NONE {
+            let v = self.vals[cur as usize];
+            self.link(to, v.orig, v.low, v.null);
+            cur = v.next;
+        }
+    }
+}
+
+pub(crate) struct ValIter<'a> {
+    f: &'a Fields,
+    cur: u32,
+}
+
+impl<'a> Iterator for ValIter<'a> {
+    type Item = &'a Val;
+    #[inline]
+    fn next(&mut self) -> Option<&'a Val> {
+        if self.cur == NONE {
+            return None;
+        }
+        let v = &self.f.vals[self.cur as usize];
+        self.cur = v.next;
+        Some(v)
+    }
+}
+
+/// Walks an event record and reports each field some rule or mapping references, as
+/// `(slot, value)`, to `sink`.
+pub(crate) struct Extractor<'s, 'p, F> {
+    pub slots: &'s SlotTable,
+    pub path: &'p mut String,
+    pub sink: F,
+}
+
+impl<'e, F: FnMut(u32, &'e Value)> Extractor<'_, '_, F> {
+    #[inline]
+    fn emit(&mut self, name: &str, v: &'e Value) {
+        if let Some(slot) = self.slots.get(name) {
+            (self.sink)(slot, v);
+        }
+    }
+
+    fn emit_joined(&mut self, a: &str, b: &str, v: &'e Value) {
+        self.path.clear();
+        self.path.push_str(a);
+        self.path.push('_');
+        self.path.push_str(b);
+        if let Some(slot) = self.slots.get(self.path.as_str()) {
+            (self.sink)(slot, v);
+        }
+    }
+
+    pub fn run(&mut self, layout: Layout, original: &'e Value) {
+        let Value::Object(root) = original else {
+            self.emit("message", original);
+            return;
+        };
+        if layout == Layout::Evtx {
+            if let Some(Value::Object(ev)) = root.get("Event") {
+                self.evtx(ev);
+                return;
+            }
+            if let Some(Value::Object(w)) = root.get("winlog") {
+                self.winlog(w);
+            }
+        }
+        self.path.clear();
+        self.flat(root);
+    }
+
+    fn evtx(&mut self, ev: &'e Map<String, Value>) {
+        if let Some(Value::Object(sys)) = ev.get("System") {
+            for (k, v) in sys {
+                match v {
+                    Value::Object(o) => {
+                        if let Some(t) = o.get("#text") {
+                            self.emit(k, t);
+                        }
+                        if let Some(Value::Object(attrs)) = o.get("#attributes") {
+                            for (a, av) in attrs {
+                                self.emit_joined(k, a, av);
+                            }
+                        }
+                    }
+                    _ => self.emit(k, v),
+                }
+            }
+        }
+        if let Some(Value::Object(data)) = ev.get("EventData") {
+            self.event_data(data);
+        }
+        if let Some(Value::Object(ud)) = ev.get("UserData") {
+            for inner in ud.values() {
+                if let Value::Object(i) = inner {
+                    for (k, v) in i {
+                        if k != "#attributes" {
+                            self.emit(k, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn event_data(&mut self, data: &'e Map<String, Value>) {
+        for (k, v) in data {
+            match k.as_str() {
+                "#attributes" => {}
+                "Data" => match v {
+                    Value::Array(items) => {
+                        for it in items {
+                            self.data_item(it);
+                        }
+                    }
+                    other => self.data_item(other),
+                },
+                _ => self.emit(k, v),
+            }
+        }
+    }
+
+    fn data_item(&mut self, it: &'e Value) {
+        if let Value::Object(m) = it {
+            let name = m
+                .get("#attributes")
+                .and_then(|a| a.get("Name"))
+                .and_then(Value::as_str);
+            let val = m.get("#text").unwrap_or(&NULL);
+            match name {
+                Some(n) => self.emit(n, val),
+                None => self.emit("Data", val),
+            }
+        } else {
+            self.emit("Data", it);
+        }
+    }
+
+    fn winlog(&mut self, w: &'e Map<String, Value>) {
+        for (k, v) in w {
+            match k.as_str() {
+                "event_data" | "user_data" => {
+                    if let Value::Object(d) = v {
+                        for (k, v) in d {
+                            self.emit(k, v);
+                        }
+                    }
+                }
+                "event_id" => self.emit("EventID", v),
+                "channel" => self.emit("Channel", v),
+                "provider_name" => self.emit("Provider_Name", v),
+                "computer_name" => self.emit("Computer", v),
+                "record_id" => self.emit("EventRecordID", v),
+                _ => {}
+            }
+        }
+    }
+
+    fn flat(&mut self, m: &'e Map<String, Value>) {
+        for (k, v) in m {
+            let len = self.path.len();
+            if len > 0 {
+                self.path.push('.');
+            }
+            self.path.push_str(k);
+            match v {
+                Value::Object(inner) if !inner.contains_key("#text") => self.flat(inner),
+                _ => {
+                    if let Some(slot) = self.slots.get(self.path.as_str()) {
+                        (self.sink)(slot, v);
+                    }
+                }
+            }
+            self.path.truncate(len);
+        }
+    }
+}
+
+static NULL: Value = Value::Null;
+
+/// Every scalar of the record into the keyword slot, for keyword searches.
+pub(crate) fn keywords(fields: &mut Fields, v: &Value) {
+    match v {
+        Value::Object(m) => {
+            for x in m.values() {
+                keywords(fields, x);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                keywords(fields, x);
+            }
+        }
+        Value::Null => {}
+        scalar => fields.push_json(KEYWORD_SLOT, scalar),
+    }
+}
+
+/// Calls `f` with the case-folded text of every scalar of the record (strings folded into
+/// `buf` only when they hold uppercase or non-ASCII bytes).
+pub(crate) fn scan_scalars(v: &Value, buf: &mut Vec<u8>, f: &mut impl FnMut(&[u8])) {
+    match v {
+        Value::Object(m) => {
+            for x in m.values() {
+                scan_scalars(x, buf, f);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                scan_scalars(x, buf, f);
+            }
+        }
+        Value::Null => {}
+        Value::String(s) => {
+            let b = s.as_bytes();
+            if b.iter().any(|c| c.is_ascii_uppercase() || *c >= 0x80) {
+                buf.clear();
+                fold_into(b, buf);
+                f(buf);
+            } else {
+                f(b);
+            }
+        }
+        Value::Number(n) => {
+            buf.clear();
+            let _ = write!(buf, "{n}");
+            f(buf);
+        }
+        Value::Bool(b) => f(if *b { b"true" } else { b"false" }),
+    }
+}

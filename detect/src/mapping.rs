@@ -1,0 +1,332 @@
+//! Logsource routing and field mapping, as data (`rules/mappings/*.yml`).
+//!
+//! A mapping file names the datasets it covers, how their `original` record is laid out,
+//! optional dataset-wide field renames, and for each Sigma logsource the event predicates
+//! (`when`) that select its events, each with optional field renames:
+//!
+//! ```yaml
+//! datasets: [windows]
+//! layout: evtx            # evtx | flat
+//! fields: {}              # Sigma field: event field, for every event of these datasets
+//! logsources:
+//!   - logsource: {product: windows, category: process_creation}
+//!     when:
+//!       - {Channel: Microsoft-Windows-Sysmon/Operational, EventID: 1}
+//!       - {Channel: Security, EventID: 4688, fieldmap: {Image: NewProcessName}}
+//! ```
+//!
+//! A logsource entry applies to a rule when each key (product, category, service) matches:
+//! a key the entry omits must be absent from the rule, `*` matches anything, a list matches
+//! any of its values. An entry without `when` selects every event of the datasets; the
+//! pseudo-field `dataset` in a `when` tests the event's dataset.
+//! Predicate values compare case-insensitively as text (`EventID: 4688` matches `"4688"`).
+
+use std::path::Path;
+
+use yaml_rust2::Yaml;
+
+use crate::error::DetectError;
+use crate::rule::Logsource;
+use crate::yaml::{get, text, text_list};
+
+/// How a dataset's `original` record is flattened into fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `evtx_dump` JSON (`Event.System` attributes as `Provider_Name`, `Event.EventData`
+    /// named data, `Event.UserData`), Winlogbeat (`winlog.*`), or flat NXLog JSON.
+    Evtx,
+    /// Nested objects give dotted names (`id.orig_h`); keys containing dots are kept.
+    Flat,
+}
+
+/// One alternative of a logsource's `when`: predicates AND-ed, plus renames.
+#[derive(Debug, Clone, Default)]
+pub struct When {
+    /// (event field, accepted values case-folded).
+    pub conds: Vec<(String, Vec<String>)>,
+    /// (Sigma field, event field).
+    pub fieldmap: Vec<(String, String)>,
+}
+
+/// How an entry's logsource key matches a rule's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPat {
+    /// Not given: the rule must not give it either.
+    Absent,
+    /// `*`: any value, or none.
+    Any,
+    /// One of these values (lowercase).
+    OneOf(Vec<String>),
+}
+
+impl KeyPat {
+    fn parse(y: Option<&Yaml>) -> KeyPat {
+        let vals: Vec<String> = text_list(y)
+            .into_iter()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect();
+        if vals.is_empty() {
+            KeyPat::Absent
+        } else if vals.iter().any(|v| v == "*") {
+            KeyPat::Any
+        } else {
+            KeyPat::OneOf(vals)
+        }
+    }
+
+    fn matches(&self, v: &Option<String>) -> bool {
+        match (self, v) {
+            (KeyPat::Absent, v) => v.is_none(),
+            (KeyPat::Any, _) => true,
+            (KeyPat::OneOf(list), Some(v)) => list.iter().any(|x| x == v),
+            (KeyPat::OneOf(_), None) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LogsourceEntry {
+    pub product: KeyPat,
+    pub category: KeyPat,
+    pub service: KeyPat,
+    /// Alternatives; empty = every event.
+    pub when: Vec<When>,
+}
+
+impl LogsourceEntry {
+    /// Each key matches exactly (absent = absent), `*` matches anything.
+    pub fn applies_to(&self, rule: &Logsource) -> bool {
+        self.product.matches(&rule.product)
+            && self.category.matches(&rule.category)
+            && self.service.matches(&rule.service)
+    }
+}
+
+/// One mapping file.
+#[derive(Debug, Clone)]
+pub struct MappingFile {
+    pub origin: String,
+    pub datasets: Vec<String>,
+    pub layout: Layout,
+    /// Dataset-wide (Sigma field, event field).
+    pub fields: Vec<(String, String)>,
+    pub logsources: Vec<LogsourceEntry>,
+}
+
+/// Every mapping in force.
+#[derive(Debug, Clone, Default)]
+pub struct Mappings {
+    pub files: Vec<MappingFile>,
+}
+
+/// The repository's `rules/mappings/`, compiled in so the binary works from any directory.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "windows.yml",
+        include_str!("../../rules/mappings/windows.yml"),
+    ),
+    ("linux.yml", include_str!("../../rules/mappings/linux.yml")),
+    (
+        "network.yml",
+        include_str!("../../rules/mappings/network.yml"),
+    ),
+    ("web.yml", include_str!("../../rules/mappings/web.yml")),
+    ("cloud.yml", include_str!("../../rules/mappings/cloud.yml")),
+];
+
+impl Mappings {
+    /// The mappings shipped in `rules/mappings/`.
+    pub fn builtin() -> Mappings {
+        let mut m = Mappings::default();
+        for (name, text) in BUILTIN {
+            let f = MappingFile::from_yaml(text, &format!("builtin:{name}"))
+                .expect("builtin mappings are valid");
+            m.files.push(f);
+        }
+        m
+    }
+
+    /// Every `*.yml`/`*.yaml` file of a directory, in name order.
+    pub fn from_dir(dir: &Path) -> Result<Mappings, DetectError> {
+        let io = |source| DetectError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
+            .collect();
+        paths.sort();
+        let mut m = Mappings::default();
+        for p in paths {
+            let text = std::fs::read_to_string(&p).map_err(|source| DetectError::Io {
+                path: p.clone(),
+                source,
+            })?;
+            m.files
+                .push(MappingFile::from_yaml(&text, &p.display().to_string())?);
+        }
+        Ok(m)
+    }
+
+    /// Entries (with their file's datasets) that apply to a rule logsource.
+    pub fn entries_for<'a>(
+        &'a self,
+        ls: &'a Logsource,
+    ) -> impl Iterator<Item = (&'a MappingFile, &'a LogsourceEntry)> + 'a {
+        self.files.iter().flat_map(move |f| {
+            f.logsources
+                .iter()
+                .filter(|e| e.applies_to(ls))
+                .map(move |e| (f, e))
+        })
+    }
+}
+
+fn pairs(
+    y: Option<&Yaml>,
+    what: &str,
+    err: &dyn Fn(String) -> DetectError,
+) -> Result<Vec<(String, String)>, DetectError> {
+    match y {
+        None | Some(Yaml::Null) => Ok(Vec::new()),
+        Some(Yaml::Hash(h)) => h
+            .iter()
+            .map(|(k, v)| match (text(k), text(v)) {
+                (Some(k), Some(v)) => Ok((k, v)),
+                _ => Err(err(format!("`{what}` must map field names to field names"))),
+            })
+            .collect(),
+        Some(_) => Err(err(format!("`{what}` must be a map"))),
+    }
+}
+
+impl MappingFile {
+    pub fn from_yaml(src: &str, origin: &str) -> Result<MappingFile, DetectError> {
+        let err = |message: String| DetectError::Mapping {
+            origin: origin.to_string(),
+            message,
+        };
+        let docs = yaml_rust2::YamlLoader::load_from_str(src).map_err(|e| err(e.to_string()))?;
+        let Some(Yaml::Hash(root)) = docs.first() else {
+            return Err(err("expected a map".into()));
+        };
+        for (k, _) in root {
+            match k.as_str() {
+                Some("datasets" | "layout" | "fields" | "logsources" | "description") => {}
+                _ => return Err(err(format!("unknown key {}", crate::yaml::describe(k)))),
+            }
+        }
+        let datasets = text_list(get(root, "datasets"));
+        if datasets.is_empty() {
+            return Err(err("`datasets` names no dataset".into()));
+        }
+        let layout = match get(root, "layout").and_then(text).as_deref() {
+            None | Some("flat") => Layout::Flat,
+            Some("evtx") => Layout::Evtx,
+            Some(other) => return Err(err(format!("unknown layout `{other}` (evtx, flat)"))),
+        };
+        let fields = pairs(get(root, "fields"), "fields", &err)?;
+        let mut logsources = Vec::new();
+        let Some(Yaml::Array(entries)) = get(root, "logsources") else {
+            return Err(err("`logsources` must be a list".into()));
+        };
+        for (i, e) in entries.iter().enumerate() {
+            let Yaml::Hash(e) = e else {
+                return Err(err(format!("logsources[{i}] is not a map")));
+            };
+            let Some(Yaml::Hash(ls)) = get(e, "logsource") else {
+                return Err(err(format!("logsources[{i}]: `logsource` must be a map")));
+            };
+            let (product, category, service) = (
+                KeyPat::parse(get(ls, "product")),
+                KeyPat::parse(get(ls, "category")),
+                KeyPat::parse(get(ls, "service")),
+            );
+            if [&product, &category, &service]
+                .iter()
+                .all(|k| **k == KeyPat::Absent)
+            {
+                return Err(err(format!(
+                    "logsources[{i}]: `logsource` names no product, category or service"
+                )));
+            }
+            let mut when = Vec::new();
+            match get(e, "when") {
+                None | Some(Yaml::Null) => {}
+                Some(Yaml::Array(alts)) => {
+                    for alt in alts {
+                        let Yaml::Hash(alt) = alt else {
+                            return Err(err(format!(
+                                "logsources[{i}].when: each alternative is a map"
+                            )));
+                        };
+                        let mut w = When::default();
+                        for (k, v) in alt {
+                            let Some(k) = text(k) else {
+                                return Err(err(format!("logsources[{i}].when: bad key")));
+                            };
+                            if k == "fieldmap" {
+                                w.fieldmap = pairs(Some(v), "fieldmap", &err)?;
+                                continue;
+                            }
+                            let vals: Vec<String> = text_list(Some(v))
+                                .into_iter()
+                                .map(|s| s.to_lowercase())
+                                .collect();
+                            if vals.is_empty() {
+                                return Err(err(format!(
+                                    "logsources[{i}].when: `{k}` has no value"
+                                )));
+                            }
+                            w.conds.push((k, vals));
+                        }
+                        when.push(w);
+                    }
+                }
+                Some(_) => return Err(err(format!("logsources[{i}].when must be a list"))),
+            }
+            logsources.push(LogsourceEntry {
+                product,
+                category,
+                service,
+                when,
+            });
+        }
+        Ok(MappingFile {
+            origin: origin.to_string(),
+            datasets,
+            layout,
+            fields,
+            logsources,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_parses() {
+        let m = Mappings::builtin();
+        assert!(m
+            .files
+            .iter()
+            .any(|f| f.datasets.iter().any(|d| d == "windows")));
+        let ls = Logsource {
+            product: Some("windows".into()),
+            category: Some("process_creation".into()),
+            service: None,
+        };
+        assert!(m.entries_for(&ls).count() >= 1);
+    }
+
+    #[test]
+    fn bad_mapping_named() {
+        let e =
+            MappingFile::from_yaml("datasets: [x]\nlayout: nope\nlogsources: []", "t").unwrap_err();
+        assert!(e.to_string().contains("unknown layout"), "{e}");
+    }
+}

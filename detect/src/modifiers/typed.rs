@@ -1,0 +1,157 @@
+//! Typed modifiers: `re` (with `i`/`m`/`s`), `cidr`, `lt`/`lte`/`gt`/`gte`, and the time
+//! parts `minute`/`hour`/`day`/`week`/`month`/`year`.
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use ipnet::IpNet;
+
+use crate::error::Reject;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+impl CmpOp {
+    pub fn test(self, a: f64, b: f64) -> bool {
+        match self {
+            CmpOp::Eq => a == b,
+            CmpOp::Lt => a < b,
+            CmpOp::Lte => a <= b,
+            CmpOp::Gt => a > b,
+            CmpOp::Gte => a >= b,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimePart {
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl TimePart {
+    /// Extracts the part from a timestamp text (RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f]`).
+    pub fn extract(self, text: &[u8]) -> Option<f64> {
+        let s = std::str::from_utf8(text).ok()?.trim();
+        let dt: NaiveDateTime = match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(d) => d.naive_utc(),
+            Err(_) => [
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%dT%H:%M:%S",
+            ]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            })?,
+        };
+        Some(match self {
+            TimePart::Minute => dt.minute() as f64,
+            TimePart::Hour => dt.hour() as f64,
+            TimePart::Day => dt.day() as f64,
+            TimePart::Week => dt.iso_week().week() as f64,
+            TimePart::Month => dt.month() as f64,
+            TimePart::Year => dt.year() as f64,
+        })
+    }
+}
+
+/// Parses a number as event values and rule values are compared (`4688`, `-1.5`, `0x10`).
+pub fn parse_number(text: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(text).ok()?.trim();
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).ok().map(|v| v as f64);
+    }
+    s.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Compiles a `re` value with its flags. Matching runs on the original (not case-folded)
+/// bytes, so the pattern is case-sensitive unless `i` is given.
+pub fn compile_regex(
+    pattern: &str,
+    i: bool,
+    m: bool,
+    s: bool,
+) -> Result<regex::bytes::Regex, Reject> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .case_insensitive(i)
+        .multi_line(m)
+        .dot_matches_new_line(s)
+        .size_limit(8 << 20)
+        .build()
+        .map_err(|e| Reject::Regex {
+            pattern: pattern.to_string(),
+            message: e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+        })
+}
+
+/// Parses a `cidr` value; a bare address is a host network.
+pub fn parse_cidr(text: &str) -> Result<IpNet, Reject> {
+    let t = text.trim();
+    t.parse::<IpNet>()
+        .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| Reject::Modifier {
+            modifier: "cidr".into(),
+            message: format!("`{t}` is not a network"),
+        })
+}
+
+/// Parses an event value as an IP address (brackets and an IPv6 zone are tolerated).
+pub fn parse_ip(text: &[u8]) -> Option<std::net::IpAddr> {
+    let s = std::str::from_utf8(text)
+        .ok()?
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let s = s.split('%').next().unwrap_or(s);
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_parts() {
+        let t = b"2026-07-17T14:18:34.072213Z";
+        assert_eq!(TimePart::Hour.extract(t), Some(14.0));
+        assert_eq!(TimePart::Minute.extract(t), Some(18.0));
+        assert_eq!(TimePart::Day.extract(t), Some(17.0));
+        assert_eq!(TimePart::Month.extract(t), Some(7.0));
+        assert_eq!(TimePart::Year.extract(t), Some(2026.0));
+        assert_eq!(TimePart::Week.extract(t), Some(29.0));
+        assert_eq!(TimePart::Hour.extract(b"2022-01-02 03:04:05"), Some(3.0));
+        assert_eq!(TimePart::Hour.extract(b"nope"), None);
+    }
+
+    #[test]
+    fn numbers_and_ips() {
+        assert_eq!(parse_number(b"4688"), Some(4688.0));
+        assert_eq!(parse_number(b"0x10"), Some(16.0));
+        assert_eq!(parse_number(b"abc"), None);
+        assert!(parse_cidr("10.0.0.0/8")
+            .unwrap()
+            .contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        assert!(parse_cidr("::1").is_ok());
+        assert!(parse_cidr("x").is_err());
+        assert_eq!(parse_ip(b"[fe80::1%eth0]"), "fe80::1".parse().ok());
+    }
+}

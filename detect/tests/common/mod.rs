@@ -1,0 +1,89 @@
+//! Shared helpers: the third-party data directory next to the workspace.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use canhgac_detect::{Engine, EngineBuilder, LoadReport, Mappings, Placeholders};
+
+/// `../shared/data` resolved from the workspace root; panics with a clear message if absent.
+pub fn data_dir() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("../shared/data");
+    assert!(
+        dir.join("sigma").is_dir(),
+        "test data missing: expected the shared data directory at {} (see BRIEF §8)",
+        dir.display()
+    );
+    dir.canonicalize().expect("data dir")
+}
+
+pub fn sigma_dir() -> PathBuf {
+    data_dir().join("sigma")
+}
+
+pub const MAIN_FOLDERS: [&str; 4] = [
+    "rules",
+    "rules-emerging-threats",
+    "rules-threat-hunting",
+    "rules-compliance",
+];
+
+/// Values for every placeholder `rules-placeholder/` uses (networks for the IP ones).
+pub fn placeholders() -> Placeholders {
+    let mut p = Placeholders::new();
+    for name in [
+        "Administrators",
+        "Admins_Workstations",
+        "ApprovedUserUpn",
+        "Approved_Inviters",
+        "DC-MACHINE-NAME",
+        "DomainControllers",
+        "HomeTenantID",
+        "Important_AppIds",
+        "KNOWN_LOCATION",
+        "Known_Location",
+        "Legitimate_Countries",
+        "ServerSystems",
+        "UnApprovedDevice",
+        "UnLegitCountries",
+        "Workstations",
+        "dc_machine_accounts",
+        "domain_controller_hostnames",
+        "internal_domains",
+        "legtimate_identifiers",
+        "userdomain",
+    ] {
+        p.insert(name, vec![format!("{}-value*", name.to_lowercase())]);
+    }
+    for name in [
+        "Legitimate_IP_Ranges",
+        "UnApprovedIp",
+        "dc_ip_addresses",
+        "legit_ips",
+    ] {
+        p.insert(name, vec!["10.0.0.0/8".into(), "192.168.1.1".into()]);
+    }
+    p
+}
+
+/// Loads the given folders under `sigma/rules/`.
+pub fn load(folders: &[&str], placeholders: Option<Placeholders>) -> (Engine, LoadReport) {
+    let mut b = EngineBuilder::new(Mappings::builtin());
+    if let Some(p) = placeholders {
+        b = b.placeholders(p);
+    }
+    for f in folders {
+        b.add_path(&sigma_dir().join("rules").join(f))
+            .expect("rules folder readable");
+    }
+    b.build()
+}
+
+/// Events of a regression case file (concatenated `evtx_dump` JSON or raw text).
+pub fn read_case(path: &std::path::Path) -> Vec<canhgac_core::Event> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    canhgac_detect::input::read_events(&text, &path.display().to_string())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
