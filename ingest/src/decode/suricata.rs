@@ -50,30 +50,67 @@ fn s(v: Option<&Value>) -> Option<String> {
     v.and_then(json_str).map(str::to_string)
 }
 
+/// The top-level fields the mapping reads, gathered in one pass (no hashed lookup per key).
+#[derive(Default)]
+struct Top<'a> {
+    timestamp: Option<&'a Value>,
+    event_type: Option<&'a Value>,
+    src_ip: Option<&'a Value>,
+    src_port: Option<&'a Value>,
+    dest_ip: Option<&'a Value>,
+    dest_port: Option<&'a Value>,
+    proto: Option<&'a Value>,
+    app_proto: Option<&'a Value>,
+    host: Option<&'a Value>,
+    alert: Option<&'a Value>,
+    http: Option<&'a Value>,
+    dns: Option<&'a Value>,
+    tls: Option<&'a Value>,
+    fileinfo: Option<&'a Value>,
+    email: Option<&'a Value>,
+    smtp: Option<&'a Value>,
+}
+
 fn map(v: &Value) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
+    let mut t = Top::default();
+    for (k, v) in v.as_object().into_iter().flatten() {
+        match k.as_str() {
+            "timestamp" => t.timestamp = Some(v),
+            "event_type" => t.event_type = Some(v),
+            "src_ip" => t.src_ip = Some(v),
+            "src_port" => t.src_port = Some(v),
+            "dest_ip" => t.dest_ip = Some(v),
+            "dest_port" => t.dest_port = Some(v),
+            "proto" => t.proto = Some(v),
+            "app_proto" => t.app_proto = Some(v),
+            "host" => t.host = Some(v),
+            "alert" => t.alert = Some(v),
+            "http" => t.http = Some(v),
+            "dns" => t.dns = Some(v),
+            "tls" => t.tls = Some(v),
+            "fileinfo" => t.fileinfo = Some(v),
+            "email" => t.email = Some(v),
+            "smtp" => t.smtp = Some(v),
+            _ => {}
+        }
+    }
     let mut ecs = Ecs::default();
-    let timestamp = v.get("timestamp").and_then(json_time);
-    ecs.event_action = s(v.get("event_type"));
-    ecs.source_ip = v.get("src_ip").and_then(json_ip);
-    ecs.source_port = v.get("src_port").and_then(json_port);
-    ecs.destination_ip = v.get("dest_ip").and_then(json_ip);
-    ecs.destination_port = v.get("dest_port").and_then(json_port);
-    ecs.network_transport = v
-        .get("proto")
-        .and_then(json_str)
-        .map(str::to_ascii_lowercase);
-    ecs.network_protocol = v
-        .get("app_proto")
-        .and_then(json_str)
-        .map(str::to_ascii_lowercase);
-    ecs.host_name = s(v.get("host"));
-    if let Some(alert) = v.get("alert") {
+    let timestamp = t.timestamp.and_then(json_time);
+    ecs.event_action = s(t.event_type);
+    ecs.source_ip = t.src_ip.and_then(json_ip);
+    ecs.source_port = t.src_port.and_then(json_port);
+    ecs.destination_ip = t.dest_ip.and_then(json_ip);
+    ecs.destination_port = t.dest_port.and_then(json_port);
+    ecs.network_transport = t.proto.and_then(json_str).map(str::to_ascii_lowercase);
+    ecs.network_protocol = t.app_proto.and_then(json_str).map(str::to_ascii_lowercase);
+    ecs.host_name = s(t.host);
+    if let Some(alert) = t.alert {
         ecs.rule_name = s(alert.get("signature"));
         ecs.rule_id = alert.get("signature_id").and_then(json_string);
         ecs.rule_category = s(alert.get("category"));
         ecs.event_severity = alert.get("severity").and_then(Value::as_i64);
     }
-    if let Some(http) = v.get("http") {
+    if let Some(http) = t.http {
         let host = http.get("hostname").and_then(json_str);
         let url = http.get("url").and_then(json_str);
         if let Some(url) = url {
@@ -92,7 +129,7 @@ fn map(v: &Value) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
         ecs.http_referrer = s(http.get("http_refer"));
         ecs.user_agent = s(http.get("http_user_agent"));
     }
-    if let Some(dns) = v.get("dns") {
+    if let Some(dns) = t.dns {
         ecs.dns_question_name = s(dns.get("rrname")).or_else(|| {
             dns.get("query")
                 .or_else(|| dns.get("queries"))
@@ -101,10 +138,10 @@ fn map(v: &Value) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
                 .and_then(|q| s(q.get("rrname")))
         });
     }
-    if let Some(tls) = v.get("tls") {
+    if let Some(tls) = t.tls {
         ecs.tls_sni = s(tls.get("sni"));
     }
-    if let Some(file) = v.get("fileinfo") {
+    if let Some(file) = t.fileinfo {
         if let Some(name) = file.get("filename").and_then(json_str) {
             ecs.file_name = Some(super::util::basename(name).to_string());
             ecs.file_path = Some(name.to_string());
@@ -113,7 +150,7 @@ fn map(v: &Value) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
         ecs.file_hash_sha1 = s(file.get("sha1")).map(|h| h.to_ascii_lowercase());
         ecs.file_hash_sha256 = s(file.get("sha256")).map(|h| h.to_ascii_lowercase());
     }
-    if let Some(mail) = v.get("email").or_else(|| v.get("smtp")) {
+    if let Some(mail) = t.email.or(t.smtp) {
         ecs.email_from = s(mail.get("from")).or_else(|| s(mail.get("mail_from")));
         if let Some(to) = mail
             .get("to")

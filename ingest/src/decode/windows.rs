@@ -89,37 +89,36 @@ fn evtx_layout(event: &Map<String, Value>, ecs: &mut Ecs) -> Result<Ts, DecodeEr
         .get("System")
         .and_then(Value::as_object)
         .ok_or_else(|| DecodeError::malformed("Event has no System element"))?;
-    if let Some(id) = system.get("EventID") {
-        let id = match id {
-            Value::Object(o) => o.get("#text").unwrap_or(id),
-            _ => id,
-        };
-        ecs.event_code = json_string(id);
+    let mut timestamp = None;
+    for (k, v) in system {
+        match k.as_str() {
+            "EventID" => {
+                let id = match v {
+                    Value::Object(o) => o.get("#text").unwrap_or(v),
+                    _ => v,
+                };
+                ecs.event_code = json_string(id);
+            }
+            "Computer" => ecs.host_name = json_str(v).map(str::to_string),
+            "Provider" => {
+                ecs.event_provider = v
+                    .get("#attributes")
+                    .and_then(|a| a.get("Name"))
+                    .and_then(json_str)
+                    .map(str::to_string)
+            }
+            "Keywords" => ecs.event_outcome = v.as_str().and_then(outcome_from_keywords),
+            "Level" => ecs.log_level = json_u64(v).and_then(level_name).map(str::to_string),
+            "TimeCreated" => {
+                timestamp = v
+                    .get("#attributes")
+                    .and_then(|a| a.get("SystemTime"))
+                    .and_then(Value::as_str)
+                    .and_then(|s| util::parse_iso(s, util::utc()))
+            }
+            _ => {}
+        }
     }
-    ecs.host_name = system
-        .get("Computer")
-        .and_then(json_str)
-        .map(str::to_string);
-    ecs.event_provider = system
-        .get("Provider")
-        .and_then(|p| p.get("#attributes"))
-        .and_then(|a| a.get("Name"))
-        .and_then(json_str)
-        .map(str::to_string);
-    if let Some(k) = system.get("Keywords").and_then(Value::as_str) {
-        ecs.event_outcome = outcome_from_keywords(k);
-    }
-    ecs.log_level = system
-        .get("Level")
-        .and_then(json_u64)
-        .and_then(level_name)
-        .map(str::to_string);
-    let timestamp = system
-        .get("TimeCreated")
-        .and_then(|t| t.get("#attributes"))
-        .and_then(|a| a.get("SystemTime"))
-        .and_then(Value::as_str)
-        .and_then(|s| util::parse_iso(s, util::utc()));
     let event_data = event.get("EventData").and_then(Value::as_object);
     // UserData has one child element (named after the event) that holds the fields.
     let user_data = event
@@ -165,17 +164,17 @@ fn winlogbeat_layout(original: &Value, ecs: &mut Ecs) -> Ts {
     let timestamp = get("@timestamp").and_then(util::json_time);
     let event_data = get("winlog.event_data").and_then(Value::as_object);
     let user_data = get("winlog.user_data").and_then(Value::as_object);
-    let flat = original.as_object();
-    fill_from_data(ecs, |name| {
-        event_data
-            .and_then(|d| d.get(name))
-            .or_else(|| user_data.and_then(|d| d.get(name)))
-            .or_else(|| {
-                // Dotted keys at the top level: `winlog.event_data.TargetUserName`.
-                let flat = flat?;
-                flat.get(&format!("winlog.event_data.{name}"))
-            })
-    });
+    let mut data = Data::new();
+    for d in [event_data, user_data].into_iter().flatten() {
+        data.absorb(d);
+    }
+    // Dotted keys at the top level: `winlog.event_data.TargetUserName`.
+    for (k, v) in original.as_object().into_iter().flatten() {
+        if let Some(name) = k.strip_prefix("winlog.event_data.") {
+            data.put(name, v);
+        }
+    }
+    fill_from_data(ecs, |name| data.get(name));
     timestamp
 }
 
@@ -217,8 +216,86 @@ fn nxlog_layout(obj: &Map<String, Value>, ecs: &mut Ecs, local_offset: FixedOffs
                 .and_then(Value::as_str)
                 .and_then(|s| util::parse_iso(s, local_offset))
         });
-    fill_from_data(ecs, |name| obj.get(name));
+    let mut data = Data::new();
+    data.absorb(obj);
+    fill_from_data(ecs, |name| data.get(name));
     timestamp
+}
+
+/// Event data fields the ECS mapping reads, gathered in one pass over the event data (a
+/// `match` on the name instead of one hashed lookup per candidate name).
+const DATA_FIELDS: usize = 41;
+
+fn slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "AccountDomain" => 0,
+        "AccountName" => 1,
+        "Application" => 2,
+        "ClientAddress" => 3,
+        "CommandLine" => 4,
+        "DestAddress" => 5,
+        "DestPort" => 6,
+        "DestinationAddress" => 7,
+        "DestinationHostname" => 8,
+        "DestinationIp" => 9,
+        "DestinationPort" => 10,
+        "Hash" => 11,
+        "Hashes" => 12,
+        "Image" => 13,
+        "ImageLoaded" => 14,
+        "IpAddress" => 15,
+        "IpPort" => 16,
+        "NewProcessId" => 17,
+        "NewProcessName" => 18,
+        "ParentImage" => 19,
+        "ParentProcessName" => 20,
+        "ProcessCommandLine" => 21,
+        "ProcessId" => 22,
+        "ProcessName" => 23,
+        "Protocol" => 24,
+        "QueryName" => 25,
+        "SourceAddress" => 26,
+        "SourceHostname" => 27,
+        "SourceIp" => 28,
+        "SourceNetworkAddress" => 29,
+        "SourcePort" => 30,
+        "SubjectDomainName" => 31,
+        "SubjectUserName" => 32,
+        "TargetDomainName" => 33,
+        "TargetFileName" => 34,
+        "TargetFilename" => 35,
+        "TargetUserName" => 36,
+        "User" => 37,
+        "UserName" => 38,
+        "Workstation" => 39,
+        "WorkstationName" => 40,
+        _ => return None,
+    })
+}
+
+struct Data<'a>([Option<&'a Value>; DATA_FIELDS]);
+
+impl<'a> Data<'a> {
+    fn new() -> Self {
+        Data([None; DATA_FIELDS])
+    }
+
+    /// Takes the fields of `map` that are not set yet.
+    fn absorb(&mut self, map: &'a Map<String, Value>) {
+        for (k, v) in map {
+            self.put(k, v);
+        }
+    }
+
+    fn put(&mut self, name: &str, v: &'a Value) {
+        if let Some(i) = slot(name) {
+            self.0[i].get_or_insert(v);
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        slot(name).and_then(|i| self.0[i])
+    }
 }
 
 fn outcome_from_keywords(k: &str) -> Option<String> {

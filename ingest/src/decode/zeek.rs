@@ -52,16 +52,16 @@ impl Decoder for ZeekDecoder {
         let obj = original
             .as_object()
             .ok_or_else(|| DecodeError::malformed("expected an object"))?;
-        let log = obj
-            .get("_path")
-            .or_else(|| obj.get("@stream"))
+        let z = collect(obj);
+        let log = z
+            .log
             .and_then(json_str)
-            .map(str::to_string)
-            .or_else(|| self.file_log.clone())
-            .unwrap_or_else(|| "unknown".to_string());
-        let (timestamp, ecs) = map(obj, &log);
+            .or(self.file_log.as_deref())
+            .unwrap_or("unknown");
+        let dataset = Dataset::zeek(log);
+        let (timestamp, ecs) = map(&z, log);
         Ok(Some(Decoded {
-            dataset: Dataset::zeek(&log),
+            dataset,
             timestamp,
             ecs,
             original,
@@ -69,47 +69,148 @@ impl Decoder for ZeekDecoder {
     }
 }
 
-/// A field under any of the three key styles: `id.orig_h`, `id_orig_h`, `{"id":{"orig_h"}}`.
-fn field<'a>(obj: &'a Map<String, Value>, dotted: &str, underscored: &str) -> Option<&'a Value> {
-    if let Some(v) = obj.get(dotted) {
-        return Some(v);
+/// The fields the ECS mapping reads, gathered in one pass over the record (no hashed lookup
+/// per candidate key). `id.orig_h`, `id_orig_h` and `{"id":{"orig_h"}}` all land in `orig_h`.
+#[derive(Default)]
+struct Z<'a> {
+    log: Option<&'a Value>,
+    ts: Option<&'a Value>,
+    orig_h: Option<&'a Value>,
+    orig_p: Option<&'a Value>,
+    resp_h: Option<&'a Value>,
+    resp_p: Option<&'a Value>,
+    proto: Option<&'a Value>,
+    service: Option<&'a Value>,
+    msg: Option<&'a Value>,
+    query: Option<&'a Value>,
+    host: Option<&'a Value>,
+    uri: Option<&'a Value>,
+    method: Option<&'a Value>,
+    status_code: Option<&'a Value>,
+    response_body_len: Option<&'a Value>,
+    referrer: Option<&'a Value>,
+    user_agent: Option<&'a Value>,
+    username: Option<&'a Value>,
+    user: Option<&'a Value>,
+    client: Option<&'a Value>,
+    cookie: Option<&'a Value>,
+    server_name: Option<&'a Value>,
+    filename: Option<&'a Value>,
+    name: Option<&'a Value>,
+    path: Option<&'a Value>,
+    note: Option<&'a Value>,
+    mailfrom: Option<&'a Value>,
+    from: Option<&'a Value>,
+    rcptto: Option<&'a Value>,
+    subject: Option<&'a Value>,
+    msg_id: Option<&'a Value>,
+    md5: Option<&'a Value>,
+    sha1: Option<&'a Value>,
+    sha256: Option<&'a Value>,
+    domainname: Option<&'a Value>,
+    host_name: Option<&'a Value>,
+    hostname: Option<&'a Value>,
+}
+
+fn conn_id<'a>(z: &mut Z<'a>, key: &str, v: &'a Value) {
+    match key {
+        "orig_h" => z.orig_h = Some(v),
+        "orig_p" => z.orig_p = Some(v),
+        "resp_h" => z.resp_h = Some(v),
+        "resp_p" => z.resp_p = Some(v),
+        _ => {}
     }
-    if dotted != underscored {
-        if let Some(v) = obj.get(underscored) {
-            return Some(v);
+}
+
+fn collect(obj: &Map<String, Value>) -> Z<'_> {
+    let mut z = Z::default();
+    for (k, v) in obj {
+        match k.as_str() {
+            "_path" | "@stream" => {
+                z.log.get_or_insert(v);
+            }
+            "id" => {
+                if let Value::Object(id) = v {
+                    for (k2, v2) in id {
+                        conn_id(&mut z, k2, v2);
+                    }
+                }
+            }
+            "ts" => z.ts = Some(v),
+            "proto" => z.proto = Some(v),
+            "service" => z.service = Some(v),
+            "msg" => z.msg = Some(v),
+            "query" => z.query = Some(v),
+            "host" => z.host = Some(v),
+            "uri" => z.uri = Some(v),
+            "method" => z.method = Some(v),
+            "status_code" => z.status_code = Some(v),
+            "response_body_len" => z.response_body_len = Some(v),
+            "referrer" => z.referrer = Some(v),
+            "user_agent" => z.user_agent = Some(v),
+            "username" => z.username = Some(v),
+            "user" => z.user = Some(v),
+            "client" => z.client = Some(v),
+            "cookie" => z.cookie = Some(v),
+            "server_name" => z.server_name = Some(v),
+            "filename" => z.filename = Some(v),
+            "name" => z.name = Some(v),
+            "path" => z.path = Some(v),
+            "note" => z.note = Some(v),
+            "mailfrom" => z.mailfrom = Some(v),
+            "from" => z.from = Some(v),
+            "rcptto" => z.rcptto = Some(v),
+            "subject" => z.subject = Some(v),
+            "msg_id" => z.msg_id = Some(v),
+            "md5" => z.md5 = Some(v),
+            "sha1" => z.sha1 = Some(v),
+            "sha256" => z.sha256 = Some(v),
+            "domainname" => z.domainname = Some(v),
+            "host_name" => z.host_name = Some(v),
+            "hostname" => z.hostname = Some(v),
+            other => {
+                if let Some(rest) = other
+                    .strip_prefix("id.")
+                    .or_else(|| other.strip_prefix("id_"))
+                {
+                    conn_id(&mut z, rest, v);
+                }
+            }
         }
-        let (parent, child) = dotted.split_once('.')?;
-        return obj.get(parent)?.as_object()?.get(child);
     }
-    None
+    z
 }
 
 fn s(v: Option<&Value>) -> Option<String> {
     v.and_then(json_str).map(str::to_string)
 }
 
-fn map(obj: &Map<String, Value>, log: &str) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
+fn hash(v: Option<&Value>) -> Option<String> {
+    v.and_then(json_str).map(str::to_ascii_lowercase)
+}
+
+fn map(z: &Z<'_>, log: &str) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
     let mut ecs = Ecs::default();
-    let timestamp = obj.get("ts").and_then(json_time);
-    ecs.source_ip = field(obj, "id.orig_h", "id_orig_h").and_then(json_ip);
-    ecs.source_port = field(obj, "id.orig_p", "id_orig_p").and_then(json_port);
-    ecs.destination_ip = field(obj, "id.resp_h", "id_resp_h").and_then(json_ip);
-    ecs.destination_port = field(obj, "id.resp_p", "id_resp_p").and_then(json_port);
-    ecs.network_transport = s(obj.get("proto")).map(|p| p.to_ascii_lowercase());
+    let timestamp = z.ts.and_then(json_time);
+    ecs.source_ip = z.orig_h.and_then(json_ip);
+    ecs.source_port = z.orig_p.and_then(json_port);
+    ecs.destination_ip = z.resp_h.and_then(json_ip);
+    ecs.destination_port = z.resp_p.and_then(json_port);
+    ecs.network_transport = z.proto.and_then(json_str).map(str::to_ascii_lowercase);
     // `service` is the application protocol in conn (`gssapi,smb,krb`) and known_services,
     // but a principal in kerberos.
     if matches!(log, "conn" | "known_services") {
-        ecs.network_protocol = match obj.get("service") {
+        ecs.network_protocol = match z.service {
             Some(Value::Array(a)) => a.first().and_then(json_str).map(str::to_ascii_lowercase),
             other => s(other).map(|p| p.split(',').next().unwrap_or(&p).to_ascii_lowercase()),
         };
     }
-    ecs.message = s(obj.get("msg"));
+    ecs.message = s(z.msg);
     match log {
-        "dns" => ecs.dns_question_name = s(obj.get("query")),
+        "dns" => ecs.dns_question_name = s(z.query),
         "http" => {
-            let host = obj.get("host").and_then(json_str);
-            if let Some(uri) = obj.get("uri").and_then(json_str) {
+            let host = z.host.and_then(json_str);
+            if let Some(uri) = z.uri.and_then(json_str) {
                 let (path, query) = split_query(uri);
                 ecs.url_path = Some(path.to_string());
                 ecs.url_query = query.map(str::to_string);
@@ -119,58 +220,54 @@ fn map(obj: &Map<String, Value>, log: &str) -> (Option<chrono::DateTime<chrono::
                 });
             }
             ecs.url_domain = host.map(str::to_string);
-            ecs.http_request_method = s(obj.get("method"));
-            ecs.http_response_status_code = obj.get("status_code").and_then(json_port);
-            ecs.http_response_bytes = obj.get("response_body_len").and_then(json_u64);
-            ecs.http_referrer = s(obj.get("referrer"));
-            ecs.user_agent = s(obj.get("user_agent"));
-            ecs.user_name = s(obj.get("username"));
+            ecs.http_request_method = s(z.method);
+            ecs.http_response_status_code = z.status_code.and_then(json_port);
+            ecs.http_response_bytes = z.response_body_len.and_then(json_u64);
+            ecs.http_referrer = s(z.referrer);
+            ecs.user_agent = s(z.user_agent);
+            ecs.user_name = s(z.username);
         }
-        "ssl" => ecs.tls_sni = s(obj.get("server_name")),
+        "ssl" => ecs.tls_sni = s(z.server_name),
         "files" | "pe" | "smb_files" => {
-            if let Some(name) = obj
-                .get("filename")
-                .or_else(|| obj.get("name"))
-                .and_then(json_str)
-            {
+            if let Some(name) = z.filename.or(z.name).and_then(json_str) {
                 ecs.file_name = Some(super::util::basename(name).to_string());
             }
-            ecs.file_path = s(obj.get("path"));
+            ecs.file_path = s(z.path);
         }
-        "notice" => ecs.rule_name = s(obj.get("note")),
-        "weird" => ecs.rule_name = s(obj.get("name")),
+        "notice" => ecs.rule_name = s(z.note),
+        "weird" => ecs.rule_name = s(z.name),
         "smtp" => {
-            ecs.email_from = s(obj.get("mailfrom")).or_else(|| s(obj.get("from")));
-            if let Some(to) = obj.get("rcptto").and_then(Value::as_array) {
+            ecs.email_from = s(z.mailfrom).or_else(|| s(z.from));
+            if let Some(to) = z.rcptto.and_then(Value::as_array) {
                 ecs.email_to = to.iter().filter_map(json_str).map(str::to_string).collect();
             }
-            ecs.email_subject = s(obj.get("subject"));
-            ecs.email_message_id = s(obj.get("msg_id"));
-            ecs.user_agent = s(obj.get("user_agent"));
+            ecs.email_subject = s(z.subject);
+            ecs.email_message_id = s(z.msg_id);
+            ecs.user_agent = s(z.user_agent);
         }
         "known_hosts" | "software" | "known_services" | "known_certs" => {
-            ecs.host_ip = obj.get("host").and_then(json_ip);
+            ecs.host_ip = z.host.and_then(json_ip);
         }
         _ => {}
     }
-    ecs.file_hash_md5 = s(obj.get("md5")).map(|h| h.to_ascii_lowercase());
-    ecs.file_hash_sha1 = s(obj.get("sha1")).map(|h| h.to_ascii_lowercase());
-    ecs.file_hash_sha256 = s(obj.get("sha256")).map(|h| h.to_ascii_lowercase());
+    ecs.file_hash_md5 = hash(z.md5);
+    ecs.file_hash_sha1 = hash(z.sha1);
+    ecs.file_hash_sha256 = hash(z.sha256);
     if ecs.user_name.is_none() {
-        // ntlm/ftp/socks: username, smb: user? kerberos: client (user/REALM), rdp: cookie.
-        ecs.user_name = ["username", "user", "client", "cookie"]
-            .iter()
-            .find_map(|k| obj.get(*k).and_then(json_str))
+        // ntlm/ftp/socks: username; kerberos: client (user/REALM); rdp: cookie.
+        ecs.user_name = [z.username, z.user, z.client, z.cookie]
+            .into_iter()
+            .find_map(|v| v.and_then(json_str))
             .map(|u| u.split('/').next().unwrap_or(u).to_string())
             .filter(|u| !u.is_empty());
     }
-    if let Some(domain) = obj.get("domainname").and_then(json_str) {
-        ecs.user_domain = Some(domain.to_string());
-    }
-    for key in ["server_name", "host_name", "hostname"] {
-        if let Some(h) = obj.get(key).and_then(json_str) {
-            ecs.related.add_host(h);
-        }
+    ecs.user_domain = s(z.domainname);
+    for h in [z.server_name, z.host_name, z.hostname]
+        .into_iter()
+        .flatten()
+        .filter_map(json_str)
+    {
+        ecs.related.add_host(h);
     }
     ecs.fill_related();
     (timestamp, ecs)
