@@ -423,7 +423,9 @@ fn rfc3164(pri: Option<u8>, s: &str, now: DateTime<Utc>, offset: FixedOffset) ->
         h.appname = Some(app);
         h.procid = procid;
         h.message = msg.strip_prefix(' ').unwrap_or(msg);
-    } else if procid.is_some() || tail.starts_with(' ') {
+    } else if procid.is_some()
+        || (tail.starts_with(' ') && token(tail.trim_start()).0.ends_with(':'))
+    {
         // "syslogd 1.4.1: restart." — a tag without a colon.
         h.appname = Some(app);
         h.procid = procid;

@@ -183,3 +183,11 @@ fn stray_dashes_before_tag() {
     assert_eq!(d.original["appname"], "root");
     assert_eq!(d.original["message"], "ROOT LOGIN ON tty2");
 }
+
+#[test]
+fn no_tag() {
+    let d = decode("Dec 10 06:55:46 host some free text here");
+    assert_eq!(d.original["hostname"], "host");
+    assert!(d.original.get("appname").is_none());
+    assert_eq!(d.original["message"], "some free text here");
+}

@@ -101,3 +101,28 @@ fn iis_with_fields_header() {
     let d = dec.decode(b"10.1.1.1 PUT").unwrap().unwrap();
     assert_eq!(d.ecs.http_request_method.as_deref(), Some("PUT"));
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics(line in "\\PC{0,160}", quoted in any::<bool>()) {
+            let mut d = WebDecoder::new(&DecoderOptions::default());
+            let line = if quoted { format!("\"{line}\"") } else { line };
+            let _ = d.decode(line.as_bytes());
+            let _ = d.decode(format!("1.2.3.4 - - [{line}").as_bytes());
+            let _ = d.decode(format!("1.2.3.4 - - [11/Jul/2018:08:41:28 +0300] \"{line}").as_bytes());
+            let _ = crate::format::sniff(line.as_bytes());
+            let _ = d.decode(b"#Fields: date time c-ip cs-method");
+            let _ = d.decode(line.as_bytes());
+        }
+
+        #[test]
+        fn never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = WebDecoder::new(&DecoderOptions::default()).decode(&bytes);
+            let _ = crate::format::sniff(&bytes);
+        }
+    }
+}
