@@ -187,29 +187,38 @@ pub(crate) fn basename(path: &str) -> &str {
 pub(crate) fn fill_hashes(ecs: &mut Ecs, hashes: &str) {
     for part in hashes.split([',', ';', ' ']) {
         let (algo, value) = match part.split_once('=') {
-            Some((a, v)) => (a.trim().to_ascii_lowercase(), v.trim()),
-            None => (String::new(), part.trim()),
+            Some((a, v)) => (a.trim(), v.trim()),
+            None => ("", part.trim()),
         };
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
             continue;
         }
-        let value = value.to_ascii_lowercase();
-        let slot = match (algo.as_str(), value.len()) {
-            ("md5", _) | ("", 32) => &mut ecs.file_hash_md5,
-            ("sha1", _) | ("", 40) => &mut ecs.file_hash_sha1,
-            ("sha256", _) | ("", 64) => &mut ecs.file_hash_sha256,
-            (other, _) => {
-                // IMPHASH and others: related only.
-                if !other.is_empty() {
-                    ecs.related.add_hash(&value);
-                }
-                continue;
+        let is = |name: &str| algo.eq_ignore_ascii_case(name);
+        let slot = if is("md5") || (algo.is_empty() && value.len() == 32) {
+            &mut ecs.file_hash_md5
+        } else if is("sha1") || (algo.is_empty() && value.len() == 40) {
+            &mut ecs.file_hash_sha1
+        } else if is("sha256") || (algo.is_empty() && value.len() == 64) {
+            &mut ecs.file_hash_sha256
+        } else {
+            // IMPHASH and others: related only.
+            if !algo.is_empty() {
+                ecs.related.add_hash(value);
             }
+            continue;
         };
         if slot.is_none() {
-            *slot = Some(value);
+            *slot = Some(value.to_ascii_lowercase());
         }
     }
+}
+
+/// A key of a small JSON object, found by a linear scan: cheaper than the hashed lookup of
+/// `Value::get` for the few keys of `#attributes`, `Provider`, `TimeCreated` and the like.
+pub(crate) fn small_get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_object()?
+        .iter()
+        .find_map(|(k, v)| (k == key).then_some(v))
 }
 
 /// `DOMAIN\user` → (`user`, `DOMAIN`); `user@domain` stays whole.

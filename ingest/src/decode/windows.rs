@@ -22,7 +22,7 @@ use canhgac_core::event::lookup_path;
 use canhgac_core::{Dataset, Ecs};
 
 use super::util::{
-    self, basename, fill_hashes, json_ip, json_port, json_str, json_string, json_u64,
+    self, basename, fill_hashes, json_ip, json_port, json_str, json_string, json_u64, small_get,
 };
 use super::{parse_object, DecodeError, Decoded, Decoder, DecoderOptions};
 use crate::format::Format;
@@ -85,51 +85,54 @@ pub(crate) fn decode_value(
 type Ts = Option<chrono::DateTime<chrono::Utc>>;
 
 fn evtx_layout(event: &Map<String, Value>, ecs: &mut Ecs) -> Result<Ts, DecodeError> {
-    let system = event
-        .get("System")
-        .and_then(Value::as_object)
-        .ok_or_else(|| DecodeError::malformed("Event has no System element"))?;
+    let (mut system, mut event_data, mut user_data) = (None, None, None);
+    for (k, v) in event {
+        match k.as_str() {
+            "System" => system = v.as_object(),
+            "EventData" => event_data = v.as_object(),
+            // UserData has one child element (named after the event) that holds the fields.
+            "UserData" => {
+                user_data = v
+                    .as_object()
+                    .and_then(|u| u.values().find_map(Value::as_object))
+            }
+            _ => {}
+        }
+    }
+    let system = system.ok_or_else(|| DecodeError::malformed("Event has no System element"))?;
     let mut timestamp = None;
     for (k, v) in system {
         match k.as_str() {
             "EventID" => {
                 let id = match v {
-                    Value::Object(o) => o.get("#text").unwrap_or(v),
+                    Value::Object(_) => small_get(v, "#text").unwrap_or(v),
                     _ => v,
                 };
                 ecs.event_code = json_string(id);
             }
             "Computer" => ecs.host_name = json_str(v).map(str::to_string),
             "Provider" => {
-                ecs.event_provider = v
-                    .get("#attributes")
-                    .and_then(|a| a.get("Name"))
+                ecs.event_provider = small_get(v, "#attributes")
+                    .and_then(|a| small_get(a, "Name"))
                     .and_then(json_str)
                     .map(str::to_string)
             }
             "Keywords" => ecs.event_outcome = v.as_str().and_then(outcome_from_keywords),
             "Level" => ecs.log_level = json_u64(v).and_then(level_name).map(str::to_string),
             "TimeCreated" => {
-                timestamp = v
-                    .get("#attributes")
-                    .and_then(|a| a.get("SystemTime"))
+                timestamp = small_get(v, "#attributes")
+                    .and_then(|a| small_get(a, "SystemTime"))
                     .and_then(Value::as_str)
                     .and_then(|s| util::parse_iso(s, util::utc()))
             }
             _ => {}
         }
     }
-    let event_data = event.get("EventData").and_then(Value::as_object);
-    // UserData has one child element (named after the event) that holds the fields.
-    let user_data = event
-        .get("UserData")
-        .and_then(Value::as_object)
-        .and_then(|u| u.values().find_map(Value::as_object));
-    fill_from_data(ecs, |name| {
-        event_data
-            .and_then(|d| d.get(name))
-            .or_else(|| user_data.and_then(|d| d.get(name)))
-    });
+    let mut data = Data::new();
+    for d in [event_data, user_data].into_iter().flatten() {
+        data.absorb(d);
+    }
+    fill_from_data(ecs, |name| data.get(name));
     Ok(timestamp)
 }
 
@@ -227,50 +230,100 @@ fn nxlog_layout(obj: &Map<String, Value>, ecs: &mut Ecs, local_offset: FixedOffs
 const DATA_FIELDS: usize = 41;
 
 fn slot(name: &str) -> Option<usize> {
-    Some(match name {
-        "AccountDomain" => 0,
-        "AccountName" => 1,
-        "Application" => 2,
-        "ClientAddress" => 3,
-        "CommandLine" => 4,
-        "DestAddress" => 5,
-        "DestPort" => 6,
-        "DestinationAddress" => 7,
-        "DestinationHostname" => 8,
-        "DestinationIp" => 9,
-        "DestinationPort" => 10,
-        "Hash" => 11,
-        "Hashes" => 12,
-        "Image" => 13,
-        "ImageLoaded" => 14,
-        "IpAddress" => 15,
-        "IpPort" => 16,
-        "NewProcessId" => 17,
-        "NewProcessName" => 18,
-        "ParentImage" => 19,
-        "ParentProcessName" => 20,
-        "ProcessCommandLine" => 21,
-        "ProcessId" => 22,
-        "ProcessName" => 23,
-        "Protocol" => 24,
-        "QueryName" => 25,
-        "SourceAddress" => 26,
-        "SourceHostname" => 27,
-        "SourceIp" => 28,
-        "SourceNetworkAddress" => 29,
-        "SourcePort" => 30,
-        "SubjectDomainName" => 31,
-        "SubjectUserName" => 32,
-        "TargetDomainName" => 33,
-        "TargetFileName" => 34,
-        "TargetFilename" => 35,
-        "TargetUserName" => 36,
-        "User" => 37,
-        "UserName" => 38,
-        "Workstation" => 39,
-        "WorkstationName" => 40,
+    // Dispatch on the length first: a string `match` compares its arms one by one.
+    let i = match name.len() {
+        4 => match name {
+            "Hash" => 11,
+            "User" => 37,
+            _ => return None,
+        },
+        5 => match name {
+            "Image" => 13,
+            _ => return None,
+        },
+        6 => match name {
+            "Hashes" => 12,
+            "IpPort" => 16,
+            _ => return None,
+        },
+        8 => match name {
+            "DestPort" => 6,
+            "Protocol" => 24,
+            "SourceIp" => 28,
+            "UserName" => 38,
+            _ => return None,
+        },
+        9 => match name {
+            "IpAddress" => 15,
+            "ProcessId" => 22,
+            "QueryName" => 25,
+            _ => return None,
+        },
+        10 => match name {
+            "SourcePort" => 30,
+            _ => return None,
+        },
+        11 => match name {
+            "AccountName" => 1,
+            "Application" => 2,
+            "CommandLine" => 4,
+            "DestAddress" => 5,
+            "ImageLoaded" => 14,
+            "ParentImage" => 19,
+            "ProcessName" => 23,
+            "Workstation" => 39,
+            _ => return None,
+        },
+        12 => match name {
+            "NewProcessId" => 17,
+            _ => return None,
+        },
+        13 => match name {
+            "AccountDomain" => 0,
+            "ClientAddress" => 3,
+            "DestinationIp" => 9,
+            "SourceAddress" => 26,
+            _ => return None,
+        },
+        14 => match name {
+            "NewProcessName" => 18,
+            "SourceHostname" => 27,
+            "TargetFileName" => 34,
+            "TargetFilename" => 35,
+            "TargetUserName" => 36,
+            _ => return None,
+        },
+        15 => match name {
+            "DestinationPort" => 10,
+            "SubjectUserName" => 32,
+            "WorkstationName" => 40,
+            _ => return None,
+        },
+        16 => match name {
+            "TargetDomainName" => 33,
+            _ => return None,
+        },
+        17 => match name {
+            "ParentProcessName" => 20,
+            "SubjectDomainName" => 31,
+            _ => return None,
+        },
+        18 => match name {
+            "DestinationAddress" => 7,
+            "ProcessCommandLine" => 21,
+            _ => return None,
+        },
+        19 => match name {
+            "DestinationHostname" => 8,
+            _ => return None,
+        },
+        20 => match name {
+            "SourceNetworkAddress" => 29,
+            _ => return None,
+        },
         _ => return None,
-    })
+    };
+    Some(i)
 }
 
 struct Data<'a>([Option<&'a Value>; DATA_FIELDS]);
