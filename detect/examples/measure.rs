@@ -61,6 +61,14 @@ fn main() {
         engine.stats()
     );
 
+    if std::env::var("SCANNERS").is_ok() {
+        for r in engine.unprefiltered() {
+            println!("unprefiltered {} {} {}", r.logsource, r.id, r.title);
+        }
+        for s in engine.scanner_sizes().iter().take(15) {
+            println!("scanner {s:?}");
+        }
+    }
     let raw = std::fs::read(events_path).expect("events");
     let text = if events_path.ends_with(".gz") {
         let mut s = String::new();

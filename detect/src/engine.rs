@@ -463,21 +463,21 @@ impl Engine {
         // keyword slot itself is only filled if a rule needs its values.
         if route.keywords {
             let (known, val, found) = (&mut s.known, &mut s.val, &mut s.found);
-            crate::extract::scan_scalars(&event.original, &mut s.kwbuf, &mut |bytes| {
-                for &g in &route.group_list {
-                    if let Some(m) = &self.groups[g as usize].keyword_scanner {
-                        m.scan(bytes, |a| {
-                            let w = (a >> 6) as usize;
-                            let b = 1u64 << (a & 63);
-                            if val[w] & b == 0 {
-                                val[w] |= b;
-                                known[w] |= b;
-                                found.push(a);
-                            }
-                        });
-                    }
+            s.kwbuf.clear();
+            crate::extract::join_scalars(&event.original, &mut s.kwbuf);
+            for &g in &route.group_list {
+                if let Some(m) = &self.groups[g as usize].keyword_scanner {
+                    m.scan(&s.kwbuf, |a| {
+                        let w = (a >> 6) as usize;
+                        let b = 1u64 << (a & 63);
+                        if val[w] & b == 0 {
+                            val[w] |= b;
+                            known[w] |= b;
+                            found.push(a);
+                        }
+                    });
                 }
-            });
+            }
         }
 
         s.epoch = s.epoch.wrapping_add(1);
@@ -554,6 +554,36 @@ impl Engine {
             )
             .flatten()
             .collect()
+    }
+
+    /// Rules with no prefilter (evaluated for every event of their logsource).
+    pub fn unprefiltered(&self) -> impl Iterator<Item = &RuleMeta> {
+        self.rules
+            .iter()
+            .filter(|r| !r.prefiltered)
+            .map(|r| &r.meta)
+    }
+
+    /// The automata, largest first: (logsource, field, needles, heap bytes).
+    pub fn scanner_sizes(&self) -> Vec<(String, String, usize, usize)> {
+        let mut v: Vec<_> = self
+            .groups
+            .iter()
+            .flat_map(|g| {
+                let kw = g.keyword_scanner.iter().map(move |m| (g, 0u32, m));
+                g.scanners.iter().map(move |(s, m)| (g, *s, m)).chain(kw)
+            })
+            .map(|(g, s, m)| {
+                (
+                    g.logsource.to_string(),
+                    self.slots.name(s).to_string(),
+                    m.atoms.len(),
+                    m.ac.memory_usage(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| b.3.cmp(&a.3));
+        v
     }
 
     /// Summary figures for diagnostics and benchmarks.

@@ -114,7 +114,12 @@ impl Fields {
                 self.finish(slot, start, false);
             }
             Value::Number(n) => {
-                let _ = write!(self.text, "{n}");
+                match n.as_u64() {
+                    Some(u) => push_u64(&mut self.text, u),
+                    None => {
+                        let _ = write!(self.text, "{n}");
+                    }
+                }
                 self.finish(slot, start, false);
             }
             Value::Bool(b) => {
@@ -338,36 +343,58 @@ pub(crate) fn keywords(fields: &mut Fields, v: &Value) {
     }
 }
 
-/// Calls `f` with the case-folded text of every scalar of the record (strings folded into
-/// `buf` only when they hold uppercase or non-ASCII bytes).
-pub(crate) fn scan_scalars(v: &Value, buf: &mut Vec<u8>, f: &mut impl FnMut(&[u8])) {
+/// Appends the text of every scalar of the record to `buf`, each followed by `0xFF` (a byte
+/// UTF-8 text never holds), so one automaton pass covers the whole event without matching
+/// across values. ASCII text is copied as is (keyword automata match ASCII case-insensitively);
+/// other text is case-folded.
+pub(crate) fn join_scalars(v: &Value, buf: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
             for x in m.values() {
-                scan_scalars(x, buf, f);
+                join_scalars(x, buf);
             }
         }
         Value::Array(a) => {
             for x in a {
-                scan_scalars(x, buf, f);
+                join_scalars(x, buf);
             }
         }
         Value::Null => {}
         Value::String(s) => {
             let b = s.as_bytes();
-            if b.iter().any(|c| c.is_ascii_uppercase() || *c >= 0x80) {
-                buf.clear();
-                fold_into(b, buf);
-                f(buf);
+            if b.is_ascii() {
+                buf.extend_from_slice(b);
             } else {
-                f(b);
+                fold_into(b, buf);
             }
+            buf.push(0xFF);
         }
         Value::Number(n) => {
-            buf.clear();
-            let _ = write!(buf, "{n}");
-            f(buf);
+            match n.as_u64() {
+                Some(u) => push_u64(buf, u),
+                None => {
+                    let _ = write!(buf, "{n}");
+                }
+            }
+            buf.push(0xFF);
         }
-        Value::Bool(b) => f(if *b { b"true" } else { b"false" }),
+        Value::Bool(b) => {
+            buf.extend_from_slice(if *b { b"true\xff" } else { b"false\xff" });
+        }
     }
+}
+
+/// Decimal digits of `u` (what `Display` prints), without the formatting machinery.
+pub(crate) fn push_u64(buf: &mut Vec<u8>, mut u: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
 }

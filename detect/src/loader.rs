@@ -407,9 +407,18 @@ impl EngineBuilder {
             .iter()
             .filter_map(|n| slots.get(n))
             .collect();
+        let common: HashSet<u32> = self
+            .mappings
+            .files
+            .iter()
+            .flat_map(|f| f.common_fields.iter())
+            .filter_map(|n| slots.get(n))
+            .collect();
         let weight = |slot: u32| {
             if route_slots.contains(&slot) {
-                40.0
+                1000.0
+            } else if common.contains(&slot) {
+                100.0
             } else {
                 1.0
             }
@@ -419,6 +428,7 @@ impl EngineBuilder {
         // (group, slot) → prefilter atoms
         let mut scan_atoms: BTreeMap<(u32, u32), Vec<u32>> = BTreeMap::new();
         for (i, r) in compiled.iter_mut().enumerate() {
+            crate::compile::reorder(&mut r.node, &directs);
             match necessary(&r.node, &directs, &atoms.info, &weight) {
                 Some((_, set)) => {
                     r.prefiltered = true;
@@ -449,9 +459,11 @@ impl EngineBuilder {
             .map(|(key, mut list)| {
                 list.sort_unstable();
                 list.dedup();
+                // Keyword text is scanned unfolded where it is ASCII.
+                let ascii_ci = key.1 == crate::compile::KEYWORD_SLOT;
                 (
                     key,
-                    crate::compile::atoms::build_scanner(&atoms.info, &list),
+                    crate::compile::atoms::build_scanner(&atoms.info, &list, ascii_ci),
                 )
             })
             .collect();

@@ -8,6 +8,7 @@
 //! datasets: [windows]
 //! layout: evtx            # evtx | flat
 //! fields: {}              # Sigma field: event field, for every event of these datasets
+//! common_fields: [Company] # low-cardinality fields: prefilter on other fields if possible
 //! logsources:
 //!   - logsource: {product: windows, category: process_creation}
 //!     when:
@@ -110,6 +111,9 @@ pub struct MappingFile {
     pub layout: Layout,
     /// Dataset-wide (Sigma field, event field).
     pub fields: Vec<(String, String)>,
+    /// Low-cardinality fields (the same few values in most events): a hint that rules are
+    /// better prefiltered on other fields.
+    pub common_fields: Vec<String>,
     pub logsources: Vec<LogsourceEntry>,
 }
 
@@ -214,7 +218,10 @@ impl MappingFile {
         };
         for (k, _) in root {
             match k.as_str() {
-                Some("datasets" | "layout" | "fields" | "logsources" | "description") => {}
+                Some(
+                    "datasets" | "layout" | "fields" | "common_fields" | "logsources"
+                    | "description",
+                ) => {}
                 _ => return Err(err(format!("unknown key {}", crate::yaml::describe(k)))),
             }
         }
@@ -228,6 +235,7 @@ impl MappingFile {
             Some(other) => return Err(err(format!("unknown layout `{other}` (evtx, flat)"))),
         };
         let fields = pairs(get(root, "fields"), "fields", &err)?;
+        let common_fields = text_list(get(root, "common_fields"));
         let mut logsources = Vec::new();
         let Some(Yaml::Array(entries)) = get(root, "logsources") else {
             return Err(err("`logsources` must be a list".into()));
@@ -299,6 +307,7 @@ impl MappingFile {
             datasets,
             layout,
             fields,
+            common_fields,
             logsources,
         })
     }

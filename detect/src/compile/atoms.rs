@@ -91,7 +91,8 @@ impl AtomTable {
 }
 
 /// Builds one automaton over the needles of `atoms` (all on one slot).
-pub fn build_scanner(info: &[AtomInfo], atoms: &[u32]) -> SlotMatcher {
+/// `ascii_ci`: match ASCII letters in either case (for scanning unfolded ASCII text).
+pub fn build_scanner(info: &[AtomInfo], atoms: &[u32], ascii_ci: bool) -> SlotMatcher {
     let mut index: FxHashMap<&[u8], usize> = FxHashMap::default();
     let mut needles: Vec<&[u8]> = Vec::new();
     let mut by_needle: Vec<[u32; 4]> = Vec::new();
@@ -111,6 +112,7 @@ pub fn build_scanner(info: &[AtomInfo], atoms: &[u32]) -> SlotMatcher {
     };
     let ac = AhoCorasick::builder()
         .match_kind(MatchKind::Standard)
+        .ascii_case_insensitive(ascii_ci)
         .kind(kind)
         .build(&needles)
         .expect("needles are plain bytes");

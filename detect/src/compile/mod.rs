@@ -288,7 +288,20 @@ impl Compiler<'_> {
                 });
                 self.direct(slot, gate, DirectOp::Cased(pat.clone()))
             }
-            ValueMatcher::Regex(r) => self.direct(slot, None, DirectOp::Regex(r.clone())),
+            ValueMatcher::Regex(r, lits) => {
+                let re = self.direct(slot, None, DirectOp::Regex(r.clone()));
+                match lits {
+                    // Every match contains one of these: their atoms gate (and prefilter) it.
+                    Some(lits) => {
+                        let atoms = lits
+                            .iter()
+                            .map(|l| Node::Atom(self.atoms.atom(slot, AtomKind::Contains, l)))
+                            .collect();
+                        Node::and(vec![Node::or(atoms), re])
+                    }
+                    None => re,
+                }
+            }
             ValueMatcher::Cidr(n) => self.direct(slot, None, DirectOp::Cidr(*n)),
             ValueMatcher::Cmp { op, value, part } => self.direct(
                 slot,
@@ -351,6 +364,32 @@ fn resolve(c: &Cond, searches: &[(&str, Node)]) -> Result<Node, Reject> {
                 .collect::<Result<_, _>>()?,
         ),
     })
+}
+
+/// Reorders AND/OR children cheapest first (atoms before direct matchers, regexes last), so
+/// short-circuiting skips the expensive ones. Returns the node's estimated cost.
+pub fn reorder(node: &mut Node, directs: &[Direct]) -> u32 {
+    match node {
+        Node::True | Node::False => 0,
+        Node::Atom(_) => 1,
+        Node::Direct(d) => match directs[*d as usize].op {
+            DirectOp::Regex(_) => 40,
+            DirectOp::Cmp { .. } | DirectOp::Cidr(_) | DirectOp::FieldRef { .. } => 6,
+            _ => 3,
+        },
+        Node::Not(n) => reorder(n, directs),
+        Node::And(c) | Node::Or(c) | Node::AtLeast(_, c) => {
+            let mut costs: Vec<(u32, Node)> = std::mem::take(c)
+                .into_vec()
+                .into_iter()
+                .map(|mut n| (reorder(&mut n, directs), n))
+                .collect();
+            costs.sort_by_key(|(cost, _)| *cost);
+            let total = costs.iter().map(|(c, _)| *c).sum::<u32>().min(10_000);
+            *c = costs.into_iter().map(|(_, n)| n).collect();
+            total
+        }
+    }
 }
 
 /// Combines a rule with the filters that target it: `rule and not filter1 and not …`.

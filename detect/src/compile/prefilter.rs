@@ -49,3 +49,40 @@ pub fn necessary(
         }
     }
 }
+
+/// Needles that occur in most Windows events whatever their length (path components, common
+/// extensions): a rule is better prefiltered on anything else.
+const COMMON_NEEDLES: &[&[u8]] = &[
+    b".exe",
+    b".dll",
+    b"\\windows\\",
+    b"c:\\windows\\",
+    b"\\system32\\",
+    b"c:\\windows\\system32\\",
+    b"\\syswow64\\",
+    b"\\program files",
+    b"c:\\program files",
+    b"\\users\\",
+    b"c:\\users\\",
+    b"\\appdata\\",
+    b"\\microsoft\\",
+    b"microsoft",
+    b"\\",
+    b"c:\\",
+];
+
+/// Estimated rate at which an atom is set: shorter needles are more frequent (geometric in
+/// length up to 12 bytes), anchored kinds rarer than `contains`, and fields the mapping marks
+/// as routing or low-cardinality are weighted up by `slot_weight`.
+pub fn atom_cost(i: &AtomInfo, slot_weight: &dyn Fn(u32) -> f64) -> f64 {
+    let kind = match i.kind {
+        AtomKind::Exact | AtomKind::Contains => 1.0,
+        AtomKind::Prefix | AtomKind::Suffix => 0.7,
+    };
+    let common = if COMMON_NEEDLES.contains(&&i.needle[..]) {
+        10.0
+    } else {
+        1.0
+    };
+    kind * common * slot_weight(i.slot) * 0.75f64.powi(i.len.clamp(1, 12) as i32)
+}

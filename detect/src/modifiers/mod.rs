@@ -154,7 +154,8 @@ pub enum ValueMatcher {
         pat: Pat,
         cased: bool,
     },
-    Regex(Box<regex::bytes::Regex>),
+    /// A regex, with literals one of which every match contains (case-folded), if known.
+    Regex(Box<regex::bytes::Regex>, Option<Vec<Vec<u8>>>),
     Cidr(IpNet),
     /// Numeric comparison, of the value or of a time part of it.
     Cmp {
@@ -250,14 +251,13 @@ pub fn build_item(spec: &FieldSpec, placeholders: &Placeholders) -> Result<Item,
         .iter()
         .any(|m| has(*m));
     if has(Modifier::Re) {
+        let (i, m, s) = (has(Modifier::ReI), has(Modifier::ReM), has(Modifier::ReS));
         for v in texts() {
-            item.values
-                .push(ValueMatcher::Regex(Box::new(typed::compile_regex(
-                    &v,
-                    has(Modifier::ReI),
-                    has(Modifier::ReM),
-                    has(Modifier::ReS),
-                )?)));
+            let re = typed::compile_regex(&v, i, m, s)?;
+            item.values.push(ValueMatcher::Regex(
+                Box::new(re),
+                typed::regex_literals(&v, i, m, s),
+            ));
         }
         return Ok(item);
     }
