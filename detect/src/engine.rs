@@ -582,7 +582,7 @@ impl Engine {
                 )
             })
             .collect();
-        v.sort_by(|a, b| b.3.cmp(&a.3));
+        v.sort_by_key(|s| std::cmp::Reverse(s.3));
         v
     }
 

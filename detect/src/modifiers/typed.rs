@@ -125,6 +125,45 @@ pub fn parse_ip(text: &[u8]) -> Option<std::net::IpAddr> {
     s.parse().ok()
 }
 
+/// Literals one of which every match of the regex contains (its possible prefixes, or
+/// suffixes when those are longer), case-folded; `None` when the regex has no such finite set
+/// (for example `.*`), or one of them is shorter than two bytes.
+pub fn regex_literals(pattern: &str, i: bool, m: bool, s: bool) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .case_insensitive(i)
+        .multi_line(m)
+        .dot_matches_new_line(s)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let mut best: Option<Vec<Vec<u8>>> = None;
+    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
+        let mut ex = Extractor::new();
+        ex.kind(kind).limit_total(256);
+        let seq = ex.extract(&hir);
+        let Some(lits) = seq.literals() else { continue };
+        if lits.is_empty() || lits.iter().any(|l| l.as_bytes().len() < 2) {
+            continue;
+        }
+        let mut folded: Vec<Vec<u8>> = lits
+            .iter()
+            .map(|l| {
+                let mut f = Vec::with_capacity(l.as_bytes().len());
+                super::string::fold_into(l.as_bytes(), &mut f);
+                f
+            })
+            .collect();
+        folded.sort();
+        folded.dedup();
+        let min = |v: &Vec<Vec<u8>>| v.iter().map(Vec::len).min().unwrap_or(0);
+        if best.as_ref().is_none_or(|b| min(&folded) > min(b)) {
+            best = Some(folded);
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,43 +206,4 @@ mod tests {
         assert!(parse_cidr("x").is_err());
         assert_eq!(parse_ip(b"[fe80::1%eth0]"), "fe80::1".parse().ok());
     }
-}
-
-/// Literals one of which every match of the regex contains (its possible prefixes, or
-/// suffixes when those are longer), case-folded; `None` when the regex has no such finite set
-/// (for example `.*`), or one of them is shorter than two bytes.
-pub fn regex_literals(pattern: &str, i: bool, m: bool, s: bool) -> Option<Vec<Vec<u8>>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::ParserBuilder::new()
-        .case_insensitive(i)
-        .multi_line(m)
-        .dot_matches_new_line(s)
-        .build()
-        .parse(pattern)
-        .ok()?;
-    let mut best: Option<Vec<Vec<u8>>> = None;
-    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
-        let mut ex = Extractor::new();
-        ex.kind(kind).limit_total(256);
-        let seq = ex.extract(&hir);
-        let Some(lits) = seq.literals() else { continue };
-        if lits.is_empty() || lits.iter().any(|l| l.as_bytes().len() < 2) {
-            continue;
-        }
-        let mut folded: Vec<Vec<u8>> = lits
-            .iter()
-            .map(|l| {
-                let mut f = Vec::with_capacity(l.as_bytes().len());
-                super::string::fold_into(l.as_bytes(), &mut f);
-                f
-            })
-            .collect();
-        folded.sort();
-        folded.dedup();
-        let min = |v: &Vec<Vec<u8>>| v.iter().map(Vec::len).min().unwrap_or(0);
-        if best.as_ref().is_none_or(|b| min(&folded) > min(b)) {
-            best = Some(folded);
-        }
-    }
-    best
 }
