@@ -1,12 +1,53 @@
-//! `canhgac`: one binary, many roles (brief §2). The roles arrive with their issues.
+//! `canhgac`: one binary, many roles (brief §2). Each role is a subcommand in `src/cmd/`; the
+//! stage logic lives in the library crates, this binary only parses arguments and wires them.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod metrics_http;
 
 /// canh gác — national cyber-incident monitoring pipeline.
+///
+/// Agency sensors publish security events to Kafka; detector workers match Sigma rules and IOC
+/// lists and classify incidents; the results are indexed for search and monthly statistics.
+///
+/// Exit codes: 0 success; 1 failure (broker, delivery, I/O); 2 invalid usage or configuration;
+/// 3 finished, but some inputs could not be read (they are named in the log and the DLQ).
 #[derive(Debug, Parser)]
-#[command(name = "canhgac", version)]
-struct Cli {}
+#[command(
+    name = "canhgac",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    Cli::parse();
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read an agency's security logs and publish them as events to Kafka
+    Sensor(Box<cmd::sensor::SensorArgs>),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sensor(args) => cmd::sensor::run(*args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("canhgac: error: {err:#}");
+            let code = if err.downcast_ref::<cmd::UsageError>().is_some() {
+                cmd::EXIT_USAGE
+            } else {
+                cmd::EXIT_FAILURE
+            };
+            ExitCode::from(code)
+        }
+    }
 }

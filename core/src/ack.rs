@@ -30,13 +30,13 @@ enum Slot {
     Abandoned,
 }
 
-impl<P: Copy> Default for OrderedAcks<P> {
+impl<P> Default for OrderedAcks<P> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<P: Copy> OrderedAcks<P> {
+impl<P> OrderedAcks<P> {
     pub fn new() -> Self {
         Self {
             base: 0,
@@ -63,8 +63,8 @@ impl<P: Copy> OrderedAcks<P> {
         slot.1 = Slot::Done;
         self.settled += 1;
         let mut advanced = None;
-        while let Some(&(pos, Slot::Done)) = self.pending.front() {
-            self.pending.pop_front();
+        while self.pending.front().is_some_and(|(_, s)| *s == Slot::Done) {
+            let (pos, _) = self.pending.pop_front().expect("front exists");
             self.base += 1;
             self.settled -= 1;
             advanced = Some(pos);

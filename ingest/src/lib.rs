@@ -15,6 +15,8 @@
 pub mod decode;
 pub mod format;
 pub mod framing;
+pub mod sensor;
+pub mod source;
 
 pub use decode::{
     decoder, render_error, DecodeError, Decoded, Decoder, DecoderOptions, ErrorKind, EvtxItem,

@@ -1,0 +1,53 @@
+//! One module per subcommand: argument parsing and wiring only; the work is in the crates.
+
+pub mod sensor;
+
+/// Exit codes (see `canhgac --help`).
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_PARTIAL: u8 = 3;
+
+/// An error in what the user asked for (bad option combination, invalid configuration): exit
+/// code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Loads the configuration file (if any) with `CANHGAC_*` environment overrides.
+pub fn load_config(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<canhgac_core::config::RawConfig> {
+    canhgac_core::config::RawConfig::load(path, std::env::vars())
+        .map_err(|e| UsageError(e.to_string()).into())
+}
+
+/// A cancellation token fired by SIGINT or SIGTERM. A second signal exits at once.
+pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        for i in 0..2 {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            if i == 0 {
+                tracing::info!(
+                    "shutting down: draining in-flight records (signal again to stop at once)"
+                );
+                t.cancel();
+            } else {
+                tracing::warn!("second signal: stopping without draining");
+                std::process::exit(130);
+            }
+        }
+    });
+    token
+}

@@ -1,0 +1,328 @@
+//! `canhgac sensor`: read an agency's security logs and publish them to Kafka.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use canhgac_core::config::LogFormat;
+use canhgac_ingest::decode::DecoderOptions;
+use canhgac_ingest::sensor::{Identity, Progress, Sensor, SensorMetrics, SensorOptions};
+use canhgac_ingest::source::file::FileOptions;
+use canhgac_ingest::source::listen::{self, ListenContext};
+use canhgac_ingest::Format;
+use canhgac_kafka::{parse_property, ClientSettings, KafkaPublisher};
+use chrono::FixedOffset;
+use clap::Args;
+
+use super::{load_config, shutdown_on_signals, UsageError, EXIT_PARTIAL};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Backfill a folder of logs once, then exit when the broker has acked everything:
+  canhgac sensor --brokers 10.0.0.5:9092 --agency byt --sensor web-01 \\
+      --checkpoint-dir /var/lib/canhgac --once --progress /var/log/nginx/
+
+  # Follow files as they grow and rotate, listen for syslog, expose metrics:
+  canhgac sensor --brokers kafka1:9093,kafka2:9093 --agency ubnd-ha-noi --sensor fw-01 \\
+      -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 \\
+      -X sasl.username=ubnd-ha-noi -X sasl.password=... \\
+      --syslog-udp 0.0.0.0:514 --syslog-tcp 0.0.0.0:601 --metrics-listen 127.0.0.1:9464 \\
+      --checkpoint-dir /var/lib/canhgac /var/log/suricata/eve.json
+
+  # Read stdin:
+  zcat eve.json.gz | canhgac sensor --brokers 127.0.0.1:9092 --agency byt --sensor ids-01 --once -
+
+Records that do not decode go to <prefix>.dlq.<agency> with headers naming the reason, source,
+offset and line; the sensor goes on with the next record. Checkpoints move only after the broker
+acked, so after a crash a restart re-reads at most the unacked tail, with the same event ids.";
+
+/// Options of `canhgac sensor`. Each may also come from `--config` (see `canhgac run --help`)
+/// or a `CANHGAC_SECTION__KEY` environment variable; the command line wins.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES)]
+pub struct SensorArgs {
+    /// Kafka bootstrap brokers [config: kafka.brokers]
+    #[arg(long, value_name = "HOST:PORT[,...]")]
+    brokers: Option<String>,
+
+    /// Agency id; events go to <prefix>.events.<AGENCY>, bad records to <prefix>.dlq.<AGENCY>
+    /// [config: sensor.agency]
+    #[arg(long, value_name = "ID")]
+    agency: Option<String>,
+
+    /// Sensor id, part of every event id: keep it stable for one sensor [config: sensor.id]
+    #[arg(long = "sensor", value_name = "ID")]
+    sensor_id: Option<String>,
+
+    /// Input format; auto detects it per file from its name and first bytes (gzip is read
+    /// transparently) [config: sensor.format]
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format,
+          long_help = "Input format: auto|windows|evtx|suricata|zeek|syslog|cef|web|json|eml.\n\
+auto (the default) detects it per file from its name and first bytes; gzip is read \
+transparently. windows: evtx_dump JSON (one per line or pretty-printed), NXLog or \
+Winlogbeat JSON; evtx: raw .evtx files; web: Apache/Nginx combined or common, IIS W3C; \
+eml: one RFC 5322 message per file [config: sensor.format]")]
+    format: Option<Format>,
+
+    /// Prefix of every topic name [config: kafka.topic_prefix] [default: canhgac]
+    #[arg(long, value_name = "PREFIX")]
+    topic_prefix: Option<String>,
+
+    /// librdkafka property, passed through as is (repeatable), as kcat does: e.g.
+    /// -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 [config: kafka.properties]
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
+
+    /// Read every input to its end, wait until the broker acked everything, and exit (0 when
+    /// every input was read). Without it, files are followed as they grow and rotate.
+    #[arg(long)]
+    once: bool,
+
+    /// Draw a progress bar on stderr (for backfills)
+    #[arg(long)]
+    progress: bool,
+
+    /// Directory for checkpoints; without it every run starts from the beginning of each file
+    /// [config: sensor.checkpoint_dir]
+    #[arg(long, value_name = "DIR")]
+    checkpoint_dir: Option<PathBuf>,
+
+    /// Listen for syslog over UDP (RFC 3164/5424, CEF) on this address
+    #[arg(long, value_name = "ADDR")]
+    syslog_udp: Option<SocketAddr>,
+
+    /// Listen for syslog over TCP (RFC 6587: octet counting or LF-delimited) on this address
+    #[arg(long, value_name = "ADDR")]
+    syslog_tcp: Option<SocketAddr>,
+
+    /// Accept NDJSON at POST http://ADDR/v1/ndjson[?format=FORMAT]; the answer comes once every
+    /// record is acked by the broker
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (records read, published, rejected,
+    /// bytes, acked) [config: telemetry.metrics_listen]
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+
+    /// Longest record accepted; longer ones go to the DLQ [config: sensor.max_record_bytes]
+    /// [default: 1048576]
+    #[arg(long, value_name = "BYTES")]
+    max_record_bytes: Option<u64>,
+
+    /// UTC offset of timestamps that state no zone (RFC 3164 syslog, Apache error log)
+    #[arg(long, value_name = "+HH:MM", default_value = "+07:00", value_parser = parse_offset)]
+    local_offset: FixedOffset,
+
+    /// Partitions of topics the sensor creates when they are missing
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    partitions: i32,
+
+    /// Configuration file (TOML)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log format on stderr [config: telemetry.log_format]
+    #[arg(long, value_name = "human|json")]
+    log_format: Option<String>,
+
+    /// Files or directories to read (directories recursively, hidden entries skipped); `-`
+    /// reads stdin
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse::<Format>().map_err(|e| e.to_string())
+}
+
+fn parse_offset(s: &str) -> Result<FixedOffset, String> {
+    s.parse::<FixedOffset>()
+        .map_err(|_| format!("expected an offset like +07:00, got {s:?}"))
+}
+
+pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
+    let mut raw = load_config(args.config.as_deref())?;
+    if let Some(b) = &args.brokers {
+        raw.kafka.brokers = b.clone();
+    }
+    if let Some(p) = &args.topic_prefix {
+        raw.kafka.topic_prefix = p.clone();
+    }
+    raw.kafka.properties.extend(args.properties.iter().cloned());
+    if let Some(a) = &args.agency {
+        raw.sensor.agency = a.clone();
+    }
+    if let Some(s) = &args.sensor_id {
+        raw.sensor.id = s.clone();
+    }
+    if let Some(f) = args.format {
+        raw.sensor.format = f.name().to_string();
+    }
+    if let Some(d) = &args.checkpoint_dir {
+        raw.sensor.checkpoint_dir = d.display().to_string();
+    }
+    if let Some(m) = args.max_record_bytes {
+        raw.sensor.max_record_bytes = m;
+    }
+    if let Some(m) = args.metrics_listen {
+        raw.telemetry.metrics_listen = m.to_string();
+    }
+    if let Some(f) = &args.log_format {
+        raw.telemetry.log_format = f.clone();
+    }
+    let origin = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "command line".into());
+    let cfg = raw
+        .validate(&origin)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let agency = cfg
+        .sensor
+        .agency
+        .clone()
+        .ok_or_else(|| UsageError("--agency is required".into()))?;
+    let sensor_id = cfg
+        .sensor
+        .id
+        .clone()
+        .ok_or_else(|| UsageError("--sensor is required".into()))?;
+    let listening = args.syslog_udp.is_some() || args.syslog_tcp.is_some() || args.http.is_some();
+    if args.paths.is_empty() && !listening {
+        return Err(UsageError("nothing to read: give PATHs, '-' for stdin, or a listener (--syslog-udp, --syslog-tcp, --http)".into()).into());
+    }
+    if args.once && listening {
+        return Err(UsageError(
+            "--once reads inputs to their end; listeners never end: drop one of them".into(),
+        )
+        .into());
+    }
+    canhgac_core::telemetry::init_tracing(
+        if args.progress {
+            LogFormat::Human
+        } else {
+            cfg.telemetry.log_format
+        },
+        &cfg.telemetry.log_level,
+    )?;
+    let format: Format = cfg
+        .sensor
+        .format
+        .parse()
+        .map_err(|e: canhgac_ingest::decode::IngestError| UsageError(e.to_string()))?;
+
+    let ident = Identity {
+        agency,
+        sensor: sensor_id,
+        topics: cfg.kafka.topics.clone(),
+    };
+    let decoder = DecoderOptions::default().local_offset(args.local_offset);
+    let opts = SensorOptions {
+        ident: ident.clone(),
+        file: FileOptions {
+            format,
+            max_record_len: cfg.sensor.max_record_bytes,
+            follow: !args.once,
+            poll_interval: cfg.sensor.poll_interval,
+            decoder: decoder.clone(),
+        },
+        checkpoint_dir: cfg.sensor.checkpoint_dir.clone(),
+        checkpoint_interval: cfg.sensor.checkpoint_interval,
+        max_in_flight: cfg.sensor.max_in_flight,
+        parallel_files: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+    };
+    let settings = ClientSettings {
+        brokers: cfg.kafka.brokers.clone(),
+        properties: cfg.kafka.properties.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let cancel = shutdown_on_signals();
+        let registry = canhgac_core::telemetry::new_registry();
+        let metrics = SensorMetrics::new(&registry)?;
+        if let Some(addr) = cfg.telemetry.metrics_listen {
+            crate::metrics_http::serve(addr, registry.clone(), cancel.clone()).await?;
+        }
+        let publisher = KafkaPublisher::new(&settings)?.with_topic_layout(args.partitions, 1);
+        let lcx = ListenContext {
+            ident,
+            decoder,
+            max_record_len: cfg.sensor.max_record_bytes,
+        };
+        let mut listeners: Vec<canhgac_ingest::sensor::Listener> = Vec::new();
+        if let Some(addr) = args.syslog_udp {
+            let (_, l) = listen::syslog_udp(addr, lcx.clone()).await?;
+            listeners.push(Box::new(l));
+        }
+        if let Some(addr) = args.syslog_tcp {
+            let (_, l) = listen::syslog_tcp(addr, lcx.clone()).await?;
+            listeners.push(Box::new(l));
+        }
+        if let Some(addr) = args.http {
+            let (_, l) = listen::http(addr, lcx.clone()).await?;
+            listeners.push(Box::new(l));
+        }
+        let mut sensor = Sensor::new(opts, publisher.clone(), metrics);
+        if args.progress {
+            sensor = sensor.with_progress(Arc::new(Bar::new()));
+        }
+        let summary = sensor
+            .run(args.paths, listeners, cancel)
+            .await
+            .context("sensor stopped")?;
+        publisher.flush(Duration::from_secs(10)).await.ok();
+        tracing::info!(
+            events = summary.events,
+            rejected = summary.rejected,
+            acked = summary.acked,
+            files = summary.files,
+            "sensor finished"
+        );
+        Ok(if summary.failed_sources > 0 {
+            ExitCode::from(EXIT_PARTIAL)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+/// A progress bar on stderr: bytes read out of the inputs' total, with counts.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}")
+                .expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn set_total(&self, bytes: u64) {
+        self.0.set_length(bytes);
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+    fn acked(&self, events: u64, rejected: u64, acked: u64) {
+        self.0.set_message(format!(
+            "{events} events, {rejected} rejected, {acked} acked"
+        ));
+    }
+    fn finish(&self) {
+        self.0.finish();
+    }
+}
