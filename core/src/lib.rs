@@ -1,6 +1,7 @@
 //! canhgac-core: the model every stage shares.
 //!
 //! - [`event`]: the Event of brief §4 and its deterministic id;
+//! - [`detection`]: detections, incidents, categories, levels and priorities;
 //! - [`id`]: deterministic 128-bit ids for events, detections and incidents;
 //! - [`registry`]: agencies, their information systems (security level 1–5) and alert channels;
 //! - [`config`]: the configuration file, validated in two steps, with `CANHGAC_*` overrides;
@@ -12,6 +13,7 @@
 
 pub mod ack;
 pub mod config;
+pub mod detection;
 pub mod error;
 pub mod event;
 pub mod id;
@@ -20,6 +22,7 @@ pub mod telemetry;
 pub mod topics;
 pub mod transport;
 
+pub use detection::{Category, Detection, Incident, Level, Priority, Status};
 pub use error::CoreError;
 pub use event::{event_id, Attachment, Dataset, Ecs, Event, Related, SourceKind, SourceRef};
 pub use id::{Id, IdHasher};
