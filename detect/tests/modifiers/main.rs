@@ -1,0 +1,111 @@
+//! Table-driven modifier and condition tests (rule YAML + event JSON → verdict), one module
+//! per family, Hayabusa-style.
+
+mod condition;
+mod encoding;
+mod field;
+mod string;
+mod typed;
+mod wildcard_props;
+
+use canhgac_core::event::{Dataset, Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
+use canhgac_detect::mapping::MappingFile;
+use canhgac_detect::{EngineBuilder, Mappings, Placeholders};
+use serde_json::Value;
+
+/// A test case: a `detection` block (indented under `detection:`), an event, the verdict.
+pub struct Case {
+    pub name: &'static str,
+    pub detection: &'static str,
+    pub event: Value,
+    pub expect: bool,
+}
+
+fn mappings() -> Mappings {
+    let f = MappingFile::from_yaml(
+        "datasets: [test]\nlayout: flat\nlogsources:\n  - logsource: {product: test}\n",
+        "test",
+    )
+    .expect("test mapping");
+    Mappings { files: vec![f] }
+}
+
+fn rule_yaml(detection: &str) -> String {
+    let body: String = detection.lines().map(|l| format!("    {l}\n")).collect();
+    format!("title: test rule\nid: 00000000-0000-0000-0000-000000000001\nlogsource:\n    product: test\ndetection:\n{body}")
+}
+
+pub fn event(original: Value) -> Event {
+    Event {
+        schema: EVENT_SCHEMA_VERSION,
+        id: Default::default(),
+        agency: "a".into(),
+        sensor: "s".into(),
+        dataset: Dataset::new("test"),
+        timestamp: "2024-01-01T00:00:00Z".parse().unwrap(),
+        received: "2024-01-01T00:00:00Z".parse().unwrap(),
+        source: SourceRef {
+            kind: SourceKind::File,
+            name: "t".into(),
+            offset: None,
+            line: None,
+        },
+        ecs: Default::default(),
+        original,
+    }
+}
+
+/// Whether the rule fires on the event; panics if the rule is rejected.
+pub fn verdict_with(detection: &str, ev: &Value, placeholders: Placeholders) -> bool {
+    let mut b = EngineBuilder::new(mappings()).placeholders(placeholders);
+    b.add_source("test.yml", rule_yaml(detection));
+    let (engine, report) = b.build();
+    assert!(
+        report.rejections.is_empty(),
+        "rejected: {:?}\n{detection}",
+        report.rejections
+    );
+    let mut s = engine.scratch();
+    !engine.matches(&event(ev.clone()), &mut s).is_empty()
+}
+
+pub fn verdict(detection: &str, ev: &Value) -> bool {
+    verdict_with(detection, ev, Placeholders::new())
+}
+
+/// The rejection kind of a rule, or `None` if it loads.
+pub fn rejection(detection: &str) -> Option<&'static str> {
+    let mut b = EngineBuilder::new(mappings());
+    b.add_source("test.yml", rule_yaml(detection));
+    let (_, report) = b.build();
+    report.rejections.first().map(|r| r.reason.kind())
+}
+
+pub fn run(cases: &[Case]) {
+    let mut failed = Vec::new();
+    for c in cases {
+        let got = verdict(c.detection, &c.event);
+        if got != c.expect {
+            failed.push(format!("{}: expected {}, got {got}", c.name, c.expect));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n")
+    );
+}
+
+#[macro_export]
+macro_rules! case {
+    ($name:expr, $det:expr, $ev:tt => $expect:expr) => {
+        $crate::Case {
+            name: $name,
+            detection: $det,
+            event: serde_json::json!($ev),
+            expect: $expect,
+        }
+    };
+}
