@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use canhgac_core::ack::OrderedAcks;
 use canhgac_core::transport::{Ack, Received, Subscription};
 use canhgac_core::CoreError;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
@@ -88,50 +89,124 @@ impl Shared {
     }
 }
 
+/// Chooses where newly assigned partitions start: `(topic, partition, next offset)` for the
+/// partitions it knows; the others start from the group's committed offset. The indexer uses
+/// it to resume from the offsets stored in its own commit (the Kafka commit is then a hint).
+pub type StartOffsets = Arc<dyn Fn(&[(String, i32)]) -> Vec<(String, i32, i64)> + Send + Sync>;
+
+/// Settings of a [`KafkaSubscription`].
+#[derive(Clone)]
+pub struct SubscriptionOptions {
+    /// Messages handed over but not yet received by the stage.
+    pub buffer: usize,
+    /// How long a revoke or close waits for in-flight messages to be acked.
+    pub drain_timeout: Duration,
+    pub start_offsets: Option<StartOffsets>,
+}
+
+impl Default for SubscriptionOptions {
+    fn default() -> Self {
+        Self {
+            buffer: 1024,
+            drain_timeout: Duration::from_secs(30),
+            start_offsets: None,
+        }
+    }
+}
+
 struct Ctx {
     shared: Arc<Shared>,
+    start_offsets: Option<StartOffsets>,
 }
 
 impl ClientContext for Ctx {}
 
 impl ConsumerContext for Ctx {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let parts: Vec<PartKey> = tpl
-                .elements()
-                .iter()
-                .map(|e| (e.topic().to_string(), e.partition()))
-                .collect();
-            if !self.shared.wait_drained(Some(&parts)) {
-                tracing::warn!(
-                    partitions = parts.len(),
-                    "revoke: in-flight messages not acked in time, they will be redelivered"
-                );
+    /// Runs on the consumer's own thread, inside `poll`. Revoke: wait (bounded) for in-flight
+    /// messages of the revoked partitions, commit synchronously, unassign. Assign: start
+    /// tracking, apply stored start offsets to the list, assign.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let parts: Vec<PartKey> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if !self.shared.wait_drained(Some(&parts)) {
+                    tracing::warn!(
+                        partitions = parts.len(),
+                        "revoke: in-flight messages not acked in time, they will be redelivered"
+                    );
+                }
+                commit_sync(consumer, "revoke");
+                {
+                    let mut t = self.shared.tracking.lock().expect("tracking lock");
+                    for k in &parts {
+                        t.parts.remove(k);
+                    }
+                }
+                let result = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "unassign failed");
+                }
+                tracing::info!(partitions = parts.len(), "partitions revoked");
             }
-            commit_sync(consumer, "revoke");
-            let mut t = self.shared.tracking.lock().expect("tracking lock");
-            for k in &parts {
-                t.parts.remove(k);
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                {
+                    let mut t = self.shared.tracking.lock().expect("tracking lock");
+                    for k in &parts {
+                        let generation = t.next_generation;
+                        t.next_generation += 1;
+                        t.parts.insert(
+                            k.clone(),
+                            PartState {
+                                generation,
+                                acks: OrderedAcks::new(),
+                            },
+                        );
+                    }
+                }
+                if let Some(choose) = &self.start_offsets {
+                    let starts = choose(&parts);
+                    for (topic, partition, offset) in &starts {
+                        if let Err(e) =
+                            tpl.set_partition_offset(topic, *partition, Offset::Offset(*offset))
+                        {
+                            tracing::warn!(error = %e, topic, partition, "bad start offset");
+                        }
+                    }
+                    if !starts.is_empty() {
+                        tracing::info!(partitions = starts.len(), "resuming from stored offsets");
+                    }
+                }
+                let result = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "assign failed");
+                }
+                tracing::info!(partitions = parts.len(), "partitions assigned");
             }
-            tracing::info!(partitions = parts.len(), "partitions revoked");
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            let mut t = self.shared.tracking.lock().expect("tracking lock");
-            for e in tpl.elements() {
-                let generation = t.next_generation;
-                t.next_generation += 1;
-                t.parts.insert(
-                    (e.topic().to_string(), e.partition()),
-                    PartState {
-                        generation,
-                        acks: OrderedAcks::new(),
-                    },
-                );
+            other => {
+                tracing::error!(error = ?other, "rebalance error");
+                let _ = consumer.unassign();
             }
-            tracing::info!(partitions = tpl.count(), "partitions assigned");
         }
     }
 }
@@ -161,17 +236,33 @@ impl KafkaSubscription {
         to: SubscribeTo,
         buffer: usize,
     ) -> Result<Self, CoreError> {
+        let options = SubscriptionOptions {
+            buffer,
+            ..Default::default()
+        };
+        Self::with_options(settings, group, to, options)
+    }
+
+    /// Joins `group` and subscribes, with the given options.
+    pub fn with_options(
+        settings: &ClientSettings,
+        group: &str,
+        to: SubscribeTo,
+        options: SubscriptionOptions,
+    ) -> Result<Self, CoreError> {
+        let buffer = options.buffer;
         let mut defaults = CONSUMER_DEFAULTS.to_vec();
         defaults.push(("group.id", group));
         let shared = Arc::new(Shared {
             tracking: Mutex::new(Tracking::default()),
             drained: Condvar::new(),
-            drain_timeout: Duration::from_secs(30),
+            drain_timeout: options.drain_timeout,
         });
         let consumer: BaseConsumer<Ctx> = settings
             .client_config(&defaults)
             .create_with_context(Ctx {
                 shared: shared.clone(),
+                start_offsets: options.start_offsets,
             })
             .map_err(|e| kafka_err("cannot create consumer", e))?;
         let topics: Vec<String> = match to {

@@ -16,7 +16,7 @@
 mod consumer;
 mod producer;
 
-pub use consumer::{KafkaSubscription, SubscribeTo};
+pub use consumer::{KafkaSubscription, StartOffsets, SubscribeTo, SubscriptionOptions};
 pub use producer::KafkaPublisher;
 
 use rdkafka::ClientConfig;

@@ -125,3 +125,34 @@ async fn two_consumers_share_partitions_without_loss() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_offsets_override_the_committed_position() {
+    use canhgac_kafka::SubscriptionOptions;
+    use std::sync::Arc;
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("d", 1, 1).unwrap();
+    let settings = ClientSettings::new(cluster.bootstrap_servers());
+    let p = KafkaPublisher::new(&settings).unwrap();
+    publish(&p, "d", 0..100).await;
+    // The stage's own store says offsets below 60 are done.
+    let options = SubscriptionOptions {
+        buffer: 16,
+        start_offsets: Some(Arc::new(|parts: &[(String, i32)]| {
+            parts.iter().map(|(t, p)| (t.clone(), *p, 60)).collect()
+        })),
+        ..Default::default()
+    };
+    let mut sub = KafkaSubscription::with_options(
+        &settings,
+        "g3",
+        SubscribeTo::Topics(vec!["d".into()]),
+        options,
+    )
+    .unwrap();
+    let first = recv_timeout(&mut sub, 30).await.expect("a message");
+    assert_eq!(first.offset, 60);
+    assert_eq!(number(&first), 60);
+    first.ack.ack();
+    sub.close().await;
+}
