@@ -102,6 +102,18 @@ fn main() {
         engine.eval(e, &mut scratch, &mut out);
         matches += out.len();
     }
+    if let Ok(path) = std::env::var("MATCHES") {
+        // (event line index, rule id) for comparing match sets with another engine
+        let mut w = String::new();
+        for (i, e) in events.iter().enumerate() {
+            out.clear();
+            engine.eval(e, &mut scratch, &mut out);
+            for r in &out {
+                w.push_str(&format!("{i}\t{}\n", engine.rule(*r).id));
+            }
+        }
+        std::fs::write(path, w).expect("write matches");
+    }
     let mut best = f64::MAX;
     let cpu0 = cpu_secs();
     for _ in 0..rounds {

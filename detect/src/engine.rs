@@ -367,7 +367,7 @@ impl Engine {
         let plan = &self.plans[pi as usize];
         s.fields.reset();
         // One walk over the record: referenced fields are noted, routing fields copied.
-        const PEND: usize = 160;
+        const PEND: usize = 64;
         let mut pend: [(u32, &serde_json::Value); PEND] = [(0, &NULL); PEND];
         let mut n = 0usize;
         let mut overflow = false;
@@ -554,6 +554,40 @@ impl Engine {
             )
             .flatten()
             .collect()
+    }
+
+    /// The values of a Sigma field in an event, read with the event's mapping (dataset
+    /// renames and the renames of the logsource predicates the event meets), as text. For
+    /// layers above rule matching (correlation `group-by`, alert context). Only fields some
+    /// loaded rule or mapping references are known; others give nothing.
+    pub fn field_values(&self, event: &Event, s: &mut Scratch, field: &str) -> Vec<String> {
+        let Some(&pi) = self.plan_by_dataset.get(event.dataset.as_str()) else {
+            return Vec::new();
+        };
+        let Some(target) = self.slots.get(field) else {
+            return Vec::new();
+        };
+        let plan = &self.plans[pi as usize];
+        s.fields.reset();
+        let fields = &mut s.fields;
+        Extractor {
+            slots: &self.slots,
+            path: &mut s.path,
+            sink: |slot, v| fields.push_json(slot, v),
+        }
+        .run(plan.layout, &event.original);
+        let route = self.make_route(plan, &s.fields);
+        for &(from, to) in &route.renames {
+            s.fields.alias(from, to);
+        }
+        let f = &s.fields;
+        let out = f
+            .values(target)
+            .filter(|v| !v.null)
+            .map(|v| String::from_utf8_lossy(f.orig(v)).into_owned())
+            .collect();
+        s.fields.reset();
+        out
     }
 
     /// Rules with no prefilter (evaluated for every event of their logsource).

@@ -148,3 +148,23 @@ fn correlations_are_recognised_not_broken() {
         "correlation: not yet supported"
     );
 }
+
+#[test]
+fn field_values_follow_the_mapping() {
+    // Security 4688 maps Sigma's Image to NewProcessName (rules/mappings/windows.yml).
+    let rule = "title: r\nid: 44444444-4444-4444-4444-444444444444\nlogsource: {product: windows, category: process_creation}\ndetection:\n    sel:\n        Image|endswith: '\\cmd.exe'\n    condition: sel\n";
+    let mut b = canhgac_detect::EngineBuilder::new(canhgac_detect::Mappings::builtin());
+    b.add_source("r.yml", rule);
+    let (engine, _) = b.build();
+    let mut ev = crate::event(
+        serde_json::json!({"Event": {"System": {"EventID": 4688, "Channel": "Security"},
+        "EventData": {"NewProcessName": "C:\\Windows\\System32\\cmd.exe"}}}),
+    );
+    ev.dataset = canhgac_core::Dataset::new("windows");
+    let mut s = engine.scratch();
+    assert_eq!(
+        engine.field_values(&ev, &mut s, "Image"),
+        vec!["C:\\Windows\\System32\\cmd.exe".to_string()]
+    );
+    assert_eq!(engine.matches(&ev, &mut s).len(), 1);
+}
