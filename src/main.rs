@@ -31,12 +31,18 @@ struct Cli {
 enum Command {
     /// Read an agency's security logs and publish them as events to Kafka
     Sensor(Box<cmd::sensor::SensorArgs>),
+    /// Check Sigma rules: what loads, what is rejected and why
+    Rules(cmd::rules::RulesArgs),
+    /// Evaluate Sigma rules offline over event files, one match per line
+    Hunt(cmd::hunt::HuntArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sensor(args) => cmd::sensor::run(*args),
+        Command::Rules(args) => cmd::rules::run(args),
+        Command::Hunt(args) => cmd::hunt::run(args),
     };
     match result {
         Ok(code) => code,

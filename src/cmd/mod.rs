@@ -1,5 +1,7 @@
 //! One module per subcommand: argument parsing and wiring only; the work is in the crates.
 
+pub mod hunt;
+pub mod rules;
 pub mod sensor;
 
 /// Exit codes (see `canhgac --help`).
