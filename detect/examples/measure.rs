@@ -7,6 +7,10 @@
 //!
 //! Prints: rules loaded, load time, RSS after load, events/s with decoding excluded
 //! (pre-parsed Events) and included (JSON text → Event → eval), and the match count.
+//! Environment: `ROUNDS=n` timed passes (best is reported), `SKIP_DECODE=1` skips the
+//! decode-included passes, `MATCHES=FILE` writes `line-index<TAB>rule-id` for every match (to
+//! compare match sets with another engine), `SCANNERS=1` lists the largest automata and the
+//! rules without a prefilter.
 
 use std::io::Read;
 use std::time::Instant;
