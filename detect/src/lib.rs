@@ -56,6 +56,7 @@ pub mod mapping;
 pub mod modifiers;
 pub mod parse;
 pub mod rule;
+pub mod taxonomy;
 mod yaml;
 
 pub use engine::{CompiledRule, Engine, EngineStats, Match, RuleIdx, Scratch};
