@@ -1,0 +1,233 @@
+//! Incident aggregation: an incident is the aggregate of its *distinct* detections.
+//!
+//! The aggregate does not depend on the order in which detections arrive, so a replay after a
+//! crash (which may interleave partitions differently) gives the same incident:
+//!
+//! - `count`: distinct detection ids (the indexer never merges a detection id twice);
+//! - `first_seen`/`last_seen`: min/max of the detections' event times;
+//! - `month`: the month of `first_seen` in Asia/Ho_Chi_Minh — where the incident counts;
+//! - `priority`: the highest;
+//! - `category`, `system`, `group_key`, `agency`: those of the *first* detection, the one with
+//!   the smallest (event time, detection id);
+//! - rule ids/titles, techniques and entities: sorted sets, capped at the smallest
+//!   [`MAX_RULES`]/[`MAX_ENTITIES`] values (the smallest, not the first seen, so that the cap
+//!   is order-independent too);
+//! - `status`: set only by [`IncidentRecord::set_status`]. **A detection never changes the
+//!   status**: a new detection for an acknowledged or resolved incident raises its count and
+//!   `last_seen`, and the incident stays as the analyst left it. A resolved incident that sees
+//!   new activity is found with `status:resolved` and `last_seen` after the resolution time
+//!   (`status_changed`); reopening it is the analyst's decision.
+
+use canhgac_core::detection::{month_of, Detection, Entities, Incident, Status};
+use canhgac_core::Id;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// At most this many rules (and techniques) are kept per incident.
+pub const MAX_RULES: usize = 32;
+/// At most this many values of each entity kind are kept per incident.
+pub const MAX_ENTITIES: usize = 32;
+/// At most this many status changes are kept in an incident's history.
+pub const MAX_HISTORY: usize = 64;
+
+/// One status change, with the analyst's note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub status: Status,
+    #[serde(default)]
+    pub note: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// What the index stores for an incident: the [`Incident`] of the core model plus what the
+/// aggregation needs to stay exact and order-independent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRecord {
+    #[serde(flatten)]
+    pub incident: Incident,
+    /// The detection with the smallest (event time, id): it names category, system and key.
+    pub first_detection: Id,
+    /// When the status last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_changed: Option<DateTime<Utc>>,
+    /// Status changes, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<StatusChange>,
+}
+
+fn add_sorted(into: &mut Vec<String>, value: &str, cap: usize) {
+    if let Err(pos) = into.binary_search_by(|v| v.as_str().cmp(value)) {
+        if pos < cap {
+            into.insert(pos, value.to_string());
+            into.truncate(cap);
+        }
+    }
+}
+
+fn merge_entities(into: &mut Entities, from: &Entities) {
+    let pairs: [(&mut Vec<String>, &Vec<String>); 7] = [
+        (&mut into.ips, &from.ips),
+        (&mut into.hosts, &from.hosts),
+        (&mut into.users, &from.users),
+        (&mut into.domains, &from.domains),
+        (&mut into.urls, &from.urls),
+        (&mut into.hashes, &from.hashes),
+        (&mut into.emails, &from.emails),
+    ];
+    for (into, from) in pairs {
+        for v in from {
+            add_sorted(into, v, MAX_ENTITIES);
+        }
+    }
+}
+
+impl IncidentRecord {
+    /// A new incident from its first detection.
+    pub fn from_detection(d: &Detection) -> IncidentRecord {
+        let mut r = IncidentRecord {
+            incident: Incident {
+                id: d.incident_id,
+                agency: d.agency.clone(),
+                system: d.system.clone(),
+                category: d.category,
+                priority: d.priority,
+                first_seen: d.timestamp,
+                last_seen: d.timestamp,
+                count: 0,
+                month: month_of(d.timestamp),
+                group_key: d.group_key.clone(),
+                rule_ids: Vec::new(),
+                rule_titles: Vec::new(),
+                techniques: Vec::new(),
+                entities: Entities::default(),
+                status: Status::New,
+            },
+            first_detection: d.id,
+            status_changed: None,
+            history: Vec::new(),
+        };
+        r.merge(d);
+        r
+    }
+
+    /// Adds a detection not yet counted in this incident. The caller guarantees distinctness
+    /// (the indexer checks the detection id against the index and the pending batch).
+    pub fn merge(&mut self, d: &Detection) {
+        let i = &mut self.incident;
+        i.count += 1;
+        if (d.timestamp, d.id) < (i.first_seen, self.first_detection) {
+            i.first_seen = d.timestamp;
+            i.month = month_of(d.timestamp);
+            self.first_detection = d.id;
+            i.category = d.category;
+            i.system = d.system.clone();
+            i.group_key = d.group_key.clone();
+            i.agency = d.agency.clone();
+        }
+        if d.timestamp > i.last_seen {
+            i.last_seen = d.timestamp;
+        }
+        if d.priority > i.priority {
+            i.priority = d.priority;
+        }
+        // rule_ids and rule_titles are parallel, sorted by rule id.
+        match i.rule_ids.binary_search(&d.rule.id) {
+            Ok(_) => {}
+            Err(pos) if pos < MAX_RULES => {
+                i.rule_ids.insert(pos, d.rule.id.clone());
+                i.rule_titles.insert(pos, d.rule.title.clone());
+                i.rule_ids.truncate(MAX_RULES);
+                i.rule_titles.truncate(MAX_RULES);
+            }
+            Err(_) => {}
+        }
+        for t in &d.rule.techniques {
+            add_sorted(&mut i.techniques, t, MAX_RULES);
+        }
+        merge_entities(&mut i.entities, &d.entities);
+    }
+
+    /// Changes the status, recording the note. Returns false (and changes nothing) when the
+    /// incident already has that status and no note is given.
+    pub fn set_status(
+        &mut self,
+        status: Status,
+        note: &str,
+        by: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> bool {
+        if self.incident.status == status && note.is_empty() {
+            return false;
+        }
+        self.incident.status = status;
+        self.status_changed = Some(at);
+        self.history.push(StatusChange {
+            status,
+            note: note.to_string(),
+            by: by.map(str::to_string),
+            at,
+        });
+        if self.history.len() > MAX_HISTORY {
+            let drop = self.history.len() - MAX_HISTORY;
+            self.history.drain(..drop);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::synth::detection;
+    use canhgac_core::{Category, Priority};
+
+    #[test]
+    fn aggregate_is_order_independent() {
+        let ds: Vec<Detection> = (0..6)
+            .map(|i| {
+                let mut d = detection("byt", "r1", "site-a", 1_650_000_000 + i * 3600, i as u64);
+                d.priority = if i == 3 { Priority::P1 } else { Priority::P3 };
+                d.entities.ips = vec![format!("10.0.0.{}", 9 - i)];
+                if i == 4 {
+                    d.category = Category::Malware;
+                }
+                d
+            })
+            .collect();
+        let build = |order: &[usize]| {
+            let mut r = IncidentRecord::from_detection(&ds[order[0]]);
+            for &k in &order[1..] {
+                r.merge(&ds[k]);
+            }
+            r
+        };
+        let a = build(&[0, 1, 2, 3, 4, 5]);
+        let b = build(&[5, 3, 1, 4, 0, 2]);
+        assert_eq!(a, b);
+        assert_eq!(a.incident.count, 6);
+        assert_eq!(a.incident.priority, Priority::P1);
+        assert_eq!(a.incident.first_seen, ds[0].timestamp);
+        assert_eq!(a.incident.last_seen, ds[5].timestamp);
+        assert_eq!(a.incident.category, ds[0].category);
+        assert_eq!(a.incident.entities.ips.len(), 6);
+        assert!(a.incident.entities.ips.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn status_changes_are_recorded_and_detections_keep_them() {
+        let d0 = detection("byt", "r1", "k", 1_650_000_000, 0);
+        let mut r = IncidentRecord::from_detection(&d0);
+        let at: DateTime<Utc> = "2022-04-20T00:00:00Z".parse().unwrap();
+        assert!(r.set_status(Status::Resolved, "site restored", Some("soc"), at));
+        assert!(!r.set_status(Status::Resolved, "", None, at));
+        r.merge(&detection("byt", "r1", "k", 1_650_100_000, 1));
+        assert_eq!(r.incident.status, Status::Resolved);
+        assert_eq!(r.incident.count, 2);
+        assert_eq!(r.history.len(), 1);
+        let json = serde_json::to_string(&r).unwrap();
+        let back: IncidentRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+}
