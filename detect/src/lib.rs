@@ -51,6 +51,7 @@ pub mod engine;
 pub mod error;
 mod extract;
 pub mod input;
+pub mod ioc;
 pub mod loader;
 pub mod mapping;
 pub mod modifiers;
@@ -61,6 +62,7 @@ mod yaml;
 
 pub use engine::{CompiledRule, Engine, EngineStats, Match, RuleIdx, Scratch};
 pub use error::{DetectError, Reject, Rejection};
+pub use ioc::{IocError, IocLoader, IocMatch, IocSet};
 pub use loader::{EngineBuilder, LoadReport};
 pub use mapping::Mappings;
 pub use modifiers::Placeholders;
