@@ -83,11 +83,11 @@ impl Received {
 /// The acknowledgement of one received message. Dropping it without [`Ack::ack`] abandons the
 /// message: it is not checkpointed (it will be seen again after a restart), and nobody waits for
 /// it any longer.
-pub struct Ack(Option<Box<dyn FnOnce(bool) + Send>>);
+pub struct Ack(Option<Box<dyn FnOnce(bool) + Send + Sync>>);
 
 impl Ack {
     /// `f(true)` runs on ack, `f(false)` when the ack is dropped un-acked.
-    pub fn new(f: impl FnOnce(bool) + Send + 'static) -> Self {
+    pub fn new(f: impl FnOnce(bool) + Send + Sync + 'static) -> Self {
         Ack(Some(Box::new(f)))
     }
 

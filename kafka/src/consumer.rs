@@ -8,7 +8,7 @@
 //! flight, then commits synchronously; on close it does the same for every partition.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,8 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("topic.metadata.refresh.interval.ms", "5000"),
     ("session.timeout.ms", "10000"),
     ("heartbeat.interval.ms", "1000"),
+    // Statistics feed the consumer-lag gauge.
+    ("statistics.interval.ms", "5000"),
 ];
 
 /// What to subscribe to.
@@ -117,9 +119,23 @@ impl Default for SubscriptionOptions {
 struct Ctx {
     shared: Arc<Shared>,
     start_offsets: Option<StartOffsets>,
+    lag: Arc<AtomicI64>,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// librdkafka statistics (every `statistics.interval.ms`): total consumer lag over the
+    /// assigned partitions.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+            .map(|p| p.consumer_lag)
+            .sum();
+        self.lag.store(lag, Ordering::Relaxed);
+    }
+}
 
 impl ConsumerContext for Ctx {
     /// Runs on the consumer's own thread, inside `poll`. Revoke: wait (bounded) for in-flight
@@ -222,6 +238,7 @@ fn commit_sync(consumer: &BaseConsumer<Ctx>, why: &str) {
 /// A consumer-group subscription on Kafka. Drop it or call [`KafkaSubscription::close`] to
 /// leave the group; `close` waits until in-flight messages are acked and offsets committed.
 pub struct KafkaSubscription {
+    lag: Arc<AtomicI64>,
     rx: mpsc::Receiver<Result<Received, CoreError>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -251,6 +268,7 @@ impl KafkaSubscription {
         options: SubscriptionOptions,
     ) -> Result<Self, CoreError> {
         let buffer = options.buffer;
+        let lag = Arc::new(AtomicI64::new(0));
         let mut defaults = CONSUMER_DEFAULTS.to_vec();
         defaults.push(("group.id", group));
         let shared = Arc::new(Shared {
@@ -263,6 +281,7 @@ impl KafkaSubscription {
             .create_with_context(Ctx {
                 shared: shared.clone(),
                 start_offsets: options.start_offsets,
+                lag: lag.clone(),
             })
             .map_err(|e| kafka_err("cannot create consumer", e))?;
         let topics: Vec<String> = match to {
@@ -288,10 +307,17 @@ impl KafkaSubscription {
                 .map_err(|e| CoreError::Transport(format!("cannot start consumer thread: {e}")))?
         };
         Ok(Self {
+            lag,
             rx,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// Messages behind the end of the assigned partitions, from librdkafka's statistics
+    /// (updated every 5 s).
+    pub fn lag(&self) -> Arc<AtomicI64> {
+        self.lag.clone()
     }
 
     /// Stops fetching, waits (bounded) until every message handed out was acked, commits, and
