@@ -30,8 +30,8 @@ pub enum DetectError {
 pub enum Reject {
     #[error("yaml: {0}")]
     Yaml(String),
-    #[error("correlation: not yet supported")]
-    Correlation,
+    #[error("correlation: {0}")]
+    Correlation(crate::correlation::CorrelationReject),
     #[error("aggregation: legacy condition `{0}` not supported (use a correlation rule)")]
     Aggregation(String),
     #[error("near: legacy temporal condition `{0}` not supported (use a temporal correlation)")]
@@ -63,12 +63,13 @@ pub enum Reject {
 }
 
 impl Reject {
-    /// A short stable name of the reason, for grouping (`correlation`, `aggregation`,
-    /// `placeholder`, `unknown-modifier`, …).
+    /// A short stable name of the reason, for grouping (`aggregation`, `placeholder`,
+    /// `unknown-modifier`, `correlation-unknown-rule`, …; correlation reasons all start with
+    /// `correlation`).
     pub fn kind(&self) -> &'static str {
         match self {
             Reject::Yaml(_) => "yaml",
-            Reject::Correlation => "correlation",
+            Reject::Correlation(c) => c.kind(),
             Reject::Aggregation(_) => "aggregation",
             Reject::Near(_) => "near",
             Reject::Collection(_) => "collection",

@@ -11,6 +11,7 @@ use rustc_hash::FxHashMap;
 use crate::compile::atoms::AtomTable;
 use crate::compile::prefilter::necessary;
 use crate::compile::{with_filters, Compiler, Node, SlotTable};
+use crate::correlation::{CorrelationDoc, CorrelationSet};
 use crate::engine::{CompiledRule, Engine, Group, Plan, PlanCond, PlanEntry, PlanWhen};
 use crate::error::{DetectError, Reject, Rejection};
 use crate::mapping::Mappings;
@@ -26,6 +27,8 @@ pub struct LoadReport {
     pub documents: usize,
     pub rules: usize,
     pub filters: usize,
+    /// Correlation rules loaded (see [`EngineBuilder::build_with_correlations`]).
+    pub correlations: usize,
     pub rejections: Vec<Rejection>,
     /// Rule logsources with no mapping entry: loaded, but no event reaches them.
     pub unrouted: Vec<(Logsource, usize)>,
@@ -112,9 +115,19 @@ impl EngineBuilder {
         Ok(n)
     }
 
-    /// Parses and compiles everything added.
-    #[allow(clippy::result_large_err)]
+    /// Parses and compiles everything added. Correlation rules are validated, counted and
+    /// their problems reported, but not returned: callers that evaluate correlations use
+    /// [`build_with_correlations`](Self::build_with_correlations).
     pub fn build(self) -> (Engine, LoadReport) {
+        let (engine, _, report) = self.build_with_correlations();
+        (engine, report)
+    }
+
+    /// Parses and compiles everything added, and resolves the correlation rules against the
+    /// loaded detection rules (references by id or name, chains, aliases). Fields the
+    /// correlations read are registered so [`Engine::field_values`] returns them.
+    #[allow(clippy::result_large_err)]
+    pub fn build_with_correlations(self) -> (Engine, CorrelationSet, LoadReport) {
         let t0 = Instant::now();
         let mut report = LoadReport {
             files: self.sources.len(),
@@ -179,6 +192,7 @@ impl EngineBuilder {
 
         let mut rules: Vec<RuleDoc> = Vec::new();
         let mut filters: Vec<FilterDoc> = Vec::new();
+        let mut correlations: Vec<CorrelationDoc> = Vec::new();
         let mut ids: HashMap<String, PathBuf> = HashMap::new();
         for (_, docs) in parsed {
             for d in docs {
@@ -203,12 +217,34 @@ impl EngineBuilder {
                         rules.push(r);
                     }
                     Ok(Document::Filter(f)) => filters.push(f),
+                    Ok(Document::Correlation(c)) => {
+                        if let Some(first) = ids.get(&c.meta.id) {
+                            report.rejections.push(Rejection {
+                                path: c.meta.path.clone(),
+                                document: c.document,
+                                rule_id: Some(c.meta.id.clone()),
+                                title: Some(c.meta.title.clone()),
+                                reason: Reject::Duplicate(
+                                    c.meta.id.clone(),
+                                    first.display().to_string(),
+                                ),
+                            });
+                            continue;
+                        }
+                        ids.insert(c.meta.id.clone(), c.meta.path.clone());
+                        correlations.push(*c);
+                    }
                     Err(rej) => report.rejections.push(rej),
                 }
             }
         }
 
         let mut slots = SlotTable::default();
+        for c in &correlations {
+            for f in c.field_names() {
+                slots.slot(f);
+            }
+        }
         let mut atoms = AtomTable::default();
         let mut directs = Vec::new();
         let mut compiler = Compiler {
@@ -485,6 +521,10 @@ impl EngineBuilder {
             }
         }
         report.rules = compiled.len();
+        let metas: Vec<&crate::rule::RuleMeta> = compiled.iter().map(|r| &r.meta).collect();
+        let correlation_set =
+            crate::correlation::set::resolve(correlations, &metas, &mut report.rejections);
+        report.correlations = correlation_set.len();
         report
             .rejections
             .sort_by(|a, b| a.path.cmp(&b.path).then(a.document.cmp(&b.document)));
@@ -499,7 +539,7 @@ impl EngineBuilder {
             plan_by_dataset,
         };
         report.elapsed = t0.elapsed();
-        (engine, report)
+        (engine, correlation_set, report)
     }
 }
 

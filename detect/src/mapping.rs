@@ -136,6 +136,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("web.yml", include_str!("../../rules/mappings/web.yml")),
     ("cloud.yml", include_str!("../../rules/mappings/cloud.yml")),
+    ("email.yml", include_str!("../../rules/mappings/email.yml")),
 ];
 
 impl Mappings {

@@ -15,7 +15,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use canhgac_core::detection::{vietnam, Category, IocHit, Level, Priority};
+use canhgac_core::detection::{vietnam, Bilingual, Category, IocHit, Level, Priority};
 use canhgac_core::event::lookup_path;
 use canhgac_core::Event;
 
@@ -50,6 +50,15 @@ struct Raw {
     logsources: Vec<RawLogsource>,
     priority: BTreeMap<Level, Vec<Priority>>,
     incidents: RawIncidents,
+    guidance: RawGuidance,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGuidance {
+    categories: BTreeMap<Category, Bilingual>,
+    #[serde(default)]
+    rules: Option<BTreeMap<String, Bilingual>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +129,8 @@ pub struct Taxonomy {
     priority: BTreeMap<Level, [Priority; 6]>,
     window_days: u32,
     group_by: BTreeMap<Category, Vec<String>>,
+    guidance: BTreeMap<Category, Bilingual>,
+    rule_guidance: BTreeMap<String, Bilingual>,
 }
 
 /// The taxonomy shipped in `rules/taxonomy.yaml`, compiled into the binary.
@@ -177,6 +188,16 @@ impl Taxonomy {
                 )));
             }
         }
+        for c in Category::ALL {
+            match raw.guidance.categories.get(&c) {
+                Some(g) if !g.vi.trim().is_empty() && !g.en.trim().is_empty() => {}
+                _ => {
+                    return Err(invalid(format!(
+                        "guidance.categories: no Vietnamese and English guidance for category {c}"
+                    )))
+                }
+            }
+        }
         if raw.incidents.window_days == 0 || raw.incidents.window_days > 366 {
             return Err(invalid(format!(
                 "incidents.window_days: must be 1-366, got {}",
@@ -232,6 +253,8 @@ impl Taxonomy {
             priority,
             window_days: raw.incidents.window_days,
             group_by: raw.incidents.group_by,
+            guidance: raw.guidance.categories,
+            rule_guidance: raw.guidance.rules.unwrap_or_default(),
         })
     }
 
@@ -276,6 +299,15 @@ impl Taxonomy {
             }
         }
         (self.default, Decided::Default)
+    }
+
+    /// Handling guidance for a detection: the rule's own, or its category's.
+    pub fn guidance(&self, category: Category, rule_id: &str) -> Bilingual {
+        self.rule_guidance
+            .get(rule_id)
+            .or_else(|| self.guidance.get(&category))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The priority of a detection from its rule level and the security level of the system the
@@ -531,6 +563,10 @@ mod tests {
                 "ATT&CK technique",
             ),
             (format!("{BUILTIN}\nextra: 1\n"), "extra"),
+            (
+                BUILTIN.replace("    ddos:\n      vi:", "    ddoz:\n      vi:"),
+                "ddoz",
+            ),
         ];
         for (text, want) in cases {
             let err = Taxonomy::parse(&text, "t.yaml").unwrap_err().to_string();

@@ -17,6 +17,7 @@ pub use detection::{Detection, FieldSpec, Search, SearchItem};
 pub enum Document {
     Rule(Box<RuleDoc>),
     Filter(FilterDoc),
+    Correlation(Box<crate::correlation::CorrelationDoc>),
 }
 
 #[derive(Debug, Clone)]
@@ -74,7 +75,7 @@ pub fn parse_document(y: &Yaml, path: &Path, index: usize) -> Result<Document, (
         return fail(Reject::Collection(action));
     }
     if get(map, "correlation").is_some() {
-        return fail(Reject::Correlation);
+        return parse_correlation_document(map, path, index).map_err(|r| (ident.clone(), r));
     }
     if let Some(filter) = get(map, "filter") {
         let Yaml::Hash(fmap) = filter else {
@@ -158,6 +159,31 @@ pub fn parse_document(y: &Yaml, path: &Path, index: usize) -> Result<Document, (
         path: path.to_path_buf(),
     };
     Ok(Document::Rule(Box::new(RuleDoc { meta, detection })))
+}
+
+/// A correlation document: rule metadata (title required, `status: unsupported` refused as
+/// for detection rules) and the `correlation` section.
+fn parse_correlation_document(
+    map: &yaml_rust2::yaml::Hash,
+    path: &Path,
+    index: usize,
+) -> Result<Document, Reject> {
+    let id = get(map, "id")
+        .and_then(text)
+        .unwrap_or_else(|| fallback_id(path, index));
+    let meta = crate::correlation::parse::correlation_meta(map, path, id)
+        .ok_or(Reject::Missing("title"))?;
+    if meta
+        .status
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("unsupported"))
+    {
+        return Err(Reject::StatusUnsupported);
+    }
+    let mut doc =
+        crate::correlation::parse::parse_correlation(map, meta).map_err(Reject::Correlation)?;
+    doc.document = index;
+    Ok(Document::Correlation(Box::new(doc)))
 }
 
 /// Id for a document without one: stable across runs (file stem and document index).

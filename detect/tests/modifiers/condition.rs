@@ -141,11 +141,15 @@ fn correlations_are_recognised_not_broken() {
     let mut b = canhgac_detect::EngineBuilder::new(canhgac_detect::Mappings::builtin());
     b.add_source("c.yml", doc);
     let (_, report) = b.build();
+    // Parsed and validated (tests/correlation/ covers them): this one names no loaded rule.
     assert_eq!(report.rejections.len(), 1);
-    assert_eq!(report.rejections[0].reason.kind(), "correlation");
+    assert_eq!(
+        report.rejections[0].reason.kind(),
+        "correlation-unknown-rule"
+    );
     assert_eq!(
         report.rejections[0].reason.to_string(),
-        "correlation: not yet supported"
+        "correlation: references rule `x`, which is not loaded"
     );
 }
 

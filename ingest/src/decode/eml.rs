@@ -4,7 +4,8 @@
 //! `message_id`, `return_path`, `received` (the chain, top first, unfolded),
 //! `authentication_results`, `headers` (every header, raw and unfolded, by name; repeated
 //! headers as arrays), `parts` (content type, size, file name of every leaf MIME part), `urls`
-//! (every URL in the text and HTML bodies, deduplicated, in order), `attachments` (name, MIME
+//! (every URL in the text and HTML bodies, deduplicated, in order), `url_hosts` (their hosts),
+//! `attachment_names` (flat, for rules), `attachments` (name, MIME
 //! type, size, md5, sha1, sha256) and `size`.
 //!
 //! ECS: `email.from.address`, `email.to.address`, `email.subject`, `email.message_id`,
@@ -162,6 +163,21 @@ fn decode_message(msg: &Message<'_>, size: usize) -> Decoded {
     collect_attachments(msg, &mut attachments, 0);
 
     original.insert("parts".into(), Value::Array(parts));
+    // Flat lists as well, for rules that cannot reach into arrays of objects.
+    let mut hosts: Vec<String> = Vec::new();
+    for u in &urls.list {
+        if let Some(h) = url_host(u) {
+            let h = h.trim_end_matches('.').to_ascii_lowercase();
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+    }
+    original.insert("url_hosts".into(), strings(hosts));
+    original.insert(
+        "attachment_names".into(),
+        strings(attachments.iter().filter_map(|a| a.name.clone()).collect()),
+    );
     original.insert("urls".into(), strings(urls.list.clone()));
     original.insert(
         "attachments".into(),
@@ -291,6 +307,11 @@ Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text
                 "https://bank-secure.example/login?id=1&t=2"
             ])
         );
+        assert_eq!(
+            o["url_hosts"],
+            serde_json::json!(["bank-secure.example", "evil.example"])
+        );
+        assert_eq!(o["attachment_names"], serde_json::json!(["invoice.exe"]));
         let a = &d.ecs.email_attachments[0];
         assert_eq!(a.name.as_deref(), Some("invoice.exe"));
         assert_eq!(a.size, 5);

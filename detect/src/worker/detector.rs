@@ -1,0 +1,165 @@
+//! From an event and the rules it matched to [`Detection`]s: attribution to an information
+//! system, category, priority, incident id, entities and guidance.
+
+use canhgac_core::detection::{
+    techniques_from_tags, Category, Detection, Entities, IocHit, Level, RuleKind, RuleRef,
+    SystemRef, DETECTION_SCHEMA_VERSION,
+};
+use canhgac_core::id::{detection_id, incident_id};
+use canhgac_core::registry::AttributionKeys;
+use canhgac_core::Event;
+
+use crate::rule::{Level as SigmaLevel, RuleMeta};
+use crate::taxonomy::RuleFacts;
+use crate::{RuleIdx, Scratch};
+
+use super::ruleset::Ruleset;
+
+/// A core level from a Sigma level.
+pub fn level(l: SigmaLevel) -> Level {
+    match l {
+        SigmaLevel::Informational => Level::Informational,
+        SigmaLevel::Low => Level::Low,
+        SigmaLevel::Medium => Level::Medium,
+        SigmaLevel::High => Level::High,
+        SigmaLevel::Critical => Level::Critical,
+    }
+}
+
+/// The rule reference of a Sigma rule.
+pub fn sigma_rule_ref(meta: &RuleMeta) -> RuleRef {
+    RuleRef {
+        id: meta.id.clone(),
+        title: meta.title.clone(),
+        kind: RuleKind::Sigma,
+        level: level(meta.level),
+        author: meta.author.clone(),
+        tags: meta.tags.clone(),
+        techniques: techniques_from_tags(&meta.tags),
+        references: meta.references.clone(),
+        falsepositives: meta.falsepositives.clone(),
+    }
+}
+
+/// The system of `agency` an event belongs to, if the registry knows it.
+pub fn attribute(rules: &Ruleset, agency: &str, event: &Event) -> Option<SystemRef> {
+    let e = &event.ecs;
+    let hosts: Vec<&str> = e.host_name.iter().map(String::as_str).collect();
+    let mut ips = Vec::with_capacity(4);
+    ips.extend(e.destination_ip);
+    ips.extend(e.host_ip);
+    ips.extend(e.source_ip);
+    ips.extend(e.related.ip.iter().copied());
+    let domains: Vec<&str> = e.url_domain.iter().map(String::as_str).collect();
+    rules
+        .registry
+        .attribute(
+            agency,
+            AttributionKeys {
+                hosts: &hosts,
+                ips: &ips,
+                domains: &domains,
+            },
+        )
+        .map(|a| SystemRef {
+            id: a.system.id.clone(),
+            name_vi: a.system.name_vi.clone(),
+            name_en: a.system.name_en.clone(),
+            level: a.system.level,
+        })
+}
+
+/// Builds the detection of one rule on one event. `agency` comes from the topic.
+pub fn build(
+    rules: &Ruleset,
+    agency: &str,
+    event: &Event,
+    system: Option<&SystemRef>,
+    rule: RuleRef,
+    facts: RuleFacts<'_>,
+    ioc: Option<IocHit>,
+) -> Detection {
+    let (category, _) = rules.taxonomy.category(facts);
+    let priority = rules.taxonomy.priority(rule.level, system.map(|s| s.level));
+    let group_key = rules.taxonomy.group_key(category, event, ioc.as_ref());
+    let window = rules.taxonomy.window_start(event.timestamp);
+    let mut entities = Entities::from_event(event);
+    if let Some(hit) = &ioc {
+        let list = match hit.indicator_type.as_str() {
+            "ip" | "cidr" => &mut entities.ips,
+            "domain" => &mut entities.domains,
+            "url" => &mut entities.urls,
+            "hash" => &mut entities.hashes,
+            "email" => &mut entities.emails,
+            _ => &mut entities.hosts,
+        };
+        if !list.contains(&hit.value) {
+            list.push(hit.value.clone());
+        }
+    }
+    Detection {
+        schema: DETECTION_SCHEMA_VERSION,
+        id: detection_id(&event.id, &rule.id),
+        incident_id: incident_id(agency, &rule.id, &group_key, window),
+        agency: agency.to_string(),
+        system: system.cloned(),
+        guidance: rules.taxonomy.guidance(category, &rule.id),
+        category,
+        priority,
+        timestamp: event.timestamp,
+        month: canhgac_core::detection::month_of(event.timestamp),
+        group_key,
+        entities,
+        ioc,
+        rule,
+        event: event.clone(),
+    }
+}
+
+/// Every Sigma detection of one event. `matched` and `scratch` are reused buffers.
+pub fn sigma_detections(
+    rules: &Ruleset,
+    agency: &str,
+    event: &Event,
+    scratch: &mut Scratch,
+    matched: &mut Vec<RuleIdx>,
+    out: &mut Vec<Detection>,
+) {
+    matched.clear();
+    rules.engine.eval(event, scratch, matched);
+    if matched.is_empty() {
+        return;
+    }
+    let system = attribute(rules, agency, event);
+    for &idx in matched.iter() {
+        let meta = rules.engine.rule(idx);
+        let facts = RuleFacts {
+            id: &meta.id,
+            tags: &meta.tags,
+            logsource: Some(&meta.logsource),
+            ioc_kind: None,
+        };
+        out.push(build(
+            rules,
+            agency,
+            event,
+            system.as_ref(),
+            sigma_rule_ref(meta),
+            facts,
+            None,
+        ));
+    }
+}
+
+/// The category a Sigma rule gets (for `rules check` and metrics).
+pub fn sigma_category(rules: &Ruleset, meta: &RuleMeta) -> Category {
+    rules
+        .taxonomy
+        .category(RuleFacts {
+            id: &meta.id,
+            tags: &meta.tags,
+            logsource: Some(&meta.logsource),
+            ioc_kind: None,
+        })
+        .0
+}

@@ -1,0 +1,42 @@
+//! The detect worker (`canhgac detect`, and the detect stage of `canhgac run`): events in,
+//! classified detections out, at least once.
+//!
+//! The stage reads events from a [`Subscription`](canhgac_core::transport::Subscription) — a
+//! Kafka pattern subscription to every `<prefix>.events.<agency>` topic, or the in-process bus —
+//! takes the agency from the topic name (never from the payload), evaluates the Sigma engine,
+//! builds [`Detection`](canhgac_core::Detection)s with their category, priority and incident id
+//! ([`detector`], from the taxonomy and the agency registry), publishes them to
+//! `<prefix>.detections`, and acks the event only once every detection it produced was
+//! delivered. An event that cannot be read goes to `<prefix>.dlq.<agency>` with the reason, and
+//! is acked once the DLQ record is delivered. Detection ids are hash(event id, rule id), so a
+//! redelivered event yields the same detections and the index counts them once.
+//!
+//! Evaluation runs in batches on the blocking pool, in parallel across cores; the async side
+//! only moves messages. The rule set is swapped whole on reload ([`ruleset`]).
+
+pub mod detector;
+pub mod metrics;
+pub mod ruleset;
+pub mod stage;
+
+pub use metrics::DetectMetrics;
+pub use ruleset::{reload, watch, Reload, RulesHandle, Ruleset, RulesetSpec};
+pub use stage::{DetectStage, StageOptions, StageStats};
+
+use std::path::PathBuf;
+
+/// Errors of the detect worker.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Detect(#[from] crate::DetectError),
+    #[error(transparent)]
+    Taxonomy(#[from] crate::taxonomy::TaxonomyError),
+    #[error(transparent)]
+    Core(#[from] canhgac_core::CoreError),
+}

@@ -1,0 +1,231 @@
+//! Everything a detect worker matches and classifies with, loaded together and swapped whole.
+//!
+//! A [`Ruleset`] holds the compiled Sigma engine, the taxonomy and the agency registry. It is
+//! built from a [`RulesetSpec`] (paths) and published through a [`RulesHandle`]; workers take
+//! the current one per batch, so a reload never changes the rules in the middle of an event.
+//! [`watch`] reloads on SIGHUP (a message on its channel) or when a watched file changes. A
+//! reload that fails — a file that does not parse, or rules that are newly rejected — keeps the
+//! previous set and logs why.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use canhgac_core::registry::Registry;
+
+use crate::taxonomy::Taxonomy;
+use crate::{Engine, EngineBuilder, LoadReport, Mappings, Placeholders};
+
+use super::WorkerError;
+
+/// Where a ruleset comes from.
+#[derive(Debug, Clone, Default)]
+pub struct RulesetSpec {
+    /// Sigma rule files or trees.
+    pub rules: Vec<PathBuf>,
+    /// A directory of mapping files; the built-in mappings when `None`.
+    pub mappings: Option<PathBuf>,
+    /// Values for `expand` placeholders (YAML).
+    pub placeholders: Option<PathBuf>,
+    /// The taxonomy; the built-in `rules/taxonomy.yaml` when `None`.
+    pub taxonomy: Option<PathBuf>,
+    /// The agency registry (TOML); none means no event is attributed to a system.
+    pub registry: Option<PathBuf>,
+}
+
+/// A loaded, checked ruleset.
+pub struct Ruleset {
+    pub engine: Engine,
+    pub report: LoadReport,
+    pub taxonomy: Taxonomy,
+    pub registry: Registry,
+    /// Increases with every successful (re)load.
+    pub generation: u64,
+}
+
+impl RulesetSpec {
+    /// Loads everything. Rule rejections are reported in [`Ruleset::report`], not errors; a
+    /// missing path or an invalid taxonomy, registry, mapping or placeholder file is an error.
+    pub fn load(&self, generation: u64) -> Result<Ruleset, WorkerError> {
+        let mappings = match &self.mappings {
+            Some(dir) => Mappings::from_dir(dir)?,
+            None => Mappings::builtin(),
+        };
+        let mut builder = EngineBuilder::new(mappings);
+        if let Some(p) = &self.placeholders {
+            let text = std::fs::read_to_string(p).map_err(|source| WorkerError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            builder =
+                builder.placeholders(Placeholders::from_yaml(&text, &p.display().to_string())?);
+        }
+        for p in &self.rules {
+            builder.add_path(p)?;
+        }
+        let (engine, report) = builder.build();
+        let taxonomy = match &self.taxonomy {
+            Some(p) => Taxonomy::load(p)?,
+            None => Taxonomy::builtin(),
+        };
+        let registry = match &self.registry {
+            Some(p) => Registry::load(p)?,
+            None => Registry::default(),
+        };
+        Ok(Ruleset {
+            engine,
+            report,
+            taxonomy,
+            registry,
+            generation,
+        })
+    }
+
+    /// Every file the ruleset is read from, with its modification time and size: a change in
+    /// this list triggers a reload.
+    pub fn fingerprint(&self) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+        let mut out = Vec::new();
+        let roots = self
+            .rules
+            .iter()
+            .chain(&self.mappings)
+            .chain(&self.placeholders)
+            .chain(&self.taxonomy)
+            .chain(&self.registry);
+        for root in roots {
+            walk(root, &mut out);
+        }
+        out.sort();
+        out
+    }
+}
+
+fn walk(path: &Path, out: &mut Vec<(PathBuf, Option<SystemTime>, u64)>) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        out.push((path.to_path_buf(), None, 0));
+        return;
+    };
+    if meta.is_dir() {
+        if let Ok(entries) = std::fs::read_dir(path) {
+            for e in entries.flatten() {
+                walk(&e.path(), out);
+            }
+        }
+    } else {
+        out.push((path.to_path_buf(), meta.modified().ok(), meta.len()));
+    }
+}
+
+/// The current ruleset, shared by the workers of a process.
+#[derive(Clone)]
+pub struct RulesHandle(Arc<ArcSwap<Ruleset>>);
+
+impl RulesHandle {
+    pub fn new(rules: Ruleset) -> Self {
+        RulesHandle(Arc::new(ArcSwap::from_pointee(rules)))
+    }
+
+    pub fn current(&self) -> Arc<Ruleset> {
+        self.0.load_full()
+    }
+
+    fn replace(&self, rules: Ruleset) {
+        self.0.store(Arc::new(rules));
+    }
+}
+
+/// What a reload attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    Loaded {
+        generation: u64,
+        rules: usize,
+    },
+    /// The previous set stays; the reason names the file and problem.
+    Kept {
+        reason: String,
+    },
+}
+
+/// Loads the spec again and swaps it in, unless it fails or rejects rules the current set did
+/// not (a file broken in the editor must not silently drop its rules).
+pub fn reload(spec: &RulesetSpec, handle: &RulesHandle) -> Reload {
+    let current = handle.current();
+    match spec.load(current.generation + 1) {
+        Err(e) => Reload::Kept {
+            reason: e.to_string(),
+        },
+        Ok(next) => {
+            let known: std::collections::HashSet<_> = current
+                .report
+                .rejections
+                .iter()
+                .map(|r| (r.path.clone(), r.document))
+                .collect();
+            let fresh: Vec<String> = next
+                .report
+                .rejections
+                .iter()
+                .filter(|r| !known.contains(&(r.path.clone(), r.document)))
+                .map(|r| r.to_string())
+                .collect();
+            if !fresh.is_empty() {
+                return Reload::Kept {
+                    reason: format!(
+                        "{} newly rejected rule(s): {}",
+                        fresh.len(),
+                        fresh.join("; ")
+                    ),
+                };
+            }
+            let generation = next.generation;
+            let rules = next.engine.len();
+            handle.replace(next);
+            Reload::Loaded { generation, rules }
+        }
+    }
+}
+
+/// Reloads on a SIGHUP (a message on `sighup`) or when a watched file changes (checked every
+/// `every`), until `cancel`. `on_reload` is told each outcome (logs and metrics).
+pub async fn watch(
+    spec: RulesetSpec,
+    handle: RulesHandle,
+    every: Duration,
+    mut sighup: mpsc::Receiver<()>,
+    on_reload: impl Fn(&Reload) + Send + 'static,
+    cancel: CancellationToken,
+) {
+    let spec = Arc::new(spec);
+    let mut seen = {
+        let s = spec.clone();
+        tokio::task::spawn_blocking(move || s.fingerprint())
+            .await
+            .unwrap_or_default()
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        let forced = tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => false,
+            Some(()) = sighup.recv() => true,
+        };
+        let s = spec.clone();
+        let now = tokio::task::spawn_blocking(move || s.fingerprint())
+            .await
+            .unwrap_or_default();
+        if !forced && now == seen {
+            continue;
+        }
+        seen = now;
+        let (s, h) = (spec.clone(), handle.clone());
+        if let Ok(outcome) = tokio::task::spawn_blocking(move || reload(&s, &h)).await {
+            on_reload(&outcome);
+        }
+    }
+}
