@@ -51,6 +51,7 @@
 
 pub mod analyzer;
 pub mod error;
+mod idfilter;
 pub mod incident;
 pub mod metrics;
 pub mod report;
@@ -74,4 +75,5 @@ pub use search::{
 pub use stats::{MonthStats, MonthlyReport, StatsRequest};
 pub use writer::{
     CommitPolicy, CommitStats, Indexer, IndexerOptions, Offsets, Outcome, Position, Retention,
+    StartOffsetsFn,
 };

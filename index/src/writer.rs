@@ -26,6 +26,7 @@ use tantivy::indexer::LogMergePolicy;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
 
 use crate::error::{IndexError, Result};
+use crate::idfilter::IdFilter;
 use crate::incident::IncidentRecord;
 use crate::metrics::IndexMetrics;
 use crate::schema::{self, Fields, SCHEMA_VERSION};
@@ -142,6 +143,9 @@ pub struct Indexer {
     shared_offsets: Arc<Mutex<Offsets>>,
     pending_detections: HashSet<Id>,
     pub(crate) touched: HashMap<Id, IncidentRecord>,
+    /// Every id in the index or pending (maybe): skips lookups for new ids.
+    known: IdFilter,
+    rebuild_filter: bool,
     pending_ops: usize,
     first_pending: Option<Instant>,
     metrics: IndexMetrics,
@@ -198,6 +202,7 @@ impl Indexer {
             .try_into()
             .map_err(IndexError::tantivy("open index reader"))?;
         let searcher = reader.searcher();
+        let known = IdFilter::build(&searcher, &fields)?;
         let meta = index
             .load_metas()
             .map_err(IndexError::tantivy("read index metadata"))?;
@@ -229,6 +234,8 @@ impl Indexer {
             pending_offsets: Offsets::new(),
             pending_detections: HashSet::new(),
             touched: HashMap::new(),
+            known,
+            rebuild_filter: false,
             pending_ops: 0,
             first_pending: None,
             metrics: IndexMetrics::unregistered(),
@@ -378,8 +385,9 @@ impl Indexer {
 
     /// Adds a parsed detection; `json` is stored as its source.
     pub fn add_detection(&mut self, d: &Detection, json: &[u8]) -> Result<Outcome> {
-        if self.pending_detections.contains(&d.id)
-            || store::find(&self.searcher, &self.fields.id_term(&d.id))?.is_some()
+        if self.known.may_contain(&d.id)
+            && (self.pending_detections.contains(&d.id)
+                || store::find(&self.searcher, &self.fields.id_term(&d.id))?.is_some())
         {
             return Ok(Outcome::Duplicate);
         }
@@ -387,8 +395,12 @@ impl Indexer {
         match self.touched.get_mut(&d.incident_id) {
             Some(r) => r.merge(d),
             None => {
-                let rec = match store::incident_by_id(&self.searcher, &self.fields, &d.incident_id)?
-                {
+                let committed = if self.known.may_contain(&d.incident_id) {
+                    store::incident_by_id(&self.searcher, &self.fields, &d.incident_id)?
+                } else {
+                    None
+                };
+                let rec = match committed {
                     Some(mut r) => {
                         r.merge(d);
                         r
@@ -405,6 +417,10 @@ impl Indexer {
             .add_document(schema::detection_doc(&self.fields, d, json))
             .map_err(IndexError::tantivy("add detection"))?;
         self.pending_detections.insert(d.id);
+        let room = self.known.insert(&d.id) & self.known.insert(&d.incident_id);
+        if !room {
+            self.rebuild_filter = true;
+        }
         self.note_pending();
         Ok(Outcome::Indexed { new_incident })
     }
@@ -493,6 +509,10 @@ impl Indexer {
             .reload()
             .map_err(IndexError::tantivy("reload reader"))?;
         self.searcher = self.reader.searcher();
+        if self.rebuild_filter {
+            self.known = IdFilter::build(&self.searcher, &self.fields)?;
+            self.rebuild_filter = false;
+        }
         *self
             .shared_offsets
             .lock()

@@ -1,0 +1,288 @@
+//! The index benchmark: indexing rate next to bare tantivy's for the same documents, search
+//! latency, monthly statistics over twelve months, and size on disk.
+//!
+//! ```text
+//! cargo run --release -p canhgac-index --example bench -- --incidents 5000000 --dir /tmp/bench-index
+//! ```
+//!
+//! Each generated incident has one detection (its event included), spread over 24 months, 8
+//! agencies and every category. Generation (building and serialising the detections) is
+//! outside the timed sections. "canhgac" is [`Indexer::process`] on the JSON bytes (parse,
+//! duplicate lookup, incident aggregation, two documents) with commits by the default policy
+//! (50,000 detections); "bare tantivy" adds the same two documents per detection from the
+//! parsed structs, with a commit every 50,000, and nothing else.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use canhgac_core::Category;
+use canhgac_index::incident::IncidentRecord;
+use canhgac_index::schema::{detection_doc, incident_doc};
+use canhgac_index::synth::{incident_detections, AGENCIES};
+use canhgac_index::{
+    IncidentIndex, Indexer, IndexerOptions, Kind, Position, Scope, SearchRequest, StatsRequest,
+};
+use tantivy::IndexWriter;
+
+const START_MONTH: u32 = 202301;
+const MONTHS: u32 = 24;
+const BATCH: u64 = 50_000;
+
+struct Args {
+    incidents: u64,
+    dir: PathBuf,
+    queries: usize,
+    threads: usize,
+    skip_bare: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        incidents: 5_000_000,
+        dir: std::env::temp_dir().join("canhgac-index-bench"),
+        queries: 300,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        skip_bare: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || it.next().expect("a value after the option");
+        match k.as_str() {
+            "--incidents" => a.incidents = v().parse().expect("a number"),
+            "--dir" => a.dir = PathBuf::from(v()),
+            "--queries" => a.queries = v().parse().expect("a number"),
+            "--threads" => a.threads = v().parse().expect("a number"),
+            "--skip-bare" => a.skip_bare = true,
+            other => panic!("unknown option {other} (--incidents N --dir DIR --queries N --threads N --skip-bare)"),
+        }
+    }
+    a
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn du(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let m = e.metadata().unwrap();
+                    if m.is_dir() {
+                        du(&e.path())
+                    } else {
+                        m.len()
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A batch of generated detections with their JSON.
+fn batch(from: u64, to: u64) -> Vec<(canhgac_core::Detection, Vec<u8>)> {
+    (from..to)
+        .flat_map(|i| incident_detections(i, 1, START_MONTH, MONTHS))
+        .map(|d| {
+            let json = serde_json::to_vec(&d).unwrap();
+            (d, json)
+        })
+        .collect()
+}
+
+fn options(threads: usize) -> IndexerOptions {
+    IndexerOptions {
+        threads,
+        heap_bytes: 512 << 20,
+        ..Default::default()
+    }
+}
+
+fn index_canhgac(a: &Args, dir: &Path) -> Duration {
+    let mut ix = Indexer::open(dir, options(a.threads)).unwrap();
+    let mut spent = Duration::ZERO;
+    let mut from = 0;
+    while from < a.incidents {
+        let to = (from + BATCH).min(a.incidents);
+        let docs = batch(from, to);
+        let t = Instant::now();
+        for (k, (_, json)) in docs.iter().enumerate() {
+            let pos = Position {
+                topic: "canhgac.detections".into(),
+                partition: 0,
+                offset: (from as i64) + k as i64,
+            };
+            ix.process(json, Some(&pos)).unwrap();
+            if ix.should_commit() {
+                ix.commit().unwrap();
+            }
+        }
+        spent += t.elapsed();
+        from = to;
+        if from % 1_000_000 == 0 {
+            eprintln!(
+                "  canhgac: {from} incidents, {:.0}/s",
+                from as f64 / spent.as_secs_f64()
+            );
+        }
+    }
+    let t = Instant::now();
+    ix.commit().unwrap();
+    ix.close().unwrap();
+    spent + t.elapsed()
+}
+
+fn index_bare(a: &Args, dir: &Path) -> Duration {
+    let (index, fields) = canhgac_index::store::open_index(dir, true).unwrap();
+    let opts = options(a.threads);
+    let mut writer: IndexWriter = index
+        .writer_with_num_threads(opts.threads, opts.heap_bytes)
+        .unwrap();
+    writer.set_merge_policy(Box::new(canhgac_index::writer::merge_policy()));
+    let mut spent = Duration::ZERO;
+    let mut from = 0;
+    while from < a.incidents {
+        let to = (from + BATCH).min(a.incidents);
+        let docs = batch(from, to);
+        let t = Instant::now();
+        for (d, json) in &docs {
+            writer
+                .add_document(detection_doc(&fields, d, json))
+                .unwrap();
+            let rec = IncidentRecord::from_detection(d);
+            let rjson = serde_json::to_vec(&rec).unwrap();
+            writer
+                .add_document(incident_doc(&fields, &rec, &rjson))
+                .unwrap();
+        }
+        writer.commit().unwrap();
+        spent += t.elapsed();
+        from = to;
+    }
+    let t = Instant::now();
+    writer.wait_merging_threads().unwrap();
+    spent + t.elapsed()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let a = args();
+    let _ = std::fs::remove_dir_all(&a.dir);
+    std::fs::create_dir_all(&a.dir).unwrap();
+    let ours = a.dir.join("canhgac");
+    let bare = a.dir.join("bare");
+    println!(
+        "incidents: {} (1 detection each), writer threads: {}, load before: {}",
+        a.incidents,
+        a.threads,
+        loadavg()
+    );
+
+    let t_ours = index_canhgac(&a, &ours);
+    let rate_ours = a.incidents as f64 / t_ours.as_secs_f64();
+    println!(
+        "canhgac indexer: {:.1} s, {:.0} detections/s (load {})",
+        t_ours.as_secs_f64(),
+        rate_ours,
+        loadavg()
+    );
+    if !a.skip_bare {
+        let t_bare = index_bare(&a, &bare);
+        let rate_bare = a.incidents as f64 / t_bare.as_secs_f64();
+        println!(
+            "bare tantivy:    {:.1} s, {:.0} detections/s (load {})",
+            t_bare.as_secs_f64(),
+            rate_bare,
+            loadavg()
+        );
+        println!("ratio canhgac/bare: {:.2}", rate_ours / rate_bare);
+        println!("bare size: {:.1} MiB", du(&bare) as f64 / (1 << 20) as f64);
+        let _ = std::fs::remove_dir_all(&bare);
+    }
+    let size = du(&ours);
+    println!(
+        "index size: {:.1} MiB, {:.0} bytes per incident (incident + detection documents, event JSON stored)",
+        size as f64 / (1 << 20) as f64,
+        size as f64 / a.incidents as f64
+    );
+
+    let index = IncidentIndex::open(&ours).unwrap();
+    let terms = [
+        "tan cong",
+        "\"thay doi giao dien\"",
+        "ma doc",
+        "lua dao",
+        "ssh",
+        "du lieu",
+        "portal",
+        "web",
+    ];
+    let cats = [
+        Category::Deface,
+        Category::Malware,
+        Category::Phishing,
+        Category::Intrusion,
+    ];
+    let mut lat = Vec::new();
+    let mut total_hits = 0u64;
+    for q in 0..a.queries {
+        let mut req = SearchRequest::new(Scope::All, terms[q % terms.len()]);
+        req.kind = Kind::Incidents;
+        req.agencies = vec![AGENCIES[q % AGENCIES.len()].to_string()];
+        req.categories = vec![cats[q % cats.len()]];
+        let m = (q % 20) as u32;
+        let start = canhgac_index::synth::month_start(START_MONTH, m);
+        req.from = chrono::DateTime::from_timestamp(start, 0);
+        req.to = chrono::DateTime::from_timestamp(
+            canhgac_index::synth::month_start(START_MONTH, m + 3),
+            0,
+        );
+        req.limit = 20;
+        req.facets = q % 2 == 1;
+        let t = Instant::now();
+        let r = index.search(&req).unwrap();
+        lat.push(t.elapsed());
+        total_hits += r.total;
+    }
+    lat.sort();
+    println!(
+        "filtered full-text search ({} queries: words + agency + category + 3-month range, newest first, 20 hits, half with facets; {:.0} matches on average): p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
+        a.queries,
+        total_hits as f64 / a.queries as f64,
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.95),
+        percentile(&lat, 0.99)
+    );
+    let mut st = Vec::new();
+    let mut last = None;
+    for k in 0..15 {
+        let req = StatsRequest {
+            scope: Scope::All,
+            month: canhgac_index::stats::add_months(START_MONTH, i64::from(MONTHS) - 1),
+            months: 12,
+            top: 10,
+        };
+        let t = Instant::now();
+        let r = index.monthly(&req).unwrap();
+        if k > 0 {
+            st.push(t.elapsed());
+        }
+        last = Some(r);
+    }
+    st.sort();
+    let r = last.unwrap();
+    println!(
+        "monthly statistics, 12 months (+12 for year-over-year) over {} incidents: p50 {:.1} ms, max {:.1} ms",
+        r.months.iter().map(|m| m.incidents).sum::<u64>(),
+        percentile(&st, 0.5),
+        st.last().unwrap().as_secs_f64() * 1000.0
+    );
+    println!("load after: {}", loadavg());
+}
