@@ -35,6 +35,14 @@ enum Command {
     Rules(cmd::rules::RulesArgs),
     /// Evaluate Sigma rules offline over event files, one match per line
     Hunt(cmd::hunt::HuntArgs),
+    /// Match events from Kafka against Sigma rules, classify them, publish detections
+    Detect(Box<cmd::detect::DetectArgs>),
+    /// Build the incident index from the detections topic (tantivy)
+    Index(Box<cmd::index::IndexArgs>),
+    /// Search incidents and detections in the index
+    Search(Box<cmd::search::SearchArgs>),
+    /// Monthly incident statistics from the index (table, CSV, JSON)
+    Stats(Box<cmd::stats::StatsArgs>),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +51,10 @@ fn main() -> ExitCode {
         Command::Sensor(args) => cmd::sensor::run(*args),
         Command::Rules(args) => cmd::rules::run(args),
         Command::Hunt(args) => cmd::hunt::run(args),
+        Command::Detect(args) => cmd::detect::run(*args),
+        Command::Index(args) => cmd::index::run(*args),
+        Command::Search(args) => cmd::search::run(*args),
+        Command::Stats(args) => cmd::stats::run(*args),
     };
     match result {
         Ok(code) => code,

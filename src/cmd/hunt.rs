@@ -1,12 +1,13 @@
 //! `canhgac hunt`: evaluate Sigma rules offline over event files of any ingest format
-//! (auto-detected per file), one match per line.
+//! (auto-detected per file), one match per line. Correlation rules are evaluated after all
+//! files are read, over their events in event-time order, and printed after the matches.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use canhgac_core::event::{event_id, Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
-use canhgac_detect::EngineBuilder;
+use canhgac_detect::{CorrelationConfig, CorrelationEngine, CorrelationMatch, EngineBuilder, Hit};
 use canhgac_ingest::{FileReader, Item, ReadOptions};
 
 use super::rules::{load_mappings, load_placeholders, render_report};
@@ -16,7 +17,8 @@ use super::UsageError;
 pub enum HuntFormat {
     /// One aligned line per match
     Table,
-    /// One JSON object per match (rule_id, rule_title, level, author, event_id, timestamp, …)
+    /// One JSON object per match (rule_id, rule_title, level, author, event_id, timestamp, …;
+    /// correlation matches add kind, group, first_timestamp, last_timestamp, event_ids)
     Jsonl,
 }
 
@@ -48,9 +50,16 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     for p in &args.rules {
         b.add_path(p).map_err(|e| UsageError(e.to_string()))?;
     }
-    let (engine, report) = b.build();
+    let (engine, correlations, report) = b.build_with_correlations();
     eprint!("{}", render_report(&report));
     let mut scratch = engine.scratch();
+    let mut corr = CorrelationEngine::new(
+        std::sync::Arc::new(correlations),
+        CorrelationConfig::default(),
+    );
+    // Contributions to correlations, with their read order to keep ties stable.
+    let mut hits: Vec<(u64, Hit)> = Vec::new();
+    let mut building_blocks = 0u64;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let (mut events, mut matches, mut bad_records, mut bad_files) = (0u64, 0u64, 0u64, 0u64);
@@ -117,7 +126,26 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
                 original: d.original,
             };
             events += 1;
-            for m in engine.matches(&event, &mut scratch) {
+            let found = engine.matches(&event, &mut scratch);
+            let feeding: Vec<_> = found
+                .iter()
+                .map(|m| m.rule_idx)
+                .filter(|r| corr.set().feeds(*r))
+                .collect();
+            if !feeding.is_empty() {
+                let seq = events;
+                hits.extend(
+                    corr.extract(&engine, &mut scratch, &event, &feeding)
+                        .into_iter()
+                        .map(|h| (seq, h)),
+                );
+            }
+            for m in found {
+                if !corr.set().emits_rule(m.rule_idx) {
+                    // Referenced by a correlation without `generate: true`.
+                    building_blocks += 1;
+                    continue;
+                }
                 matches += 1;
                 match args.format {
                     HuntFormat::Jsonl => {
@@ -146,11 +174,53 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    hits.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+    let mut correlated = 0u64;
+    for (_, h) in hits {
+        for m in corr.feed(h).into_iter().filter(|m| m.emit) {
+            correlated += 1;
+            print_correlation(&mut out, &m, args.format)?;
+        }
+    }
     out.flush()?;
-    eprintln!("{events} events, {matches} matches, {bad_records} undecodable records, {bad_files} unreadable files");
+    eprintln!("{events} events, {matches} matches, {correlated} correlation matches, {building_blocks} matches only feeding correlations, {bad_records} undecodable records, {bad_files} unreadable files");
     Ok(if bad_files > 0 {
         ExitCode::from(super::EXIT_PARTIAL)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn print_correlation(
+    out: &mut impl std::io::Write,
+    m: &CorrelationMatch,
+    format: HuntFormat,
+) -> std::io::Result<()> {
+    match format {
+        HuntFormat::Jsonl => {
+            let mut v = m.to_json();
+            if let Some(last) = m.event_ids.last() {
+                v["event_id"] = serde_json::json!(last);
+            }
+            writeln!(out, "{v}")
+        }
+        HuntFormat::Table => {
+            let group: Vec<String> = m.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let ids: Vec<String> = m.event_ids.iter().map(|i| i.to_string()).collect();
+            writeln!(
+                out,
+                "{}  {:<13} {}  {}  [{}]  correlation {} {}  from {}  {} events: {}",
+                m.last.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                m.rule.level.as_str(),
+                m.rule.id,
+                m.rule.title,
+                m.rule.author.as_deref().unwrap_or("unknown author"),
+                m.kind,
+                group.join(","),
+                m.first.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                m.events,
+                ids.join(",")
+            )
+        }
+    }
 }

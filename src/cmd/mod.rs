@@ -1,8 +1,12 @@
 //! One module per subcommand: argument parsing and wiring only; the work is in the crates.
 
+pub mod detect;
 pub mod hunt;
+pub mod index;
 pub mod rules;
+pub mod search;
 pub mod sensor;
+pub mod stats;
 
 /// Exit codes (see `canhgac --help`).
 pub const EXIT_FAILURE: u8 = 1;

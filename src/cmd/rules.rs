@@ -81,8 +81,9 @@ pub fn render_report(r: &LoadReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "loaded {} rules and {} filters from {} files ({} documents) in {:.2}s",
+        "loaded {} rules, {} correlations and {} filters from {} files ({} documents) in {:.2}s",
         r.rules,
+        r.correlations,
         r.filters,
         r.files,
         r.documents,

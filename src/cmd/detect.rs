@@ -1,0 +1,208 @@
+//! `canhgac detect`: the detector worker.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use canhgac_detect::worker::{
+    self, DetectMetrics, DetectStage, Reload, RulesHandle, RulesetSpec, StageOptions,
+};
+use canhgac_kafka::{
+    parse_property, ClientSettings, KafkaPublisher, KafkaSubscription, SubscribeTo,
+    SubscriptionOptions,
+};
+use clap::Args;
+
+use super::{load_config, shutdown_on_signals, UsageError};
+
+const EXAMPLES: &str = "\
+Examples:
+  canhgac detect --brokers 10.0.0.5:9092 --rules /etc/canhgac/sigma/rules \\
+      --rules rules/ --registry /etc/canhgac/agencies.toml --metrics-listen 127.0.0.1:9465
+
+Workers started with the same --group share the partitions of every <prefix>.events.<agency>
+topic (a pattern subscription: a new agency's topic is picked up without a restart). The agency
+of an event is taken from its topic, never from its payload. An event is acked only after every
+detection it produced reached <prefix>.detections; events that cannot be read go to
+<prefix>.dlq.<agency> with the reason. Send SIGHUP (or edit a rule file) to reload rules,
+taxonomy and registry; a reload that fails keeps the previous set and logs why.";
+
+/// Options of `canhgac detect`.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES)]
+pub struct DetectArgs {
+    /// Kafka bootstrap brokers [config: kafka.brokers]
+    #[arg(long, value_name = "HOST:PORT[,...]")]
+    brokers: Option<String>,
+
+    /// Sigma rule files or directories (repeatable); e.g. the SigmaHQ corpus and rules/
+    #[arg(long = "rules", value_name = "PATH", required = true)]
+    rules: Vec<PathBuf>,
+
+    /// Agency registry (TOML) to attribute events to information systems and their security
+    /// levels [config: registry.path]
+    #[arg(long, value_name = "FILE")]
+    registry: Option<PathBuf>,
+
+    /// Consumer group: workers with the same group share the work
+    #[arg(long, value_name = "ID", default_value = "canhgac-detect")]
+    group: String,
+
+    /// Taxonomy (categories, priorities, incident grouping) [default: the built-in rules/taxonomy.yaml]
+    #[arg(long, value_name = "FILE")]
+    taxonomy: Option<PathBuf>,
+
+    /// Directory of Sigma logsource mapping files [default: the built-in rules/mappings]
+    #[arg(long, value_name = "DIR")]
+    mappings: Option<PathBuf>,
+
+    /// Values for Sigma `expand` placeholders (YAML); rules needing unconfigured ones are rejected
+    #[arg(long, value_name = "FILE")]
+    placeholders: Option<PathBuf>,
+
+    /// Prefix of every topic name [config: kafka.topic_prefix] [default: canhgac]
+    #[arg(long, value_name = "PREFIX")]
+    topic_prefix: Option<String>,
+
+    /// librdkafka property, passed through as is (repeatable) [config: kafka.properties]
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics [config: telemetry.metrics_listen]
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Events evaluated together (in parallel across cores)
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    batch: usize,
+
+    /// How often rule files are checked for changes, in seconds (0: only on SIGHUP)
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    reload_interval: u64,
+
+    /// Configuration file (TOML)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log format on stderr: human or json [config: telemetry.log_format]
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+}
+
+pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
+    let mut raw = load_config(args.config.as_deref())?;
+    if let Some(b) = &args.brokers {
+        raw.kafka.brokers = b.clone();
+    }
+    if let Some(p) = &args.topic_prefix {
+        raw.kafka.topic_prefix = p.clone();
+    }
+    raw.kafka.properties.extend(args.properties.iter().cloned());
+    if let Some(m) = args.metrics_listen {
+        raw.telemetry.metrics_listen = m.to_string();
+    }
+    if let Some(f) = &args.log_format {
+        raw.telemetry.log_format = f.clone();
+    }
+    if let Some(r) = &args.registry {
+        raw.registry.path = r.display().to_string();
+    }
+    let origin = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "command line".into());
+    let cfg = raw
+        .validate(&origin)
+        .map_err(|e| UsageError(e.to_string()))?;
+    canhgac_core::telemetry::init_tracing(cfg.telemetry.log_format, &cfg.telemetry.log_level)?;
+    if args.batch == 0 {
+        return Err(UsageError("--batch must be at least 1".into()).into());
+    }
+    let spec = RulesetSpec {
+        rules: args.rules.clone(),
+        mappings: args.mappings.clone(),
+        placeholders: args.placeholders.clone(),
+        taxonomy: args.taxonomy.clone(),
+        registry: cfg.registry_path.clone(),
+    };
+    let rules = spec.load(1).map_err(|e| UsageError(e.to_string()))?;
+    tracing::info!(
+        rules = rules.engine.len(),
+        rejected = rules.report.rejections.len(),
+        agencies = rules.registry.len(),
+        elapsed_ms = rules.report.elapsed.as_millis() as u64,
+        "rules loaded"
+    );
+    for r in &rules.report.rejections {
+        tracing::warn!("rule rejected: {r}");
+    }
+    let settings = ClientSettings {
+        brokers: cfg.kafka.brokers.clone(),
+        properties: cfg.kafka.properties.clone(),
+    };
+    let topics = cfg.kafka.topics.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let cancel = shutdown_on_signals();
+        let registry = canhgac_core::telemetry::new_registry();
+        let metrics = DetectMetrics::new(&registry)?;
+        metrics.rules_loaded.set(rules.engine.len() as i64);
+        if let Some(addr) = cfg.telemetry.metrics_listen {
+            crate::metrics_http::serve(addr, registry.clone(), cancel.clone()).await?;
+        }
+        let handle = RulesHandle::new(rules);
+        let (hup_tx, hup_rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading rules");
+                let _ = hup_tx.try_send(());
+            }
+        });
+        let every = if args.reload_interval == 0 { Duration::from_secs(365 * 86_400) } else { Duration::from_secs(args.reload_interval) };
+        let m = metrics.clone();
+        tokio::spawn(worker::watch(
+            spec,
+            handle.clone(),
+            every,
+            hup_rx,
+            move |outcome| match outcome {
+                Reload::Loaded { generation, rules } => {
+                    m.reloads.with_label_values(&["loaded"]).inc();
+                    m.rules_loaded.set(*rules as i64);
+                    tracing::info!(generation, rules, "rules reloaded");
+                }
+                Reload::Kept { reason } => {
+                    m.reloads.with_label_values(&["kept_previous"]).inc();
+                    tracing::error!("reload failed, keeping the previous rules: {reason}");
+                }
+            },
+            cancel.clone(),
+        ));
+        let publisher = KafkaPublisher::new(&settings)?;
+        let stage = DetectStage::new(publisher.clone(), topics.clone(), handle, metrics.clone(), StageOptions { batch: args.batch, ..Default::default() });
+        stage.prepare().await.context("cannot prepare the detections topic")?;
+        let options = SubscriptionOptions { buffer: args.batch * 8, ..Default::default() };
+        let mut sub = KafkaSubscription::with_options(&settings, &args.group, SubscribeTo::Pattern(topics.events_pattern()), options)?;
+        let lag = sub.lag();
+        let gauge = metrics.consumer_lag.clone();
+        tokio::spawn(async move {
+            loop {
+                gauge.set(lag.load(Ordering::Relaxed));
+                tokio::time::sleep(worker::stage::LAG_INTERVAL).await;
+            }
+        });
+        tracing::info!(group = %args.group, pattern = %topics.events_pattern(), "detect worker started");
+        let result = stage.run(&mut sub, cancel).await;
+        sub.close().await;
+        publisher.flush(Duration::from_secs(10)).await.ok();
+        let stats = result.context("detect worker stopped")?;
+        tracing::info!(events = stats.events, detections = stats.detections, dlq = stats.dlq, acked = stats.acked, "detect worker finished");
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,200 @@
+//! `canhgac index`: consume `<prefix>.detections` into the tantivy incident index.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use canhgac_index::{CommitPolicy, IndexMetrics, Indexer, IndexerOptions, Retention, RunOptions};
+use canhgac_kafka::{
+    parse_property, ClientSettings, KafkaSubscription, SubscribeTo, SubscriptionOptions,
+};
+use clap::Args;
+
+use super::{load_config, shutdown_on_signals, UsageError};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Index the detections of the local broker into /var/lib/canhgac/index:
+  canhgac index --brokers 127.0.0.1:9092 --index /var/lib/canhgac/index
+
+  # Keep two years, commit every 5 s or 100,000 detections, expose metrics:
+  canhgac index --brokers kafka1:9093 --index /srv/index --retention-months 24 \\
+      --commit-interval-ms 5000 --commit-docs 100000 --metrics-listen 127.0.0.1:9465 \\
+      -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 ...
+
+Delivery: every commit stores the consumed offsets in the index (tantivy's commit payload),
+and partitions resume from there, not from the group's committed offsets (a hint only).
+Messages are acked to Kafka after the commit that contains them. A crash (even kill -9) loses
+at most the batch since the last commit; it is read again and upserted by id, so incident
+counts stay exact. An empty index is built from the beginning of the topic.
+
+Invalid messages (not JSON, not a detection, another schema version) are logged with the
+reason and counted in canhgac_index_rejected_total{reason}; indexing goes on.
+
+One process writes an index; a second `canhgac index` on the same directory fails to start.";
+
+/// Options of `canhgac index`.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES)]
+pub struct IndexArgs {
+    /// Kafka bootstrap brokers [config: kafka.brokers]
+    #[arg(long, value_name = "HOST:PORT[,...]")]
+    brokers: Option<String>,
+
+    /// Index directory (created when missing)
+    #[arg(long, value_name = "DIR")]
+    index: PathBuf,
+
+    /// Consumer group id
+    #[arg(long, value_name = "ID", default_value = "canhgac-index")]
+    group: String,
+
+    /// Prefix of every topic name [config: kafka.topic_prefix] [default: canhgac]
+    #[arg(long, value_name = "PREFIX")]
+    topic_prefix: Option<String>,
+
+    /// librdkafka property, passed through as is (repeatable) [config: kafka.properties]
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
+
+    /// Commit at most this long after the first uncommitted detection
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    commit_interval_ms: u64,
+
+    /// Commit once this many detections (and status changes) are pending
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    commit_docs: usize,
+
+    /// Keep incidents of the last N calendar months (the current one included) and drop
+    /// older ones with their detections; applied at the first commit and hourly. Default: keep all
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    retention_months: Option<u32>,
+
+    /// tantivy indexing threads [default: cores, at most 4]
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// tantivy indexing memory budget, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    heap_mib: usize,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics [config: telemetry.metrics_listen]
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+
+    /// Configuration file (TOML)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log format on stderr [config: telemetry.log_format]
+    #[arg(long, value_name = "human|json")]
+    log_format: Option<String>,
+}
+
+pub fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
+    let mut raw = load_config(args.config.as_deref())?;
+    if let Some(b) = &args.brokers {
+        raw.kafka.brokers = b.clone();
+    }
+    if let Some(p) = &args.topic_prefix {
+        raw.kafka.topic_prefix = p.clone();
+    }
+    raw.kafka.properties.extend(args.properties.iter().cloned());
+    if let Some(m) = args.metrics_listen {
+        raw.telemetry.metrics_listen = m.to_string();
+    }
+    if let Some(f) = &args.log_format {
+        raw.telemetry.log_format = f.clone();
+    }
+    let origin = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "command line".into());
+    let cfg = raw
+        .validate(&origin)
+        .map_err(|e| UsageError(e.to_string()))?;
+    if args.commit_docs == 0 {
+        return Err(UsageError("--commit-docs must be at least 1".into()).into());
+    }
+    canhgac_core::telemetry::init_tracing(cfg.telemetry.log_format, &cfg.telemetry.log_level)?;
+    let mut options = IndexerOptions {
+        commit: CommitPolicy {
+            max_docs: args.commit_docs,
+            max_interval: Duration::from_millis(args.commit_interval_ms.max(1)),
+        },
+        heap_bytes: args.heap_mib.max(16) << 20,
+        ..Default::default()
+    };
+    if let Some(t) = args.threads {
+        options.threads = t.max(1);
+    }
+    let topic = cfg.kafka.topics.detections();
+    let settings = ClientSettings {
+        brokers: cfg.kafka.brokers.clone(),
+        properties: cfg.kafka.properties.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let cancel = shutdown_on_signals();
+        let registry = canhgac_core::telemetry::new_registry();
+        let metrics = IndexMetrics::new(&registry)?;
+        if let Some(addr) = cfg.telemetry.metrics_listen {
+            crate::metrics_http::serve(addr, registry.clone(), cancel.clone()).await?;
+        }
+        let dir = args.index.clone();
+        let mut indexer = tokio::task::spawn_blocking(move || Indexer::open(&dir, options))
+            .await?
+            .with_context(|| format!("cannot open the index at {}", args.index.display()))?
+            .with_metrics(metrics);
+        if let Some(months) = args.retention_months {
+            indexer = indexer.with_retention(Retention {
+                months,
+                every: Duration::from_secs(3600),
+            });
+        }
+        tracing::info!(
+            index = %args.index.display(),
+            topic,
+            resume = ?indexer.committed_offsets().get(&topic),
+            "indexer starting"
+        );
+        let subscription = KafkaSubscription::with_options(
+            &settings,
+            &args.group,
+            SubscribeTo::Topics(vec![topic]),
+            SubscriptionOptions {
+                start_offsets: Some(indexer.start_offsets()),
+                ..Default::default()
+            },
+        )?;
+        let (indexer, summary) = canhgac_index::run::run(
+            indexer,
+            subscription,
+            RunOptions {
+                track_offsets: true,
+            },
+            None,
+            cancel,
+        )
+        .await
+        .context("indexer stopped")?;
+        tokio::task::spawn_blocking(move || indexer.close())
+            .await?
+            .context("closing the index")?;
+        tracing::info!(
+            messages = summary.messages,
+            indexed = summary.indexed,
+            duplicates = summary.duplicates,
+            skipped = summary.skipped,
+            rejected = summary.rejected,
+            commits = summary.commits,
+            "indexer finished"
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
