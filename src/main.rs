@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod metrics_http;
+mod pipeline;
 
 /// canh gác — national cyber-incident monitoring pipeline.
 ///
@@ -29,6 +30,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Every stage in one process, no Kafka: sources → detect → index → web UI on 127.0.0.1
+    Run(Box<cmd::run::RunArgs>),
     /// Read an agency's security logs and publish them as events to Kafka
     Sensor(Box<cmd::sensor::SensorArgs>),
     /// Check Sigma rules: what loads, what is rejected and why
@@ -48,6 +51,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => cmd::run::run(*args),
         Command::Sensor(args) => cmd::sensor::run(*args),
         Command::Rules(args) => cmd::rules::run(args),
         Command::Hunt(args) => cmd::hunt::run(args),

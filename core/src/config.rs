@@ -26,6 +26,7 @@ pub struct RawConfig {
     pub telemetry: RawTelemetry,
     pub sensor: RawSensor,
     pub registry: RawRegistryRef,
+    pub run: crate::runconfig::RawRun,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +118,7 @@ pub struct Config {
     pub telemetry: TelemetrySettings,
     pub sensor: SensorSettings,
     pub registry_path: Option<PathBuf>,
+    pub run: crate::runconfig::RunSettings,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -314,7 +316,9 @@ impl RawConfig {
                 ),
             ));
         }
+        let run = self.run.validate(&invalid, FORMATS)?;
         Ok(Config {
+            run,
             kafka: KafkaSettings {
                 brokers,
                 topics,

@@ -18,6 +18,7 @@ pub mod error;
 pub mod event;
 pub mod id;
 pub mod registry;
+pub mod runconfig;
 pub mod telemetry;
 pub mod topics;
 pub mod transport;

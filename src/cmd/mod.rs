@@ -4,6 +4,7 @@ pub mod detect;
 pub mod hunt;
 pub mod index;
 pub mod rules;
+pub mod run;
 pub mod search;
 pub mod sensor;
 pub mod stats;

@@ -1,0 +1,247 @@
+//! `canhgac run`: every stage in one process on the in-process transport (no Kafka).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use canhgac_detect::worker::RulesetSpec;
+use canhgac_ingest::decode::DecoderOptions;
+use canhgac_ingest::sensor::Identity;
+use canhgac_ingest::source::file::FileOptions;
+use canhgac_ingest::Format;
+use clap::Args;
+
+use super::{load_config, shutdown_on_signals, UsageError, EXIT_PARTIAL};
+use crate::pipeline::{Pipeline, PipelineSpec, SourceSpec};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Everything on this machine, reading the shared test data once, then exit:
+  canhgac run --once --source byt:ids-01:../shared/data/network/suricata/alerts.ndjson \\
+      --rules rules/sigma --rules ../shared/data/sigma/rules/rules
+
+  # A configuration file with followed sources ([[run.sources]]), the web UI on loopback:
+  canhgac run --config /etc/canhgac/run.toml
+
+Configuration ([run] section; every key may also be set as CANHGAC_RUN__KEY):
+  [run]
+  data_dir = \"canhgac-data\"      # index, checkpoints, dlq.jsonl
+  listen = \"127.0.0.1:8080\"      # web UI and API (empty: none)
+  rules = [\"rules/sigma\"]
+  [[run.sources]]
+  agency = \"byt\"
+  sensor = \"web-01\"
+  format = \"auto\"
+  paths = [\"/var/log/nginx\"]
+  follow = true
+
+Stages are joined by bounded in-process channels and acknowledge end to end: a source's
+checkpoint moves only past events whose detections the index has committed, so a crash
+re-reads at most the uncommitted tail and the index upserts it by id. Records that do not
+decode are appended to <data_dir>/dlq.jsonl with the reason.";
+
+/// Options of `canhgac run`; each overrides the `[run]` section of `--config`.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES)]
+pub struct RunArgs {
+    /// Configuration file (TOML; see the examples below)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Directory of the index, checkpoints and DLQ file [config: run.data_dir]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Address of the web UI and API; "" for none [config: run.listen] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+
+    /// Sigma rule files or directories (repeatable; replaces run.rules) [default: rules/sigma]
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+
+    /// Agency registry (TOML) [config: registry.path] [default: rules/agencies.example.toml
+    /// when present]
+    #[arg(long, value_name = "FILE")]
+    registry: Option<PathBuf>,
+
+    /// A source read by an in-process sensor, AGENCY:SENSOR:PATH (repeatable; adds to
+    /// [[run.sources]]; format detected per file)
+    #[arg(long = "source", value_name = "AGENCY:SENSOR:PATH")]
+    sources: Vec<String>,
+
+    /// Read every source once, wait until the index committed everything, print a summary
+    /// and exit (without it, sources are followed and the process runs until SIGINT/SIGTERM)
+    #[arg(long)]
+    once: bool,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics [config: telemetry.metrics_listen]
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Log format on stderr [config: telemetry.log_format]
+    #[arg(long, value_name = "human|json")]
+    log_format: Option<String>,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut raw = load_config(args.config.as_deref())?;
+    if let Some(d) = &args.data_dir {
+        raw.run.data_dir = d.display().to_string();
+    }
+    if let Some(l) = &args.listen {
+        raw.run.listen = l.clone();
+    }
+    if !args.rules.is_empty() {
+        raw.run.rules = args.rules.iter().map(|p| p.display().to_string()).collect();
+    }
+    if let Some(r) = &args.registry {
+        raw.registry.path = r.display().to_string();
+    } else if raw.registry.path.is_empty()
+        && std::path::Path::new("rules/agencies.example.toml").exists()
+    {
+        raw.registry.path = "rules/agencies.example.toml".into();
+    }
+    for s in &args.sources {
+        let mut parts = s.splitn(3, ':');
+        let (Some(agency), Some(sensor), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(UsageError(format!(
+                "--source {s:?}: expected AGENCY:SENSOR:PATH, e.g. byt:web-01:/var/log/nginx"
+            ))
+            .into());
+        };
+        raw.run.sources.push(canhgac_core::runconfig::RawRunSource {
+            agency: agency.into(),
+            sensor: sensor.into(),
+            format: "auto".into(),
+            paths: vec![path.into()],
+            follow: !args.once,
+        });
+    }
+    if let Some(f) = &args.log_format {
+        raw.telemetry.log_format = f.clone();
+    }
+    if let Some(m) = args.metrics_listen {
+        raw.telemetry.metrics_listen = m.to_string();
+    }
+    let origin = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "command line".into());
+    let cfg = raw
+        .validate(&origin)
+        .map_err(|e| UsageError(e.to_string()))?;
+    canhgac_core::telemetry::init_tracing(cfg.telemetry.log_format, &cfg.telemetry.log_level)?;
+    let run = cfg.run.clone();
+    if args.once && run.sources.iter().any(|s| s.follow) {
+        return Err(UsageError(
+            "--once reads sources to their end, but the configuration follows some ([[run.sources]] follow = true)".into(),
+        )
+        .into());
+    }
+    for p in &run.rules {
+        if !p.exists() {
+            return Err(UsageError(format!(
+                "rules path {} does not exist (run from the repository root, or give --rules)",
+                p.display()
+            ))
+            .into());
+        }
+    }
+    let spec = RulesetSpec {
+        rules: run.rules.clone(),
+        mappings: None,
+        placeholders: None,
+        taxonomy: run.taxonomy.clone(),
+        registry: cfg.registry_path.clone(),
+    };
+    let rules = spec.load(1).map_err(|e| UsageError(e.to_string()))?;
+    tracing::info!(
+        rules = rules.engine.len(),
+        rejected = rules.report.rejections.len(),
+        agencies = rules.registry.len(),
+        "rules loaded"
+    );
+    let decoder = DecoderOptions::default();
+    let mut sources = Vec::new();
+    for s in &run.sources {
+        let format: Format = s
+            .format
+            .parse()
+            .map_err(|e: canhgac_ingest::decode::IngestError| UsageError(e.to_string()))?;
+        sources.push(SourceSpec {
+            ident: Identity {
+                agency: s.agency.clone(),
+                sensor: s.sensor.clone(),
+                topics: cfg.kafka.topics.clone(),
+            },
+            file: FileOptions {
+                format,
+                max_record_len: cfg.sensor.max_record_bytes,
+                follow: s.follow,
+                poll_interval: cfg.sensor.poll_interval,
+                decoder: decoder.clone(),
+            },
+            paths: s.paths.clone(),
+        });
+    }
+    let spec = PipelineSpec {
+        topics: cfg.kafka.topics.clone(),
+        data_dir: run.data_dir.clone(),
+        rules,
+        commit_interval: run.commit_interval,
+        capacity: run.channel_capacity,
+        sources,
+        checkpoint_interval: cfg.sensor.checkpoint_interval,
+        max_in_flight: cfg.sensor.max_in_flight,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let cancel = shutdown_on_signals();
+        let started = std::time::Instant::now();
+        let mut pipeline = Pipeline::start(spec)
+            .await
+            .context("cannot start the pipeline")?;
+        if let Some(addr) = cfg.telemetry.metrics_listen {
+            crate::metrics_http::serve(addr, pipeline.registry.clone(), cancel.clone()).await?;
+        }
+        tracing::info!(data_dir = %run.data_dir.display(), sources = run.sources.len(), "pipeline started");
+        if args.once {
+            pipeline.sources_done(&cancel).await;
+        } else {
+            cancel.cancelled().await;
+        }
+        let summary = pipeline.shutdown().await?;
+        tracing::info!(
+            events = summary.events,
+            rejected = summary.rejected,
+            detections = summary.detections,
+            indexed = summary.indexed,
+            duplicates = summary.duplicates,
+            dlq = summary.dlq_records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "pipeline stopped"
+        );
+        if args.once {
+            println!(
+                "{} events read, {} rejected (see {}), {} detections, {} indexed ({} already present) in {:.1} s",
+                summary.events,
+                summary.rejected,
+                run.data_dir.join("dlq.jsonl").display(),
+                summary.detections,
+                summary.indexed,
+                summary.duplicates,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(if summary.failed_sources > 0 {
+            ExitCode::from(EXIT_PARTIAL)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
