@@ -9,14 +9,11 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use canhgac_core::Id;
-use canhgac_index::{IncidentIndex, Kind, Record, Scope, SearchRequest};
-use support::{canhgac, data_dir, Broker};
+use support::{canhgac, committed_detections, data_dir, index_contents, Broker};
 
 fn repo(p: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -46,44 +43,6 @@ fn rule_args(c: &mut Command) {
         .arg(data_dir().join("sigma/rules/rules"))
         .arg("--registry")
         .arg(repo("rules/agencies.example.toml"));
-}
-
-/// Every incident (id → count) and detection id in an index.
-fn contents(dir: &Path) -> (BTreeMap<Id, u64>, BTreeSet<Id>) {
-    let index = IncidentIndex::open(dir).unwrap();
-    let mut incidents = BTreeMap::new();
-    let mut detections = BTreeSet::new();
-    for kind in [Kind::Incidents, Kind::Detections] {
-        let mut req = SearchRequest::new(Scope::All, "");
-        req.kind = kind;
-        req.limit = 5000;
-        loop {
-            let resp = index.search(&req).unwrap();
-            for h in resp.hits {
-                match h.record {
-                    Record::Incident(r) => {
-                        incidents.insert(r.incident.id, r.incident.count);
-                    }
-                    Record::Detection(d) => assert!(detections.insert(d.id), "a detection twice"),
-                }
-            }
-            match resp.next_cursor {
-                Some(c) => req.cursor = Some(c),
-                None => break,
-            }
-        }
-    }
-    (incidents, detections)
-}
-
-fn committed(dir: &Path) -> u64 {
-    let Ok(index) = IncidentIndex::open(dir) else {
-        return 0;
-    };
-    let mut req = SearchRequest::new(Scope::All, "");
-    req.kind = Kind::Detections;
-    req.limit = 1;
-    index.search(&req).map(|r| r.total).unwrap_or(0)
 }
 
 /// A role the chaos loop kills and restarts.
@@ -195,7 +154,7 @@ fn random_kills_of_every_role_and_the_broker_lose_and_double_nothing() {
         "reference run: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (want_incidents, want_detections) = contents(&reference.path().join("index"));
+    let (want_incidents, want_detections) = index_contents(&reference.path().join("index"));
     assert!(want_detections.len() > 1000);
     eprintln!(
         "chaos: reference {} incidents, {} detections",
@@ -271,7 +230,7 @@ fn random_kills_of_every_role_and_the_broker_lose_and_double_nothing() {
             r.poll();
         }
         let sources_done = roles.iter().all(|r| !r.finite || r.done);
-        let n = committed(&index_dir);
+        let n = committed_detections(&index_dir);
         if kills.len() >= min_kills && sources_done && n as usize >= want_detections.len() {
             break;
         }
@@ -312,7 +271,7 @@ fn random_kills_of_every_role_and_the_broker_lose_and_double_nothing() {
     for r in &mut roles {
         r.kill();
     }
-    let (incidents, detections) = contents(&index_dir);
+    let (incidents, detections) = index_contents(&index_dir);
     let missing: Vec<_> = want_detections.difference(&detections).take(5).collect();
     let extra: Vec<_> = detections.difference(&want_detections).take(5).collect();
     assert!(

@@ -8,14 +8,11 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use canhgac_core::Id;
-use canhgac_index::{IncidentIndex, Kind, Record, Scope, SearchRequest};
-use support::{canhgac, data_dir};
+use support::{canhgac, committed_detections, data_dir, index_contents};
 
 fn inputs() -> Vec<(&'static str, &'static str, PathBuf)> {
     let d = data_dir();
@@ -58,44 +55,6 @@ fn run_cmd(data: &Path) -> Command {
     c
 }
 
-/// Every incident (id → detection count) and every detection id in the index.
-fn contents(dir: &Path) -> (BTreeMap<Id, u64>, BTreeSet<Id>) {
-    let index = IncidentIndex::open(dir).unwrap();
-    let mut incidents = BTreeMap::new();
-    let mut detections = BTreeSet::new();
-    for kind in [Kind::Incidents, Kind::Detections] {
-        let mut req = SearchRequest::new(Scope::All, "");
-        req.kind = kind;
-        req.limit = 5000;
-        loop {
-            let resp = index.search(&req).unwrap();
-            for h in resp.hits {
-                match h.record {
-                    Record::Incident(r) => {
-                        assert!(incidents.insert(r.incident.id, r.incident.count).is_none())
-                    }
-                    Record::Detection(d) => assert!(detections.insert(d.id), "a detection twice"),
-                }
-            }
-            match resp.next_cursor {
-                Some(c) => req.cursor = Some(c),
-                None => break,
-            }
-        }
-    }
-    (incidents, detections)
-}
-
-fn committed_detections(dir: &Path) -> u64 {
-    let Ok(index) = IncidentIndex::open(dir) else {
-        return 0;
-    };
-    let mut req = SearchRequest::new(Scope::All, "");
-    req.kind = Kind::Detections;
-    req.limit = 1;
-    index.search(&req).map(|r| r.total).unwrap_or(0)
-}
-
 /// Matches `canhgac hunt` finds over each input (the same file under two sensors is two
 /// streams of distinct events, so each input is hunted on its own and the counts add up).
 fn hunt_matches() -> usize {
@@ -131,7 +90,7 @@ fn run_once_indexes_every_match_and_survives_sigkill() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (incidents, detections) = contents(&reference.path().join("index"));
+    let (incidents, detections) = index_contents(&reference.path().join("index"));
     // `hunt` over the same files: one line per (rule, event) match; the pipeline indexes one
     // detection per match.
     let expected = hunt_matches();
@@ -182,7 +141,7 @@ fn run_once_indexes_every_match_and_survives_sigkill() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (incidents2, detections2) = contents(&index_dir);
+    let (incidents2, detections2) = index_contents(&index_dir);
     assert_eq!(detections2, detections, "detection ids after kill + rerun");
     assert_eq!(incidents2, incidents, "incidents after kill + rerun");
     eprintln!(

@@ -256,3 +256,50 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<TopicRecord> {
     }
     out
 }
+
+/// Every incident (id → detection count) and every detection id in the index at `dir`; panics
+/// if a detection is stored twice.
+pub fn index_contents(
+    dir: &Path,
+) -> (
+    BTreeMap<canhgac_core::Id, u64>,
+    std::collections::BTreeSet<canhgac_core::Id>,
+) {
+    use canhgac_index::{IncidentIndex, Kind, Record, Scope, SearchRequest};
+    let index = IncidentIndex::open(dir).unwrap();
+    let mut incidents = BTreeMap::new();
+    let mut detections = std::collections::BTreeSet::new();
+    for kind in [Kind::Incidents, Kind::Detections] {
+        let mut req = SearchRequest::new(Scope::All, "");
+        req.kind = kind;
+        req.limit = 5000;
+        loop {
+            let resp = index.search(&req).unwrap();
+            for h in resp.hits {
+                match h.record {
+                    Record::Incident(r) => {
+                        incidents.insert(r.incident.id, r.incident.count);
+                    }
+                    Record::Detection(d) => assert!(detections.insert(d.id), "a detection twice"),
+                }
+            }
+            match resp.next_cursor {
+                Some(c) => req.cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+    (incidents, detections)
+}
+
+/// Committed detection documents in the index at `dir`, or 0 while it does not exist yet.
+pub fn committed_detections(dir: &Path) -> u64 {
+    use canhgac_index::{IncidentIndex, Kind, Scope, SearchRequest};
+    let Ok(index) = IncidentIndex::open(dir) else {
+        return 0;
+    };
+    let mut req = SearchRequest::new(Scope::All, "");
+    req.kind = Kind::Detections;
+    req.limit = 1;
+    index.search(&req).map(|r| r.total).unwrap_or(0)
+}
