@@ -49,10 +49,10 @@ if [[ "${SKIP_CHECK:-}" != 1 ]]; then
 	# Corpus load counts (`canhgac rules check`, debug build is enough).
 	cargo build -q -p canhgac
 	CANHGAC=${CARGO_TARGET_DIR:-target}/debug/canhgac
-	# Every `%name%` placeholder of rules-placeholder/ gets a dummy value.
-	grep -rhoE "%[A-Za-z0-9_.-]+%" "$R/rules-placeholder" | sort -u | tr -d % |
+	# Every `%name%` of rules-placeholder/ and the corpus gets a dummy value.
+	grep -rhoE "%[A-Za-z0-9_.-]+%" "$R/rules-placeholder" "${DIRS[@]}" | sort -u | tr -d % |
 		awk '{print "\"" $0 "\": [placeholder-value-" NR "]"}' >"$OUT/placeholders.yaml"
-	for args in "${DIRS[*]}" "$R/rules-placeholder" "$R/rules-placeholder --placeholders $OUT/placeholders.yaml" "$R/unsupported"; do
+	for args in "${DIRS[*]}" "${DIRS[*]} --placeholders $OUT/placeholders.yaml" "$R/rules-placeholder" "$R/rules-placeholder --placeholders $OUT/placeholders.yaml" "$R/unsupported"; do
 		echo "== canhgac rules check ${args//$R\//}"
 		# shellcheck disable=SC2086
 		"$CANHGAC" rules check $args || true
@@ -105,6 +105,6 @@ if [[ $CALLGRIND == 1 ]]; then
 	echo "rsigma (whole run − load-only run)/events: $(((full - load) / N)) instructions/event"
 	# Its evaluation alone: the inclusive cost of the engine's per-event entry point.
 	callgrind_annotate --inclusive=yes "$OUT/cg.rs-full" 2>/dev/null |
-		grep -E 'Engine::evaluate(_inner)? |Engine::evaluate(_inner)? \[|from_trait' | tr -d , |
-		awk -v n="$N" '{printf "rsigma %s: %d instructions/event\n", $NF == "" ? $2 : $(NF-1), $1 / n}'
+		grep -E 'Engine::evaluate_inner \[|eval_stream::process_line \[|serde_json::de::from_trait \[' |
+		tr -d , | awk -v n="$N" '{for (i = 2; i <= NF; i++) if ($i ~ /::/) f = $i; sub(/^\?\?\?:/, "", f); printf "rsigma %s: %d instructions/event\n", f, $1 / n}'
 fi
