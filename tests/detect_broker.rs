@@ -2,7 +2,9 @@
 //! alerts, the web logs with the webshell and the phishing mail, published by sensors for four
 //! agencies; two workers in one group; detections of the three national classes with their
 //! categories; one worker SIGKILLed mid-stream and restarted gives the same distinct detection
-//! ids as an undisturbed run.
+//! ids as an undisturbed run. The workers also load IOC lists: the Maltrail malicious trails
+//! (182k indicators) and a phishing list of two senders seen in the mails, whose hits become
+//! phishing detections.
 
 mod support;
 
@@ -59,8 +61,26 @@ fn publish(broker: &Broker, prefix: &str) {
     }
 }
 
+/// A phishing list of two senders of the sample mails, next to its definition.
+fn phishing_list(dir: &std::path::Path) -> PathBuf {
+    std::fs::write(
+        dir.join("senders.txt"),
+        "# senders of phishing_pot samples 1 and 3\nbanco.bradesco@atendimento.com.br\nnoraalex01@gmail.com\n",
+    )
+    .unwrap();
+    let def = dir.join("phishing-senders.yaml");
+    std::fs::write(
+        &def,
+        "id: test-phishing-senders\ntitle: Phishing senders (test)\nkind: phishing\nformat: plain\n\
+         path: senders.txt\nlevel: high\n",
+    )
+    .unwrap();
+    def
+}
+
 fn worker(broker: &Broker, prefix: &str, group: &str, log: &std::path::Path) -> Child {
     let d = data_dir();
+    let phishing = log.parent().unwrap().join("phishing-senders.yaml");
     canhgac()
         .args([
             "detect",
@@ -79,6 +99,12 @@ fn worker(broker: &Broker, prefix: &str, group: &str, log: &std::path::Path) -> 
         .arg(repo("rules/sigma"))
         .arg("--registry")
         .arg(repo("rules/agencies.example.toml"))
+        .arg("--ioc")
+        .arg(repo("rules/ioc/maltrail-malicious.yaml"))
+        .arg("--ioc")
+        .arg(phishing)
+        .arg("--ioc-data")
+        .arg(&d)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -124,6 +150,7 @@ fn kill(mut c: Child) {
 fn two_workers_classify_the_national_classes_and_a_sigkill_loses_nothing() {
     let broker = Broker::start();
     let logs = tempfile::tempdir().unwrap();
+    phishing_list(logs.path());
     for prefix in ["calm", "chaos"] {
         publish(&broker, prefix);
     }
@@ -165,6 +192,30 @@ fn two_workers_classify_the_national_classes_and_a_sigkill_loses_nothing() {
         "Mixed Latin And Cyrillic Letters In Mail Subject Or Sender",
         "phishing"
     ));
+    // IOC hits: one detection per (list, indicator), phishing from the list's kind.
+    let ioc: Vec<&serde_json::Value> = reference
+        .values()
+        .filter(|d| d["rule"]["kind"] == "ioc")
+        .collect();
+    let senders = ioc
+        .iter()
+        .filter(|d| d["rule"]["id"] == "test-phishing-senders")
+        .count();
+    assert!(senders >= 2, "the two listed senders' mails are IOC hits");
+    for d in &ioc {
+        let hit = &d["ioc"];
+        eprintln!(
+            "ioc {} {} {}={} -> {}",
+            d["agency"], d["rule"]["id"], hit["field"], hit["value"], d["category"]
+        );
+        let want = match (d["rule"]["id"].as_str().unwrap(), hit["list_kind"].as_str()) {
+            ("test-phishing-senders", _) => "phishing",
+            ("maltrail-malicious", Some("phishing")) => "phishing",
+            ("maltrail-malicious", Some("malware" | "c2")) => "malware",
+            other => panic!("unexpected IOC detection {other:?}"),
+        };
+        assert_eq!(d["category"], want, "category from the list's kind");
+    }
     let agencies: BTreeSet<&str> = reference
         .values()
         .map(|d| d["agency"].as_str().unwrap())

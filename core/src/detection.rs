@@ -288,6 +288,26 @@ pub struct IocHit {
     pub value: String,
 }
 
+/// What a correlation detection aggregated (Sigma correlation rules).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorrelationInfo {
+    /// `event_count`, `value_count`, `temporal`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// (group-by field, value) pairs of the key that fired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group: Vec<(String, String)>,
+    /// Event time of the earliest and latest contribution in the window.
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    /// What the condition was tested on (count, distinct values, rules seen, sum, …).
+    pub value: f64,
+    /// Contributions in the window.
+    pub events: usize,
+    /// Ids of the contributing events (all, or the earliest and latest when many).
+    pub event_ids: Vec<Id>,
+}
+
 /// The entities of a detection analysts pivot on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entities {
@@ -389,6 +409,9 @@ pub struct Detection {
     pub entities: Entities,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ioc: Option<IocHit>,
+    /// For a correlation detection: the window that fired (`event` is the one that closed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<CorrelationInfo>,
     /// What the agency should do next.
     #[serde(default)]
     pub guidance: Bilingual,

@@ -103,6 +103,7 @@ async fn stage_on_the_bus_detects_classifies_and_acks_end_to_end() {
         StageOptions {
             batch: 128,
             max_in_flight: 1000,
+            ..Default::default()
         },
     );
     let cancel = CancellationToken::new();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use canhgac_detect::worker::{
-    self, DetectMetrics, DetectStage, Reload, RulesHandle, RulesetSpec, StageOptions,
+    self, DetectMetrics, DetectStage, RulesHandle, RulesetSpec, StageOptions,
 };
 use canhgac_kafka::{
     parse_property, ClientSettings, KafkaPublisher, KafkaSubscription, SubscribeTo,
@@ -22,12 +22,22 @@ Examples:
   canhgac detect --brokers 10.0.0.5:9092 --rules /etc/canhgac/sigma/rules \\
       --rules rules/ --registry /etc/canhgac/agencies.toml --metrics-listen 127.0.0.1:9465
 
+  # with IOC lists: the project's definitions, their data under /srv/intel
+  CANHGAC_DATA=/srv/intel canhgac detect --brokers 10.0.0.5:9092 --rules rules/sigma \\
+      --ioc rules/ioc/maltrail-malicious.yaml --ioc rules/ioc/misp-warninglists.yaml
+
 Workers started with the same --group share the partitions of every <prefix>.events.<agency>
 topic (a pattern subscription: a new agency's topic is picked up without a restart). The agency
 of an event is taken from its topic, never from its payload. An event is acked only after every
 detection it produced reached <prefix>.detections; events that cannot be read go to
-<prefix>.dlq.<agency> with the reason. Send SIGHUP (or edit a rule file) to reload rules,
-taxonomy and registry; a reload that fails keeps the previous set and logs why.";
+<prefix>.dlq.<agency> with the reason.
+
+Every event is also checked against the IOC lists given with --ioc (definition files such as
+rules/ioc/*.yaml, directories of them, or raw list files): one detection per list and indicator
+that matched, its category from the list's kind through the taxonomy (c2 and malware lists:
+malware; phishing lists: phishing). Sigma correlation rules found in the --rules trees run per
+agency topic; their state is in memory (a restart starts with empty windows). Send SIGHUP (or edit a rule file) to reload rules,
+taxonomy, registry and IOC lists; a reload that fails keeps the previous set and logs why.";
 
 /// Options of `canhgac detect`.
 #[derive(Debug, Args)]
@@ -40,6 +50,14 @@ pub struct DetectArgs {
     /// Sigma rule files or directories (repeatable); e.g. the SigmaHQ corpus and rules/
     #[arg(long = "rules", value_name = "PATH", required = true)]
     rules: Vec<PathBuf>,
+
+    /// IOC list definitions (rules/ioc/*.yaml), directories of them, or raw list files (repeatable)
+    #[arg(long = "ioc", value_name = "PATH")]
+    ioc: Vec<PathBuf>,
+
+    /// Directory that ${CANHGAC_DATA} stands for in IOC definitions [env: CANHGAC_DATA]
+    #[arg(long, value_name = "DIR")]
+    ioc_data: Option<PathBuf>,
 
     /// Agency registry (TOML) to attribute events to information systems and their security
     /// levels [config: registry.path]
@@ -127,17 +145,29 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         placeholders: args.placeholders.clone(),
         taxonomy: args.taxonomy.clone(),
         registry: cfg.registry_path.clone(),
+        ioc: args.ioc.clone(),
+        ioc_vars: args
+            .ioc_data
+            .iter()
+            .map(|d| ("CANHGAC_DATA".to_string(), d.display().to_string()))
+            .collect(),
     };
     let rules = spec.load(1).map_err(|e| UsageError(e.to_string()))?;
     tracing::info!(
         rules = rules.engine.len(),
         rejected = rules.report.rejections.len(),
+        correlations = rules.correlations.len(),
+        ioc_lists = rules.ioc.lists().len(),
+        indicators = rules.ioc.stats().indicators,
         agencies = rules.registry.len(),
         elapsed_ms = rules.report.elapsed.as_millis() as u64,
         "rules loaded"
     );
     for r in &rules.report.rejections {
         tracing::warn!("rule rejected: {r}");
+    }
+    for r in &rules.ioc_reports {
+        tracing::info!(list = %r.id, indicators = r.distinct, skipped = r.skipped, "ioc list loaded");
     }
     let settings = ClientSettings {
         brokers: cfg.kafka.brokers.clone(),
@@ -151,7 +181,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         let cancel = shutdown_on_signals();
         let registry = canhgac_core::telemetry::new_registry();
         let metrics = DetectMetrics::new(&registry)?;
-        metrics.rules_loaded.set(rules.engine.len() as i64);
+        metrics.loaded(&rules);
         if let Some(addr) = cfg.telemetry.metrics_listen {
             crate::metrics_http::serve(addr, registry.clone(), cancel.clone()).await?;
         }
@@ -165,23 +195,13 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             }
         });
         let every = if args.reload_interval == 0 { Duration::from_secs(365 * 86_400) } else { Duration::from_secs(args.reload_interval) };
-        let m = metrics.clone();
+        let (m, h) = (metrics.clone(), handle.clone());
         tokio::spawn(worker::watch(
             spec,
             handle.clone(),
             every,
             hup_rx,
-            move |outcome| match outcome {
-                Reload::Loaded { generation, rules } => {
-                    m.reloads.with_label_values(&["loaded"]).inc();
-                    m.rules_loaded.set(*rules as i64);
-                    tracing::info!(generation, rules, "rules reloaded");
-                }
-                Reload::Kept { reason } => {
-                    m.reloads.with_label_values(&["kept_previous"]).inc();
-                    tracing::error!("reload failed, keeping the previous rules: {reason}");
-                }
-            },
+            move |outcome| m.reloaded(outcome, &h),
             cancel.clone(),
         ));
         let publisher = KafkaPublisher::new(&settings)?;

@@ -2,15 +2,17 @@
 //! system, category, priority, incident id, entities and guidance.
 
 use canhgac_core::detection::{
-    techniques_from_tags, Category, Detection, Entities, IocHit, Level, RuleKind, RuleRef,
-    SystemRef, DETECTION_SCHEMA_VERSION,
+    techniques_from_tags, Category, CorrelationInfo, Detection, Entities, IocHit, Level, RuleKind,
+    RuleRef, SystemRef, DETECTION_SCHEMA_VERSION,
 };
 use canhgac_core::id::{detection_id, incident_id};
 use canhgac_core::registry::AttributionKeys;
 use canhgac_core::Event;
 
+use crate::ioc::IocMatch;
 use crate::rule::{Level as SigmaLevel, RuleMeta};
 use crate::taxonomy::RuleFacts;
+use crate::CorrelationMatch;
 use crate::{RuleIdx, Scratch};
 
 use super::ruleset::Ruleset;
@@ -111,12 +113,15 @@ pub fn build(
         group_key,
         entities,
         ioc,
+        correlation: None,
         rule,
         event: event.clone(),
     }
 }
 
-/// Every Sigma detection of one event. `matched` and `scratch` are reused buffers.
+/// Every Sigma detection of one event. `matched` and `scratch` are reused buffers; `matched`
+/// keeps the rules that matched (correlations read it). A rule that only feeds a correlation
+/// (`generate: false`, the default) gives no detection of its own.
 pub fn sigma_detections(
     rules: &Ruleset,
     agency: &str,
@@ -132,6 +137,9 @@ pub fn sigma_detections(
     }
     let system = attribute(rules, agency, event);
     for &idx in matched.iter() {
+        if !rules.correlations.emits_rule(idx) {
+            continue;
+        }
         let meta = rules.engine.rule(idx);
         let facts = RuleFacts {
             id: &meta.id,
@@ -149,6 +157,88 @@ pub fn sigma_detections(
             None,
         ));
     }
+}
+
+/// The detection id of an IOC hit: hash(event id, `ioc:<list id>:<indicator>`), so two
+/// indicators of one list on one event are two detections and a replay gives the same ids.
+pub fn ioc_detection_id(event: &Event, m: &IocMatch) -> canhgac_core::Id {
+    detection_id(&event.id, &format!("ioc:{}:{}", m.list.id, m.hit.indicator))
+}
+
+/// Every IOC detection of one event: one per (list, indicator) that matched and no allowlist
+/// suppressed. The category comes from the taxonomy's `ioc_kinds` for the hit's kind
+/// (`IocHit::list_kind`: the family's, `family_kinds`, else the list's); the guidance is the list's own when it has one. Returns the
+/// number of suppressed matches.
+pub fn ioc_detections(
+    rules: &Ruleset,
+    agency: &str,
+    event: &Event,
+    hits: &mut Vec<IocMatch>,
+    out: &mut Vec<Detection>,
+) -> usize {
+    hits.clear();
+    let suppressed = rules.ioc.matches(event, hits);
+    if hits.is_empty() {
+        return suppressed;
+    }
+    let system = attribute(rules, agency, event);
+    for m in hits.iter() {
+        let rule = m.list.rule_ref();
+        let facts = RuleFacts {
+            id: &m.list.id,
+            tags: &[],
+            logsource: None,
+            ioc_kind: Some(&m.hit.list_kind),
+        };
+        let mut d = build(
+            rules,
+            agency,
+            event,
+            system.as_ref(),
+            rule,
+            facts,
+            Some(m.hit.clone()),
+        );
+        d.id = ioc_detection_id(event, m);
+        let g = &m.list.guidance;
+        if !g.vi.is_empty() || !g.en.is_empty() {
+            d.guidance = g.clone();
+        }
+        out.push(d);
+    }
+    suppressed
+}
+
+/// The detection of a correlation match, raised on the event that closed its window. Its id
+/// is the match id: hash(correlation id, group, window end, closing event id).
+pub fn correlation_detection(
+    rules: &Ruleset,
+    agency: &str,
+    event: &Event,
+    m: &CorrelationMatch,
+) -> Detection {
+    let meta = &m.rule;
+    let mut rule = sigma_rule_ref(meta);
+    rule.kind = RuleKind::Correlation;
+    let facts = RuleFacts {
+        id: &meta.id,
+        tags: &meta.tags,
+        logsource: None,
+        ioc_kind: None,
+    };
+    let system = attribute(rules, agency, event);
+    let mut d = build(rules, agency, event, system.as_ref(), rule, facts, None);
+    d.id = m.id;
+    d.correlation = Some(CorrelationInfo {
+        kind: m.kind.as_str().to_string(),
+        group: m.group.clone(),
+        first: m.first,
+        last: m.last,
+        value: m.value,
+        events: m.events,
+        event_ids: m.event_ids.clone(),
+    });
+    d
 }
 
 /// The category a Sigma rule gets (for `rules check` and metrics).

@@ -13,7 +13,13 @@
 //!
 //! Evaluation runs in batches on the blocking pool, in parallel across cores; the async side
 //! only moves messages. The rule set is swapped whole on reload ([`ruleset`]).
+//!
+//! Every event is also checked against the IOC lists (one detection per list and indicator,
+//! category from the list's kind through the taxonomy), and base-rule matches feed the Sigma
+//! correlation rules, one engine per events topic ([`correlate`]); a base rule referenced by a
+//! correlation without `generate: true` gives no detection of its own.
 
+pub mod correlate;
 pub mod detector;
 pub mod metrics;
 pub mod ruleset;
@@ -37,6 +43,8 @@ pub enum WorkerError {
     Detect(#[from] crate::DetectError),
     #[error(transparent)]
     Taxonomy(#[from] crate::taxonomy::TaxonomyError),
+    #[error(transparent)]
+    Ioc(#[from] crate::ioc::IocError),
     #[error(transparent)]
     Core(#[from] canhgac_core::CoreError),
 }

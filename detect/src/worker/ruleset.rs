@@ -1,6 +1,7 @@
 //! Everything a detect worker matches and classifies with, loaded together and swapped whole.
 //!
-//! A [`Ruleset`] holds the compiled Sigma engine, the taxonomy and the agency registry. It is
+//! A [`Ruleset`] holds the compiled Sigma engine, its correlation rules, the IOC lists, the
+//! taxonomy and the agency registry. It is
 //! built from a [`RulesetSpec`] (paths) and published through a [`RulesHandle`]; workers take
 //! the current one per batch, so a reload never changes the rules in the middle of an event.
 //! [`watch`] reloads on SIGHUP (a message on its channel) or when a watched file changes. A
@@ -17,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use canhgac_core::registry::Registry;
 
+use crate::ioc::{IocLoader, IocSet, ListReport};
 use crate::taxonomy::Taxonomy;
-use crate::{Engine, EngineBuilder, LoadReport, Mappings, Placeholders};
+use crate::{CorrelationSet, Engine, EngineBuilder, LoadReport, Mappings, Placeholders};
 
 use super::WorkerError;
 
@@ -35,12 +37,22 @@ pub struct RulesetSpec {
     pub taxonomy: Option<PathBuf>,
     /// The agency registry (TOML); none means no event is attributed to a system.
     pub registry: Option<PathBuf>,
+    /// IOC list definitions (`rules/ioc/*.yaml`), directories of them, or raw list files.
+    pub ioc: Vec<PathBuf>,
+    /// `${NAME}` values for IOC definition paths (e.g. `CANHGAC_DATA`); the environment
+    /// otherwise.
+    pub ioc_vars: Vec<(String, String)>,
 }
 
 /// A loaded, checked ruleset.
 pub struct Ruleset {
     pub engine: Engine,
+    /// Correlation rules over the engine's rules (empty when the rule trees hold none).
+    pub correlations: Arc<CorrelationSet>,
     pub report: LoadReport,
+    /// Every IOC list (empty when no `--ioc` was given).
+    pub ioc: IocSet,
+    pub ioc_reports: Vec<ListReport>,
     pub taxonomy: Taxonomy,
     pub registry: Registry,
     /// Increases with every successful (re)load.
@@ -67,7 +79,15 @@ impl RulesetSpec {
         for p in &self.rules {
             builder.add_path(p)?;
         }
-        let (engine, report) = builder.build();
+        let (engine, correlations, report) = builder.build_with_correlations();
+        let mut loader = IocLoader::new();
+        for (k, v) in &self.ioc_vars {
+            loader = loader.var(k.clone(), v.clone());
+        }
+        for p in &self.ioc {
+            loader.add_path(p)?;
+        }
+        let (ioc, ioc_reports) = loader.build();
         let taxonomy = match &self.taxonomy {
             Some(p) => Taxonomy::load(p)?,
             None => Taxonomy::builtin(),
@@ -78,7 +98,10 @@ impl RulesetSpec {
         };
         Ok(Ruleset {
             engine,
+            correlations: Arc::new(correlations),
             report,
+            ioc,
+            ioc_reports,
             taxonomy,
             registry,
             generation,
@@ -86,8 +109,9 @@ impl RulesetSpec {
     }
 
     /// Every file the ruleset is read from, with its modification time and size: a change in
-    /// this list triggers a reload.
-    pub fn fingerprint(&self) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    /// this list triggers a reload. `extra` adds paths found while loading (the data files IOC
+    /// definitions point to: [`Ruleset::ioc_paths`]).
+    pub fn fingerprint(&self, extra: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
         let mut out = Vec::new();
         let roots = self
             .rules
@@ -95,12 +119,21 @@ impl RulesetSpec {
             .chain(&self.mappings)
             .chain(&self.placeholders)
             .chain(&self.taxonomy)
-            .chain(&self.registry);
+            .chain(&self.registry)
+            .chain(&self.ioc)
+            .chain(extra);
         for root in roots {
             walk(root, &mut out);
         }
         out.sort();
         out
+    }
+}
+
+impl Ruleset {
+    /// The files and directories the loaded IOC lists were read from.
+    pub fn ioc_paths(&self) -> Vec<PathBuf> {
+        self.ioc.lists().iter().map(|l| l.path.clone()).collect()
     }
 }
 
@@ -144,11 +177,11 @@ pub enum Reload {
     Loaded {
         generation: u64,
         rules: usize,
+        /// IOC indicators loaded.
+        indicators: usize,
     },
     /// The previous set stays; the reason names the file and problem.
-    Kept {
-        reason: String,
-    },
+    Kept { reason: String },
 }
 
 /// Loads the spec again and swaps it in, unless it fails or rejects rules the current set did
@@ -184,8 +217,13 @@ pub fn reload(spec: &RulesetSpec, handle: &RulesHandle) -> Reload {
             }
             let generation = next.generation;
             let rules = next.engine.len();
+            let indicators = next.ioc.stats().indicators;
             handle.replace(next);
-            Reload::Loaded { generation, rules }
+            Reload::Loaded {
+                generation,
+                rules,
+                indicators,
+            }
         }
     }
 }
@@ -202,8 +240,8 @@ pub async fn watch(
 ) {
     let spec = Arc::new(spec);
     let mut seen = {
-        let s = spec.clone();
-        tokio::task::spawn_blocking(move || s.fingerprint())
+        let (s, extra) = (spec.clone(), handle.current().ioc_paths());
+        tokio::task::spawn_blocking(move || s.fingerprint(&extra))
             .await
             .unwrap_or_default()
     };
@@ -215,8 +253,8 @@ pub async fn watch(
             _ = tick.tick() => false,
             Some(()) = sighup.recv() => true,
         };
-        let s = spec.clone();
-        let now = tokio::task::spawn_blocking(move || s.fingerprint())
+        let (s, extra) = (spec.clone(), handle.current().ioc_paths());
+        let now = tokio::task::spawn_blocking(move || s.fingerprint(&extra))
             .await
             .unwrap_or_default();
         if !forced && now == seen {

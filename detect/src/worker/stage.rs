@@ -12,8 +12,10 @@ use canhgac_core::topics::Topics;
 use canhgac_core::transport::{Ack, Delivery, Message, Publisher, Received, Subscription};
 use canhgac_core::CoreError;
 
-use super::detector::sigma_detections;
+use super::correlate::{Correlator, SharedCorrelator};
+use super::detector::{correlation_detection, ioc_detections, sigma_detections};
 use super::{DetectMetrics, RulesHandle, WorkerError};
+use crate::CorrelationConfig;
 
 /// Settings of the stage.
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub struct StageOptions {
     pub batch: usize,
     /// Most events whose outputs are being delivered at once.
     pub max_in_flight: usize,
+    /// Correlation engine bounds (lateness, keys, entries).
+    pub correlation: CorrelationConfig,
 }
 
 impl Default for StageOptions {
@@ -29,6 +33,7 @@ impl Default for StageOptions {
         Self {
             batch: 512,
             max_in_flight: 20_000,
+            correlation: CorrelationConfig::default(),
         }
     }
 }
@@ -49,11 +54,13 @@ pub struct DetectStage<P: Publisher> {
     rules: RulesHandle,
     metrics: DetectMetrics,
     options: StageOptions,
+    correlator: SharedCorrelator,
 }
 
 /// What evaluation made of one message.
 enum Outcome {
-    Detections(Vec<Detection>),
+    /// The detections of a readable event, and when its sensor read it (`Event::received`).
+    Detections(Vec<Detection>, chrono::DateTime<chrono::Utc>),
     /// Not an event we can read: (reason, message).
     Invalid(&'static str, String),
 }
@@ -66,12 +73,16 @@ impl<P: Publisher> DetectStage<P> {
         metrics: DetectMetrics,
         options: StageOptions,
     ) -> Self {
+        let correlator = std::sync::Arc::new(std::sync::Mutex::new(Correlator::new(
+            options.correlation.clone(),
+        )));
         Self {
             publisher,
             topics,
             rules,
             metrics,
             options,
+            correlator,
         }
     }
 
@@ -93,6 +104,13 @@ impl<P: Publisher> DetectStage<P> {
         let mut stats = StageStats::default();
         let mut inflight = FuturesUnordered::new();
         let mut failure: Option<CoreError> = None;
+        let phase = |name: &str, since: Instant| {
+            self.metrics
+                .stage_seconds
+                .with_label_values(&[name])
+                .inc_by(since.elapsed().as_secs_f64())
+        };
+        let mut waiting = Instant::now();
         'outer: loop {
             let first = tokio::select! {
                 biased;
@@ -119,13 +137,22 @@ impl<P: Publisher> DetectStage<P> {
                     Some(None) | None => break,
                 }
             }
+            phase("receive", waiting);
+            let evaluating = Instant::now();
             let outcomes = self.evaluate(&mut batch).await;
+            phase("evaluate", evaluating);
+            let publishing = Instant::now();
+            let mut blocked = Duration::ZERO;
             for (received, outcome) in batch.into_iter().zip(outcomes) {
                 let agency = self
                     .topics
                     .agency_of_events_topic(&received.topic)
                     .unwrap_or("unknown")
                     .to_string();
+                let read_at = match &outcome {
+                    Outcome::Detections(_, t) => Some(*t),
+                    Outcome::Invalid(..) => None,
+                };
                 let deliveries = match self.publish(&agency, &received, outcome, &mut stats).await {
                     Ok(d) => d,
                     Err(e) => {
@@ -134,14 +161,32 @@ impl<P: Publisher> DetectStage<P> {
                     }
                 };
                 inflight.push(async move {
-                    (futures::future::join_all(deliveries).await, received.ack)
+                    (
+                        futures::future::join_all(deliveries).await,
+                        received.ack,
+                        read_at,
+                    )
                 });
-                while inflight.len() >= self.options.max_in_flight {
-                    if let Some(done) = inflight.next().await {
-                        settle(done, &mut stats, &self.metrics, &mut failure);
+                if inflight.len() >= self.options.max_in_flight {
+                    let t = Instant::now();
+                    while inflight.len() >= self.options.max_in_flight {
+                        if let Some(done) = inflight.next().await {
+                            settle(done, &mut stats, &self.metrics, &mut failure);
+                        }
                     }
+                    blocked += t.elapsed();
                 }
             }
+            let total = publishing.elapsed();
+            waiting = Instant::now();
+            self.metrics
+                .stage_seconds
+                .with_label_values(&["publish"])
+                .inc_by(total.saturating_sub(blocked).as_secs_f64());
+            self.metrics
+                .stage_seconds
+                .with_label_values(&["backpressure"])
+                .inc_by(blocked.as_secs_f64());
             if failure.is_some() {
                 break;
             }
@@ -155,7 +200,8 @@ impl<P: Publisher> DetectStage<P> {
         }
     }
 
-    /// Parses and evaluates a batch on the blocking pool, in parallel.
+    /// Parses and evaluates a batch on the blocking pool, in parallel; then feeds the
+    /// correlation engines in delivery order (sequentially: their state is per topic).
     async fn evaluate(&self, batch: &mut [Received]) -> Vec<Outcome> {
         let rules = self.rules.current();
         let items: Vec<(Option<String>, Vec<u8>)> = batch
@@ -169,48 +215,62 @@ impl<P: Publisher> DetectStage<P> {
                 )
             })
             .collect();
+        let topics: Vec<String> = batch.iter().map(|r| r.topic.clone()).collect();
         let metrics = self.metrics.clone();
+        let correlator = self.correlator.clone();
         let work = move || {
             use rayon::prelude::*;
-            items
+            let correlating = !rules.correlations.is_empty();
+            let evaluated: Vec<(Outcome, Option<Evaluated>)> = items
                 .into_par_iter()
                 .map_init(
-                    || (rules.engine.scratch(), Vec::new()),
-                    |(scratch, matched), (agency, payload)| {
-                        let Some(agency) = agency else {
-                            return Outcome::Invalid(
-                                "not_an_events_topic",
-                                "the topic is not <prefix>.events.<agency>".into(),
-                            );
-                        };
-                        let mut event: Event = match serde_json::from_slice(&payload) {
-                            Ok(e) => e,
-                            Err(e) => {
-                                return Outcome::Invalid(
-                                    "invalid_event",
-                                    format!("not an event: {e}"),
-                                )
-                            }
-                        };
-                        if event.schema != EVENT_SCHEMA_VERSION {
-                            return Outcome::Invalid(
-                                "schema_version",
-                                format!(
-                                    "event schema {} (this worker reads {EVENT_SCHEMA_VERSION})",
-                                    event.schema
-                                ),
-                            );
-                        }
-                        // The agency is the topic's, whatever the payload claims.
-                        event.agency = agency.clone();
-                        let start = Instant::now();
-                        let mut out = Vec::new();
-                        sigma_detections(&rules, &agency, &event, scratch, matched, &mut out);
-                        metrics.eval_seconds.observe(start.elapsed().as_secs_f64());
-                        Outcome::Detections(out)
+                    || {
+                        let clock = Clock::new(metrics.clone());
+                        (rules.engine.scratch(), Vec::new(), Vec::new(), clock)
+                    },
+                    |(scratch, matched, hits, clock), (agency, payload)| {
+                        evaluate_one(
+                            &rules,
+                            scratch,
+                            matched,
+                            hits,
+                            clock,
+                            agency,
+                            &payload,
+                            correlating,
+                        )
                     },
                 )
-                .collect::<Vec<_>>()
+                .collect();
+            if !correlating {
+                return evaluated.into_iter().map(|(o, _)| o).collect();
+            }
+            let t = Instant::now();
+            let mut corr = correlator.lock().unwrap_or_else(|p| p.into_inner());
+            corr.prepare(&rules);
+            let mut scratch = rules.engine.scratch();
+            let out = evaluated
+                .into_iter()
+                .zip(topics)
+                .map(|((mut outcome, ev), topic)| {
+                    if let (Outcome::Detections(list, _), Some(ev)) = (&mut outcome, ev) {
+                        for m in corr.observe(&rules, &topic, &ev.event, &ev.matched, &mut scratch)
+                        {
+                            metrics.correlation_matches.inc();
+                            list.push(correlation_detection(&rules, &ev.agency, &ev.event, &m));
+                        }
+                    }
+                    outcome
+                })
+                .collect();
+            let s = corr.stats();
+            metrics.correlation_keys.set(s.keys as i64);
+            metrics.correlation_late.set(s.late_dropped as i64);
+            metrics
+                .cpu_seconds
+                .with_label_values(&["correlate"])
+                .inc_by(t.elapsed().as_secs_f64());
+            out
         };
         tokio::task::spawn_blocking(work).await.unwrap_or_default()
     }
@@ -225,7 +285,7 @@ impl<P: Publisher> DetectStage<P> {
     ) -> Result<Vec<Delivery>, CoreError> {
         let mut deliveries = Vec::new();
         match outcome {
-            Outcome::Detections(list) => {
+            Outcome::Detections(list, _) => {
                 stats.events += 1;
                 self.metrics.events.inc();
                 for d in list {
@@ -234,6 +294,12 @@ impl<P: Publisher> DetectStage<P> {
                         .detections
                         .with_label_values(&[d.category.as_str(), &d.rule.id])
                         .inc();
+                    if let Some(hit) = &d.ioc {
+                        self.metrics
+                            .ioc_hits
+                            .with_label_values(&[&d.rule.id, &hit.list_kind])
+                            .inc();
+                    }
                     let payload = serde_json::to_vec(&d).expect("detections serialise");
                     let message = Message {
                         topic: self.topics.detections(),
@@ -278,20 +344,129 @@ impl<P: Publisher> DetectStage<P> {
     }
 }
 
+/// An event whose base-rule matches feed a correlation.
+struct Evaluated {
+    agency: String,
+    event: Event,
+    matched: Vec<crate::RuleIdx>,
+}
+
+/// CPU time per evaluation phase of one rayon job, added to the metrics when it ends.
+struct Clock {
+    metrics: DetectMetrics,
+    decode: f64,
+    sigma: f64,
+    ioc: f64,
+    suppressed: u64,
+}
+
+impl Clock {
+    fn new(metrics: DetectMetrics) -> Self {
+        Self {
+            metrics,
+            decode: 0.0,
+            sigma: 0.0,
+            ioc: 0.0,
+            suppressed: 0,
+        }
+    }
+}
+
+impl Drop for Clock {
+    fn drop(&mut self) {
+        let c = &self.metrics.cpu_seconds;
+        c.with_label_values(&["decode"]).inc_by(self.decode);
+        c.with_label_values(&["sigma"]).inc_by(self.sigma);
+        c.with_label_values(&["ioc"]).inc_by(self.ioc);
+        self.metrics.ioc_suppressed.inc_by(self.suppressed);
+    }
+}
+
+/// Decodes one payload and runs the Sigma engine and the IOC lists on it.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_one(
+    rules: &super::Ruleset,
+    scratch: &mut crate::Scratch,
+    matched: &mut Vec<crate::RuleIdx>,
+    hits: &mut Vec<crate::IocMatch>,
+    clock: &mut Clock,
+    agency: Option<String>,
+    payload: &[u8],
+    correlating: bool,
+) -> (Outcome, Option<Evaluated>) {
+    let Some(agency) = agency else {
+        return (
+            Outcome::Invalid(
+                "not_an_events_topic",
+                "the topic is not <prefix>.events.<agency>".into(),
+            ),
+            None,
+        );
+    };
+    let t0 = Instant::now();
+    let mut event: Event = match serde_json::from_slice(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            return (
+                Outcome::Invalid("invalid_event", format!("not an event: {e}")),
+                None,
+            )
+        }
+    };
+    if event.schema != EVENT_SCHEMA_VERSION {
+        let why = format!(
+            "event schema {} (this worker reads {EVENT_SCHEMA_VERSION})",
+            event.schema
+        );
+        return (Outcome::Invalid("schema_version", why), None);
+    }
+    // The agency is the topic's, whatever the payload claims.
+    event.agency = agency.clone();
+    let t1 = Instant::now();
+    let mut out = Vec::new();
+    sigma_detections(rules, &agency, &event, scratch, matched, &mut out);
+    let t2 = Instant::now();
+    if !rules.ioc.is_empty() {
+        clock.suppressed += ioc_detections(rules, &agency, &event, hits, &mut out) as u64;
+    }
+    let t3 = Instant::now();
+    clock.decode += (t1 - t0).as_secs_f64();
+    clock.sigma += (t2 - t1).as_secs_f64();
+    clock.ioc += (t3 - t2).as_secs_f64();
+    clock.metrics.eval_seconds.observe((t3 - t1).as_secs_f64());
+    let feeds = correlating && matched.iter().any(|r| rules.correlations.feeds(*r));
+    let received = event.received;
+    let ev = feeds.then(|| Evaluated {
+        agency,
+        event,
+        matched: matched.clone(),
+    });
+    (Outcome::Detections(out, received), ev)
+}
+
+type Done = (
+    Vec<Result<canhgac_core::transport::Delivered, CoreError>>,
+    Ack,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
 fn settle(
-    done: (
-        Vec<Result<canhgac_core::transport::Delivered, CoreError>>,
-        Ack,
-    ),
+    done: Done,
     stats: &mut StageStats,
     metrics: &DetectMetrics,
     failure: &mut Option<CoreError>,
 ) {
-    let (results, ack) = done;
+    let (results, ack, read_at) = done;
     match results.into_iter().find_map(Result::err) {
         None => {
             ack.ack();
             stats.acked += 1;
+            if let Some(t) = read_at {
+                let ms = (chrono::Utc::now() - t)
+                    .num_microseconds()
+                    .unwrap_or(i64::MAX);
+                metrics.end_to_end_seconds.observe(ms.max(0) as f64 / 1e6);
+            }
         }
         Some(e) => {
             // Not acked: the event is read again after a restart (same detection ids).
