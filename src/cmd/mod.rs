@@ -6,6 +6,7 @@ pub mod index;
 pub mod rules;
 pub mod search;
 pub mod sensor;
+pub mod simulate;
 pub mod stats;
 
 /// Exit codes (see `canhgac --help`).
