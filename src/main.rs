@@ -46,6 +46,8 @@ enum Command {
     Search(Box<cmd::search::SearchArgs>),
     /// Monthly incident statistics from the index (table, CSV, JSON)
     Stats(Box<cmd::stats::StatsArgs>),
+    /// Simulated agency traffic with injected attacks and ground truth (files, Kafka, score)
+    Simulate(Box<cmd::simulate::SimulateArgs>),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Index(args) => cmd::index::run(*args),
         Command::Search(args) => cmd::search::run(*args),
         Command::Stats(args) => cmd::stats::run(*args),
+        Command::Simulate(args) => cmd::simulate::run(*args),
     };
     match result {
         Ok(code) => code,

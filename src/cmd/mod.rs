@@ -7,6 +7,7 @@ pub mod rules;
 pub mod run;
 pub mod search;
 pub mod sensor;
+pub mod simulate;
 pub mod stats;
 
 /// Exit codes (see `canhgac --help`).
