@@ -60,6 +60,11 @@ pub struct RunArgs {
     #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
 
+    /// IOC list definitions (rules/ioc/*.yaml), directories of them, or raw list files
+    /// (repeatable; replaces run.ioc). ${CANHGAC_DATA} in definitions comes from the environment
+    #[arg(long = "ioc", value_name = "PATH")]
+    ioc: Vec<PathBuf>,
+
     /// Agency registry (TOML) [config: registry.path] [default: rules/agencies.example.toml
     /// when present]
     #[arg(long, value_name = "FILE")]
@@ -94,6 +99,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.rules.is_empty() {
         raw.run.rules = args.rules.iter().map(|p| p.display().to_string()).collect();
+    }
+    if !args.ioc.is_empty() {
+        raw.run.ioc = args.ioc.iter().map(|p| p.display().to_string()).collect();
     }
     if let Some(r) = &args.registry {
         raw.registry.path = r.display().to_string();
@@ -156,6 +164,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         placeholders: None,
         taxonomy: run.taxonomy.clone(),
         registry: cfg.registry_path.clone(),
+        ioc: run.ioc.clone(),
+        ioc_vars: Vec::new(),
     };
     let rules = spec.load(1).map_err(|e| UsageError(e.to_string()))?;
     tracing::info!(
