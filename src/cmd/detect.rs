@@ -36,8 +36,10 @@ Every event is also checked against the IOC lists given with --ioc (definition f
 rules/ioc/*.yaml, directories of them, or raw list files): one detection per list and indicator
 that matched, its category from the list's kind through the taxonomy (c2 and malware lists:
 malware; phishing lists: phishing). Sigma correlation rules found in the --rules trees run per
-agency topic; their state is in memory (a restart starts with empty windows). Send SIGHUP (or edit a rule file) to reload rules,
-taxonomy, registry and IOC lists; a reload that fails keeps the previous set and logs why.";
+agency topic; their state is in memory (a restart starts with empty windows).
+
+Send SIGHUP (or edit a rule file) to reload rules, taxonomy, registry and IOC lists; a reload
+that fails keeps the previous set, logs why and counts canhgac_detect_reloads_total.";
 
 /// Options of `canhgac detect`.
 #[derive(Debug, Args)]
