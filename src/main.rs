@@ -43,6 +43,10 @@ enum Command {
     Search(Box<cmd::search::SearchArgs>),
     /// Monthly incident statistics from the index (table, CSV, JSON)
     Stats(Box<cmd::stats::StatsArgs>),
+    /// Deliver alerts to the agencies (Kafka topic, signed webhook, e-mail)
+    Notify(Box<cmd::notify::NotifyArgs>),
+    /// The printable monthly report (HTML, Markdown, CSV; Vietnamese or English)
+    Report(Box<cmd::report::ReportArgs>),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,8 @@ fn main() -> ExitCode {
         Command::Index(args) => cmd::index::run(*args),
         Command::Search(args) => cmd::search::run(*args),
         Command::Stats(args) => cmd::stats::run(*args),
+        Command::Notify(args) => cmd::notify::run(*args),
+        Command::Report(args) => cmd::report::run(*args),
     };
     match result {
         Ok(code) => code,
