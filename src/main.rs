@@ -48,6 +48,10 @@ enum Command {
     Stats(Box<cmd::stats::StatsArgs>),
     /// Simulated agency traffic with injected attacks and ground truth (files, Kafka, score)
     Simulate(Box<cmd::simulate::SimulateArgs>),
+    /// Deliver alerts to the agencies (Kafka topic, signed webhook, e-mail)
+    Notify(Box<cmd::notify::NotifyArgs>),
+    /// The printable monthly report (HTML, Markdown, CSV; Vietnamese or English)
+    Report(Box<cmd::report::ReportArgs>),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,8 @@ fn main() -> ExitCode {
         Command::Search(args) => cmd::search::run(*args),
         Command::Stats(args) => cmd::stats::run(*args),
         Command::Simulate(args) => cmd::simulate::run(*args),
+        Command::Notify(args) => cmd::notify::run(*args),
+        Command::Report(args) => cmd::report::run(*args),
     };
     match result {
         Ok(code) => code,

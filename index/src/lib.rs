@@ -54,6 +54,7 @@ pub mod error;
 mod idfilter;
 pub mod incident;
 pub mod metrics;
+pub mod monthly;
 pub mod report;
 pub mod retention;
 pub mod run;

@@ -3,6 +3,8 @@
 pub mod detect;
 pub mod hunt;
 pub mod index;
+pub mod notify;
+pub mod report;
 pub mod rules;
 pub mod run;
 pub mod search;

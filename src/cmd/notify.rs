@@ -1,0 +1,260 @@
+//! `canhgac notify`: alert delivery to the agencies.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use canhgac_core::registry::Registry;
+use canhgac_core::transport::Publisher;
+use canhgac_kafka::{
+    parse_property, ClientSettings, KafkaPublisher, KafkaSubscription, SubscribeTo,
+    SubscriptionOptions,
+};
+use canhgac_notify::{
+    Backoff, Channels, Notifier, NotifyMetrics, NotifyOptions, SmtpSettings, Store,
+};
+use clap::Args;
+
+use super::{load_config, shutdown_on_signals, UsageError};
+
+const EXAMPLES: &str = "\
+Examples:
+  export CANHGAC_WEBHOOK_SECRET_BYT=...   # each webhook's secret_env from the registry
+  canhgac notify --brokers 127.0.0.1:9092 --registry /etc/canhgac/agencies.toml \\
+      --state /var/lib/canhgac/notify --smtp-url 'smtp://mail.example.gov.vn:587?tls=required' \\
+      --smtp-from 'Canh gac <canhgac@example.gov.vn>' --metrics-listen 127.0.0.1:9466
+
+What is sent: one alert when an incident is first detected, and one more each time it
+escalates (its priority rises, or its count of distinct detections reaches a --threshold).
+Each alert goes to every channel of the agency in the registry: the Kafka topic
+<prefix>.alerts.<agency>; webhooks (POST of the alert JSON with X-Canhgac-Signature:
+sha256=<hex HMAC-SHA256 of the body> and Idempotency-Key: <incident id>:<revision>); e-mail in
+the channel's language (vi or en).
+
+Delivery: decisions and pending deliveries are written to the store (--state) before the
+detections are acknowledged to Kafka, and deliveries run from the store. After a crash (even
+kill -9) nothing is lost; an alert that was being sent at that moment is sent again with the
+same idempotency key, so receivers can drop the repeat. Failed deliveries are retried with
+exponential backoff and jitter; after --max-attempts (or at once for a permanent failure such
+as HTTP 4xx) the alert goes to <prefix>.alerts.dlq with the reason. Each agency may receive at
+most --throttle-per-minute alerts a minute after a burst of --throttle-burst; the rest wait in
+the store (queued, never dropped).
+
+SMTP URLs: smtp://host:25 (plain), smtp://host:587?tls=required (STARTTLS),
+smtps://host:465 (TLS); credentials as smtp://user:password@host.";
+
+/// Options of `canhgac notify`.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES)]
+pub struct NotifyArgs {
+    /// Kafka bootstrap brokers [config: kafka.brokers]
+    #[arg(long, value_name = "HOST:PORT[,...]")]
+    brokers: Option<String>,
+
+    /// Agency registry (TOML) with each agency's alert channels [config: registry.path]
+    #[arg(long, value_name = "FILE")]
+    registry: Option<PathBuf>,
+
+    /// Prefix of every topic name [config: kafka.topic_prefix] [default: canhgac]
+    #[arg(long, value_name = "PREFIX")]
+    topic_prefix: Option<String>,
+
+    /// Directory of the delivery store (created when missing)
+    #[arg(long, value_name = "DIR", default_value = "notify-state")]
+    state: PathBuf,
+
+    /// Consumer group id
+    #[arg(long, value_name = "ID", default_value = "canhgac-notify")]
+    group: String,
+
+    /// librdkafka property, passed through as is (repeatable) [config: kafka.properties]
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
+
+    /// SMTP server for e-mail channels (see below)
+    #[arg(long, value_name = "URL")]
+    smtp_url: Option<String>,
+
+    /// Sender of alert e-mails
+    #[arg(
+        long,
+        value_name = "MAILBOX",
+        default_value = "canhgac <canhgac@localhost>"
+    )]
+    smtp_from: String,
+
+    /// Detection counts that make an escalation alert (comma separated)
+    #[arg(
+        long,
+        value_name = "N,...",
+        value_delimiter = ',',
+        default_value = "10,100,1000"
+    )]
+    threshold: Vec<u64>,
+
+    /// Attempts per delivery before it goes to the dead-letter topic
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    max_attempts: u32,
+
+    /// First retry delay; it doubles with each attempt (with jitter), up to --retry-max-ms
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    retry_base_ms: u64,
+
+    /// Longest retry delay
+    #[arg(long, value_name = "MS", default_value_t = 300_000)]
+    retry_max_ms: u64,
+
+    /// Alerts per minute per agency; 0 disables throttling
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    throttle_per_minute: u32,
+
+    /// Alerts an agency may receive at once before throttling starts
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    throttle_burst: u32,
+
+    /// Deliveries in flight at once
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    concurrency: usize,
+
+    /// Timeout of one webhook request or SMTP session
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    timeout_ms: u64,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics [config: telemetry.metrics_listen]
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+
+    /// Configuration file (TOML)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log format on stderr [config: telemetry.log_format]
+    #[arg(long, value_name = "human|json")]
+    log_format: Option<String>,
+}
+
+pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
+    let mut raw = load_config(args.config.as_deref())?;
+    if let Some(b) = &args.brokers {
+        raw.kafka.brokers = b.clone();
+    }
+    if let Some(p) = &args.topic_prefix {
+        raw.kafka.topic_prefix = p.clone();
+    }
+    if let Some(r) = &args.registry {
+        raw.registry.path = r.display().to_string();
+    }
+    raw.kafka.properties.extend(args.properties.iter().cloned());
+    if let Some(m) = args.metrics_listen {
+        raw.telemetry.metrics_listen = m.to_string();
+    }
+    if let Some(f) = &args.log_format {
+        raw.telemetry.log_format = f.clone();
+    }
+    let origin = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "command line".into());
+    let cfg = raw
+        .validate(&origin)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let registry_path = cfg
+        .registry_path
+        .clone()
+        .ok_or_else(|| UsageError("--registry is required (the agencies' channels)".into()))?;
+    let registry = Registry::load(&registry_path).map_err(|e| UsageError(e.to_string()))?;
+    if args.max_attempts == 0 || args.concurrency == 0 {
+        return Err(
+            UsageError("--max-attempts and --concurrency must be at least 1".into()).into(),
+        );
+    }
+    canhgac_core::telemetry::init_tracing(cfg.telemetry.log_format, &cfg.telemetry.log_level)?;
+    let options = NotifyOptions {
+        thresholds: args.threshold.clone(),
+        max_attempts: args.max_attempts,
+        backoff: Backoff {
+            base: Duration::from_millis(args.retry_base_ms.max(1)),
+            max: Duration::from_millis(args.retry_max_ms.max(args.retry_base_ms)),
+        },
+        throttle_per_minute: args.throttle_per_minute,
+        throttle_burst: args.throttle_burst,
+        concurrency: args.concurrency,
+        ..Default::default()
+    };
+    let settings = ClientSettings {
+        brokers: cfg.kafka.brokers.clone(),
+        properties: cfg.kafka.properties.clone(),
+    };
+    let topics = cfg.kafka.topics.clone();
+    let smtp = args.smtp_url.clone().map(|url| SmtpSettings {
+        url,
+        from: args.smtp_from.clone(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let cancel = shutdown_on_signals();
+        let prom = canhgac_core::telemetry::new_registry();
+        let metrics = NotifyMetrics::new(&prom)?;
+        if let Some(addr) = cfg.telemetry.metrics_listen {
+            crate::metrics_http::serve(addr, prom.clone(), cancel.clone()).await?;
+        }
+        let publisher = KafkaPublisher::new(&settings)?;
+        let mut alert_topics: Vec<String> =
+            registry.agencies().map(|a| topics.alerts(&a.id)).collect();
+        alert_topics.push(topics.alerts("dlq"));
+        publisher.ensure_topics(&alert_topics).await?;
+        let channels = Channels::new(
+            publisher.clone(),
+            topics.clone(),
+            &registry,
+            smtp,
+            Duration::from_millis(args.timeout_ms.max(1)),
+            |k| std::env::var(k).ok(),
+        )
+        .map_err(|e| UsageError(e.to_string()))?;
+        let dir = args.state.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+            .await?
+            .with_context(|| {
+                format!("cannot open the delivery store in {}", args.state.display())
+            })?;
+        let detections = topics.detections();
+        tracing::info!(
+            topic = detections,
+            state = %store.path().display(),
+            agencies = registry.len(),
+            "notifier starting"
+        );
+        let mut subscription = KafkaSubscription::with_options(
+            &settings,
+            &args.group,
+            SubscribeTo::Topics(vec![detections]),
+            SubscriptionOptions::default(),
+        )?;
+        let notifier = Notifier::new(
+            Arc::new(store),
+            Arc::new(registry),
+            channels,
+            options,
+            metrics,
+        );
+        let summary = notifier.run(&mut subscription, cancel).await;
+        subscription.close().await;
+        let _ = publisher.flush(Duration::from_secs(10)).await;
+        let summary = summary.context("notifier stopped")?;
+        tracing::info!(
+            messages = summary.messages,
+            alerts = summary.alerts,
+            duplicates = summary.duplicates,
+            rejected = summary.rejected,
+            "notifier finished"
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
