@@ -43,6 +43,8 @@ enum Command {
     Search(Box<cmd::search::SearchArgs>),
     /// Monthly incident statistics from the index (table, CSV, JSON)
     Stats(Box<cmd::stats::StatsArgs>),
+    /// HTTP API and web UI over the index, with per-agency tokens (and `serve token new`)
+    Serve(Box<cmd::serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Index(args) => cmd::index::run(*args),
         Command::Search(args) => cmd::search::run(*args),
         Command::Stats(args) => cmd::stats::run(*args),
+        Command::Serve(args) => cmd::serve::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -92,10 +92,10 @@ pub(crate) async fn guard(State(state): State<ServerState>, req: Request, next: 
     response
 }
 
-type Denied = (ApiError, Option<Principal>);
+type Denied = Box<(ApiError, Option<Principal>)>;
 
 fn check(state: &ServerState, req: &Request, access: Access) -> Result<Principal, Denied> {
-    let token = bearer(req).ok_or((ApiError::unauthorized(), None))?;
+    let token = bearer(req).ok_or_else(|| Box::new((ApiError::unauthorized(), None)))?;
     let p = state.auth.verify(token).cloned().ok_or_else(|| {
         (
             ApiError::new(
@@ -108,7 +108,10 @@ fn check(state: &ServerState, req: &Request, access: Access) -> Result<Principal
     })?;
     if !p.role.allows(access) {
         let role = p.role.to_string();
-        return Err((ApiError::forbidden(&role, access.describe()), Some(p)));
+        return Err(Box::new((
+            ApiError::forbidden(&role, access.describe()),
+            Some(p),
+        )));
     }
     if let Err(wait) = state.rate.check(&p.name, &state.limits) {
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
@@ -121,7 +124,7 @@ fn check(state: &ServerState, req: &Request, access: Access) -> Result<Principal
             ),
         );
         e.retry_after = Some(secs);
-        return Err((e, Some(p)));
+        return Err(Box::new((e, Some(p))));
     }
     Ok(p)
 }

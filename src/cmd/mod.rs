@@ -6,6 +6,7 @@ pub mod index;
 pub mod rules;
 pub mod search;
 pub mod sensor;
+pub mod serve;
 pub mod stats;
 
 /// Exit codes (see `canhgac --help`).
