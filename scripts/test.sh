@@ -22,6 +22,12 @@ if ! "$CARGO_BIN/tansu" --version 2>/dev/null | grep -q '0\.6\.0'; then
 fi
 export CANHGAC_TANSU="$CARGO_BIN/tansu"
 
+# Headless Chromium and its WebDriver for the web UI test (serve/tests/browser.rs).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    echo "==> installing chromium and chromium-driver (Debian)"
+    apt-get update && apt-get install -y chromium chromium-driver
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

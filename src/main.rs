@@ -52,6 +52,8 @@ enum Command {
     Notify(Box<cmd::notify::NotifyArgs>),
     /// The printable monthly report (HTML, Markdown, CSV; Vietnamese or English)
     Report(Box<cmd::report::ReportArgs>),
+    /// HTTP API and web UI over the index, with per-agency tokens (and `serve token new`)
+    Serve(Box<cmd::serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => cmd::simulate::run(*args),
         Command::Notify(args) => cmd::notify::run(*args),
         Command::Report(args) => cmd::report::run(*args),
+        Command::Serve(args) => cmd::serve::run(*args),
     };
     match result {
         Ok(code) => code,

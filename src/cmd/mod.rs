@@ -10,6 +10,7 @@ pub mod run;
 pub mod search;
 pub mod sensor;
 pub mod simulate;
+pub mod serve;
 pub mod stats;
 
 /// Exit codes (see `canhgac --help`).

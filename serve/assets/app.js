@@ -1,0 +1,532 @@
+// canh gác web UI: vanilla JS, no external resources. The token lives in sessionStorage and
+// goes out as `Authorization: Bearer`; `#token=…` in the address logs in directly.
+"use strict";
+
+const I18N = {
+  vi: {
+    "nav.search": "Tra cứu", "nav.inbox": "Cảnh báo", "nav.dashboard": "Thống kê", "nav.report": "Báo cáo",
+    "logout": "Đăng xuất", "back": "← Quay lại kết quả",
+    "login.title": "Đăng nhập", "login.token": "Mã truy cập (API token)", "login.submit": "Đăng nhập",
+    "login.bad": "Mã truy cập không hợp lệ",
+    "search.placeholder": "Tìm sự cố: tấn công, agency:byt, ip:203.113.0.0/16 …", "search.from": "Từ", "search.to": "Đến",
+    "search.submit": "Tìm", "search.more": "Xem thêm", "search.found": "sự cố", "search.none": "Không có kết quả",
+    "status.any": "Mọi trạng thái", "status.new": "Mới", "status.acknowledged": "Đã tiếp nhận", "status.resolved": "Đã xử lý",
+    "facet.category": "Loại", "facet.agency": "Cơ quan", "facet.priority": "Mức ưu tiên", "facet.rule": "Quy tắc",
+    "d.agency": "Cơ quan", "d.system": "Hệ thống", "d.category": "Loại", "d.priority": "Mức ưu tiên",
+    "d.first": "Phát hiện đầu tiên", "d.last": "Lần cuối", "d.count": "Số phát hiện", "d.status": "Trạng thái",
+    "d.rules": "Quy tắc", "d.entities": "Đối tượng liên quan", "d.events": "Các sự kiện", "d.author": "Tác giả quy tắc",
+    "d.guidance": "Hướng dẫn xử lý", "d.history": "Lịch sử", "d.change": "Cập nhật trạng thái", "d.note": "Ghi chú",
+    "d.save": "Lưu", "d.saved": "Đã lưu", "d.readonly": "Máy chủ chỉ đọc: không thể đổi trạng thái",
+    "inbox.title": "Hộp cảnh báo", "inbox.help": "Các sự cố mới của đơn vị, mới nhất trước",
+    "dash.title": "Thống kê sự cố theo tháng", "dash.bars": "Số sự cố theo tháng và loại", "dash.trend": "Xu hướng 12 tháng",
+    "dash.agencies": "Theo cơ quan", "dash.month": "Tháng", "dash.total": "Tổng số", "dash.mom": "So với tháng trước",
+    "dash.national": "Ba loại chính", "dash.agency": "Cơ quan", "dash.change": "Thay đổi",
+    "report.month": "Tháng", "report.print": "In báo cáo", "report.csv": "Tải CSV",
+    "report.title": "Báo cáo sự cố an toàn thông tin tháng", "report.scope": "Phạm vi", "report.total": "Tổng số sự cố",
+    "report.category": "Loại", "report.incidents": "Số sự cố", "report.rules": "Quy tắc phát hiện nhiều nhất",
+    "report.systems": "Hệ thống bị ảnh hưởng nhiều nhất", "report.rule": "Quy tắc đếm",
+  },
+  en: {
+    "nav.search": "Search", "nav.inbox": "Alerts", "nav.dashboard": "Dashboard", "nav.report": "Report",
+    "logout": "Log out", "back": "← Back to results",
+    "login.title": "Log in", "login.token": "API token", "login.submit": "Log in", "login.bad": "Invalid token",
+    "search.placeholder": "Search incidents: tấn công, agency:byt, ip:203.113.0.0/16 …", "search.from": "From", "search.to": "To",
+    "search.submit": "Search", "search.more": "More", "search.found": "incidents", "search.none": "No results",
+    "status.any": "Any status", "status.new": "New", "status.acknowledged": "Acknowledged", "status.resolved": "Resolved",
+    "facet.category": "Category", "facet.agency": "Agency", "facet.priority": "Priority", "facet.rule": "Rule",
+    "d.agency": "Agency", "d.system": "System", "d.category": "Category", "d.priority": "Priority",
+    "d.first": "First seen", "d.last": "Last seen", "d.count": "Detections", "d.status": "Status",
+    "d.rules": "Rules", "d.entities": "Entities", "d.events": "Events", "d.author": "Rule author",
+    "d.guidance": "Handling guidance", "d.history": "History", "d.change": "Change status", "d.note": "Note",
+    "d.save": "Save", "d.saved": "Saved", "d.readonly": "Read-only server: status cannot be changed",
+    "inbox.title": "Alert inbox", "inbox.help": "New incidents of your agency, newest first",
+    "dash.title": "Monthly incident statistics", "dash.bars": "Incidents by month and category", "dash.trend": "Twelve-month trend",
+    "dash.agencies": "By agency", "dash.month": "Month", "dash.total": "Total", "dash.mom": "vs previous month",
+    "dash.national": "National three", "dash.agency": "Agency", "dash.change": "Change",
+    "report.month": "Month", "report.print": "Print", "report.csv": "Download CSV",
+    "report.title": "Monthly cyber-incident report", "report.scope": "Scope", "report.total": "Total incidents",
+    "report.category": "Category", "report.incidents": "Incidents", "report.rules": "Top rules",
+    "report.systems": "Most affected systems", "report.rule": "Counting rule",
+  },
+};
+
+const CATEGORIES = ["phishing", "deface", "malware", "intrusion", "bruteforce", "ddos", "recon", "data-leak", "other"];
+const NATIONAL = ["phishing", "deface", "malware"];
+const CAT_NAMES = {
+  vi: { phishing: "Lừa đảo", deface: "Thay đổi giao diện", malware: "Cài mã độc", intrusion: "Xâm nhập", bruteforce: "Dò quét mật khẩu", ddos: "Từ chối dịch vụ", recon: "Thăm dò, rà quét", "data-leak": "Lộ lọt dữ liệu", other: "Khác" },
+  en: { phishing: "Phishing", deface: "Defacement", malware: "Malware", intrusion: "Intrusion", bruteforce: "Brute force", ddos: "Denial of service", recon: "Reconnaissance", "data-leak": "Data leak", other: "Other" },
+};
+const COLORS = { phishing: "#b42318", deface: "#f79009", malware: "#6941c6", intrusion: "#98a2b3", bruteforce: "#a4b0be", ddos: "#b9c1cc", recon: "#c7cdd5", "data-leak": "#d0d5dd", other: "#e4e7ec" };
+
+const S = {
+  lang: localStorage.getItem("cg.lang") || "vi",
+  token: sessionStorage.getItem("cg.token") || "",
+  me: null,
+  filters: {},
+  cursor: null,
+  lastHash: "#search",
+};
+
+const $ = (sel) => document.querySelector(sel);
+const t = (k) => (I18N[S.lang] && I18N[S.lang][k]) || I18N.en[k] || k;
+const catName = (c) => CAT_NAMES[S.lang][c] || c;
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const c of children.flat()) if (c) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function fmtTime(s) {
+  if (!s) return "";
+  const d = new Date(s);
+  return d.toLocaleString(S.lang === "vi" ? "vi-VN" : "en-GB", { timeZone: "Asia/Ho_Chi_Minh" });
+}
+
+function fmtChange(v) {
+  if (v === null || v === undefined) return "n/a";
+  return (v > 0 ? "+" : "") + v.toFixed(2) + "%";
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.message ? body.message : "HTTP " + status);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(path, opts) {
+  const o = Object.assign({ headers: {} }, opts || {});
+  o.headers = Object.assign({ Authorization: "Bearer " + S.token }, o.headers);
+  const r = await fetch(path, o);
+  if (r.status === 401) {
+    logout();
+    throw new ApiError(401, await r.json().catch(() => null));
+  }
+  const ct = r.headers.get("content-type") || "";
+  const body = ct.includes("json") ? await r.json() : await r.text();
+  if (!r.ok) throw new ApiError(r.status, body);
+  return body;
+}
+
+function applyI18n() {
+  document.documentElement.lang = S.lang;
+  for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
+  for (const e of document.querySelectorAll("[data-i18n-placeholder]")) e.placeholder = t(e.dataset.i18nPlaceholder);
+  $("#lang-toggle").textContent = S.lang === "vi" ? "EN" : "VI";
+}
+
+function show(view) {
+  for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "view-" + view;
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.id === "nav-" + view);
+}
+
+function logout() {
+  S.token = "";
+  S.me = null;
+  sessionStorage.removeItem("cg.token");
+  $("#nav").hidden = true;
+  $("#logout").hidden = true;
+  $("#who").textContent = "";
+  show("login");
+}
+
+async function login(token) {
+  S.token = token.trim();
+  try {
+    S.me = await api("/api/v1/whoami");
+  } catch (e) {
+    $("#login-error").textContent = t("login.bad") + (e.body && e.body.message ? ": " + e.body.message : "");
+    $("#login-error").hidden = false;
+    return false;
+  }
+  sessionStorage.setItem("cg.token", S.token);
+  $("#login-error").hidden = true;
+  $("#nav").hidden = false;
+  $("#logout").hidden = false;
+  $("#nav-search").hidden = !S.me.can_read_incidents;
+  $("#nav-inbox").hidden = !S.me.can_read_incidents;
+  $("#who").textContent = S.me.name + " · " + S.me.role;
+  return true;
+}
+
+// ---- search ----
+
+function searchParams(extra) {
+  const p = new URLSearchParams();
+  const q = $("#q").value.trim();
+  if (q) p.set("q", q);
+  if ($("#from").value) p.set("from", $("#from").value);
+  if ($("#to").value) p.set("to", $("#to").value);
+  if ($("#status-filter").value) p.set("status", $("#status-filter").value);
+  for (const [k, v] of Object.entries(S.filters)) if (v.length) p.set(k, v.join(","));
+  p.set("limit", "25");
+  for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
+  return p;
+}
+
+function incidentItem(inc) {
+  const i = inc;
+  const title = (i.rule_titles && i.rule_titles[0]) || i.group_key;
+  return el("li", { class: "result" },
+    el("a", { href: "#incident/" + i.id, class: "result-link" }, title),
+    el("div", { class: "meta" },
+      el("span", { class: "badge " + i.priority }, i.priority.toUpperCase()),
+      el("span", { class: "badge" + (NATIONAL.includes(i.category) ? " national" : "") }, catName(i.category)),
+      el("span", { class: "badge " + i.status }, t("status." + i.status)),
+      " ", i.agency, " · ", i.group_key, " · ", fmtTime(i.first_seen), " · ×", i.count));
+}
+
+function renderFacets(f) {
+  const box = $("#facets");
+  box.replaceChildren();
+  if (!f) return;
+  for (const key of ["category", "agency", "priority", "rule"]) {
+    const vals = f[key] || [];
+    if (!vals.length) continue;
+    box.append(el("h3", { text: t("facet." + key) }));
+    for (const [v, n] of vals.slice(0, 12)) {
+      box.append(el("button", {
+        type: "button", class: "facet", "data-facet": key, "data-value": v,
+        onclick: () => { addFilter(key, v); },
+      }, el("span", {}, key === "category" ? catName(v) : v), el("span", { class: "muted" }, n)));
+    }
+  }
+}
+
+function renderChips() {
+  const box = $("#filters");
+  box.replaceChildren();
+  for (const [k, vals] of Object.entries(S.filters)) {
+    for (const v of vals) {
+      box.append(el("button", { type: "button", onclick: () => { S.filters[k] = vals.filter((x) => x !== v); runSearch(); } },
+        t("facet." + k) + ": " + v + " ✕"));
+    }
+  }
+}
+
+function addFilter(k, v) {
+  S.filters[k] = S.filters[k] || [];
+  if (!S.filters[k].includes(v)) S.filters[k].push(v);
+  runSearch();
+}
+
+async function runSearch(more) {
+  $("#search-error").hidden = true;
+  const extra = { facets: "true" };
+  if (more && S.cursor) extra.cursor = S.cursor;
+  renderChips();
+  let r;
+  try {
+    r = await api("/api/v1/incidents?" + searchParams(extra).toString());
+  } catch (e) {
+    const pos = e.body && e.body.position !== undefined ? " (" + e.body.position + ")" : "";
+    $("#search-error").textContent = e.message + pos;
+    $("#search-error").hidden = false;
+    return;
+  }
+  const list = $("#results");
+  if (!more) list.replaceChildren();
+  for (const h of r.hits) list.append(incidentItem(h));
+  if (!more) renderFacets(r.facets);
+  S.cursor = r.next_cursor;
+  $("#more").hidden = !r.next_cursor;
+  $("#search-summary").textContent = r.total ? r.total + " " + t("search.found") : t("search.none");
+  list.dataset.loaded = "true";
+}
+
+// ---- incident detail ----
+
+async function showIncident(id) {
+  const box = $("#detail");
+  box.replaceChildren();
+  let d;
+  try {
+    d = await api("/api/v1/incidents/" + encodeURIComponent(id) + "?limit=50");
+  } catch (e) {
+    box.append(el("p", { class: "error" }, e.message));
+    return;
+  }
+  const i = d.incident;
+  const ent = i.entities || {};
+  const entities = Object.entries(ent).filter(([, v]) => v && v.length).map(([k, v]) => k + ": " + v.join(", ")).join("\n");
+  const row = (k, v) => [el("dt", { text: t(k) }), el("dd", {}, v)];
+  box.append(el("div", { class: "detail card", id: "incident-detail", "data-id": i.id },
+    el("h1", {}, (i.rule_titles && i.rule_titles[0]) || i.group_key),
+    el("dl", {},
+      row("d.agency", i.agency),
+      row("d.system", i.system ? (S.lang === "vi" ? i.system.name_vi : i.system.name_en) + " (" + i.system.level + ")" : "—"),
+      row("d.category", catName(i.category)),
+      row("d.priority", i.priority.toUpperCase()),
+      row("d.first", fmtTime(i.first_seen)),
+      row("d.last", fmtTime(i.last_seen)),
+      row("d.count", String(i.count)),
+      row("d.status", el("span", { id: "incident-status", class: "badge " + i.status }, t("status." + i.status))),
+      row("d.rules", i.rule_ids.map((r, k) => r + " — " + (i.rule_titles[k] || "")).join("; ")),
+      row("d.entities", el("pre", {}, entities))),
+    statusForm(i),
+    i.history && i.history.length ? el("div", {}, el("h2", { text: t("d.history") }),
+      el("ul", {}, i.history.map((h) => el("li", {}, fmtTime(h.at) + " · " + t("status." + h.status) + " · " + (h.by || "") + (h.note ? " — " + h.note : ""))))) : null,
+    el("h2", { text: t("d.events") + " (" + d.detections.length + "/" + d.detections_total + ")" }),
+    d.detections.map(eventCard)));
+}
+
+function statusForm(i) {
+  if (!S.me || !S.me.can_change_status) return el("p", { class: "muted", text: t("d.readonly") });
+  const sel = el("select", { id: "status-select" },
+    ["new", "acknowledged", "resolved"].map((s) => { const o = el("option", { value: s }, t("status." + s)); if (s === i.status) o.selected = true; return o; }));
+  const note = el("textarea", { id: "status-note", placeholder: t("d.note") });
+  const msg = el("span", { class: "muted", id: "status-msg" });
+  return el("form", {
+    class: "status-form", id: "status-form",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        const rec = await api("/api/v1/incidents/" + i.id, {
+          method: "PATCH", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ status: sel.value, note: note.value }),
+        });
+        msg.textContent = t("d.saved");
+        const b = $("#incident-status");
+        b.textContent = t("status." + rec.status);
+        showIncident(i.id);
+      } catch (e) {
+        msg.textContent = e.message;
+      }
+    },
+  }, el("strong", { text: t("d.change") }), sel, note, el("button", { type: "submit", text: t("d.save") }), msg);
+}
+
+function eventCard(det) {
+  const ev = det.event || {};
+  const g = det.guidance || {};
+  return el("div", { class: "event" },
+    el("div", {}, el("strong", {}, det.rule.title), " ",
+      el("span", { class: "badge " + det.priority }, det.priority.toUpperCase()), " ", fmtTime(det.timestamp)),
+    el("div", { class: "meta" }, t("d.author") + ": ", el("span", { class: "author" }, det.rule.author || "—"),
+      " · " + det.rule.id + (det.rule.techniques && det.rule.techniques.length ? " · " + det.rule.techniques.join(", ") : "")),
+    el("div", { class: "guidance" }, el("strong", { text: t("d.guidance") + ": " }), (S.lang === "vi" ? g.vi : g.en) || g.vi || g.en || "—"),
+    el("pre", {}, JSON.stringify({ dataset: ev.dataset, "@timestamp": ev["@timestamp"] || ev.timestamp, ecs: ev.ecs, original: ev.original }, null, 1)));
+}
+
+// ---- inbox ----
+
+async function showInbox() {
+  const list = $("#inbox");
+  list.replaceChildren();
+  try {
+    const r = await api("/api/v1/incidents?status=new&limit=50");
+    for (const h of r.hits) list.append(incidentItem(h));
+    if (!r.hits.length) list.append(el("li", { text: t("search.none") }));
+  } catch (e) {
+    list.append(el("li", { class: "error" }, e.message));
+  }
+}
+
+// ---- dashboard ----
+
+function barChart(months) {
+  const W = 720, H = 260, pad = 30, n = months.length;
+  const max = Math.max(1, ...months.map((m) => m.incidents));
+  const bw = (W - pad * 2) / n;
+  const g = svg("svg", { id: "chart-monthly", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": t("dash.bars") });
+  for (let k = 0; k <= 4; k++) {
+    const y = H - pad - (H - pad * 2) * k / 4;
+    g.append(svg("line", { x1: pad, x2: W - pad / 2, y1: y, y2: y, stroke: "#e4e7ec" }));
+    g.append(svg("text", { x: 2, y: y + 3 }, Math.round(max * k / 4)));
+  }
+  months.forEach((m, i) => {
+    let y = H - pad;
+    const x = pad + i * bw + 3;
+    // National classes at the bottom, strongest colours.
+    for (const c of CATEGORIES) {
+      const v = m.by_category[c] || 0;
+      if (!v) continue;
+      const h = (H - pad * 2) * v / max;
+      y -= h;
+      g.append(svg("rect", { x, y, width: bw - 6, height: h, fill: COLORS[c], class: "bar " + c + (NATIONAL.includes(c) ? " national" : "") },
+        svg("title", {}, `${m.month} · ${catName(c)}: ${v}`)));
+    }
+    g.append(svg("text", { x: x + (bw - 6) / 2, y: H - pad + 14, "text-anchor": "middle" }, m.month.slice(2)));
+  });
+  return g;
+}
+
+function trendChart(months) {
+  const W = 720, H = 160, pad = 30, n = months.length;
+  const max = Math.max(1, ...months.map((m) => m.incidents));
+  const x = (i) => pad + (W - pad * 2) * (n === 1 ? 0.5 : i / (n - 1));
+  const y = (v) => H - pad - (H - pad * 2) * v / max;
+  const line = (key, color, width) => svg("polyline", {
+    fill: "none", stroke: color, "stroke-width": width,
+    points: months.map((m, i) => x(i) + "," + y(key(m))).join(" "),
+  });
+  const g = svg("svg", { id: "chart-trend", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img" });
+  g.append(line((m) => m.incidents, "#1f2328", 2), line((m) => m.national, "#b42318", 2.5));
+  months.forEach((m, i) => {
+    g.append(svg("circle", { cx: x(i), cy: y(m.incidents), r: 3, fill: "#1f2328" }, svg("title", {}, m.month + ": " + m.incidents)));
+    g.append(svg("text", { x: x(i), y: H - 8, "text-anchor": "middle" }, m.month.slice(2)));
+  });
+  g.append(svg("text", { x: W - pad, y: 12, "text-anchor": "end", fill: "#b42318" }, t("dash.national")));
+  return g;
+}
+
+function changeSpan(v) {
+  return el("span", { class: v > 0 ? "up" : v < 0 ? "down" : "" }, fmtChange(v));
+}
+
+async function showDashboard() {
+  let r;
+  try {
+    r = await api("/api/v1/stats/monthly?months=12");
+  } catch (e) {
+    $("#dash-cards").replaceChildren(el("p", { class: "error" }, e.message));
+    return;
+  }
+  const months = r.months;
+  const cur = months[months.length - 1];
+  const prev = months.length > 1 ? months[months.length - 2] : null;
+  const card = (label, value, change, national) => el("div", { class: "card" + (national ? " national" : "") },
+    el("div", { class: "muted", text: label }), el("div", { class: "big" }, value), change);
+  $("#dash-cards").replaceChildren(
+    card(t("dash.total") + " " + cur.month, cur.incidents, el("div", {}, t("dash.mom") + ": ", changeSpan(cur.change_mom_pct))),
+    card(t("dash.national"), cur.national, null, true),
+    ...NATIONAL.map((c) => card(catName(c), cur.by_category[c],
+      prev ? el("div", {}, t("dash.mom") + ": ", changeSpan(prev.by_category[c] ? (cur.by_category[c] - prev.by_category[c]) * 100 / prev.by_category[c] : null)) : null, true)));
+  $("#dash-bars").replaceChildren(barChart(months));
+  $("#dash-legend").replaceChildren(...CATEGORIES.map((c) => el("span", {}, Object.assign(el("i"), {}), catName(c))));
+  document.querySelectorAll("#dash-legend i").forEach((i, k) => { i.style.background = COLORS[CATEGORIES[k]]; });
+  $("#dash-trend").replaceChildren(trendChart(months));
+  const agencies = Object.keys(cur.by_agency);
+  const tbl = $("#dash-agencies");
+  tbl.replaceChildren(el("tr", {}, el("th", { text: t("dash.agency") }),
+    prev ? el("th", { text: prev.month }) : null, el("th", { text: cur.month }), el("th", { text: t("dash.change") })));
+  for (const a of agencies) {
+    const p = prev ? prev.by_agency[a] || 0 : 0, c = cur.by_agency[a] || 0;
+    tbl.append(el("tr", {}, el("td", { text: a }), prev ? el("td", { text: p }) : null, el("td", { text: c }),
+      el("td", {}, changeSpan(p ? (c - p) * 100 / p : null))));
+  }
+  S.latestMonth = cur.month;
+}
+
+// ---- printable report ----
+
+async function showReport(month) {
+  if (!month) {
+    if (!S.latestMonth) {
+      try { const r = await api("/api/v1/stats/monthly?months=1"); S.latestMonth = r.months[0].month; } catch (e) { return; }
+    }
+    month = S.latestMonth;
+  }
+  $("#report-month").value = month;
+  const box = $("#report");
+  let r;
+  try {
+    r = await api("/api/v1/reports/" + month + "?format=json");
+  } catch (e) {
+    box.replaceChildren(el("p", { class: "error" }, e.message));
+    return;
+  }
+  const m = r.months[r.months.length - 1];
+  const catRows = CATEGORIES.map((c) => el("tr", { class: NATIONAL.includes(c) ? "national" : "" }, el("td", { text: catName(c) }), el("td", { text: m.by_category[c] })));
+  box.replaceChildren(
+    el("h1", {}, t("report.title") + " " + m.month),
+    el("p", {}, t("report.scope") + ": " + r.scope),
+    el("p", {}, el("strong", {}, t("report.total") + ": " + m.incidents), " · " + t("dash.mom") + ": ", changeSpan(m.change_mom_pct), " (" + m.previous_month + ")"),
+    el("table", { class: "grid" }, el("tr", {}, el("th", { text: t("report.category") }), el("th", { text: t("report.incidents") })), catRows,
+      el("tr", { class: "national" }, el("td", { text: t("dash.national") }), el("td", { text: m.national }))),
+    el("h2", { text: t("dash.trend") }), trendChart(r.months),
+    el("h2", { text: t("dash.agencies") }),
+    el("table", { class: "grid" }, Object.entries(m.by_agency).map(([a, n]) => el("tr", {}, el("td", { text: a }), el("td", { text: n })))),
+    el("h2", { text: t("report.rules") }),
+    el("table", { class: "grid" }, r.top_rules.map((e) => el("tr", {}, el("td", { text: e.id + " — " + e.name }), el("td", { text: e.incidents })))),
+    el("h2", { text: t("report.systems") }),
+    el("table", { class: "grid" }, r.top_systems.map((e) => el("tr", {}, el("td", { text: e.name || e.id }), el("td", { text: e.incidents })))),
+    el("p", { class: "muted" }, t("report.rule") + ": " + r.counting_rule));
+}
+
+async function downloadCsv() {
+  const month = $("#report-month").value;
+  const r = await fetch("/api/v1/reports/" + month + "?format=csv", { headers: { Authorization: "Bearer " + S.token } });
+  if (!r.ok) return;
+  const a = el("a", { href: URL.createObjectURL(await r.blob()), download: "canhgac-" + month + ".csv" });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+// ---- routing ----
+
+async function route() {
+  const h = location.hash || "";
+  if (h.startsWith("#token=")) {
+    const tok = decodeURIComponent(h.slice(7));
+    history.replaceState(null, "", location.pathname + "#search");
+    if (await login(tok)) return route();
+    return show("login");
+  }
+  if (!S.token || !S.me) {
+    if (S.token && (await login(S.token))) return route();
+    return show("login");
+  }
+  const [name, arg] = h.slice(1).split("/");
+  const def = S.me.can_read_incidents ? "search" : "dashboard";
+  switch (name || def) {
+    case "search":
+      if (!S.me.can_read_incidents) { location.hash = "#dashboard"; return; }
+      show("search");
+      if (!$("#results").dataset.loaded) runSearch();
+      break;
+    case "incident": show("incident"); showIncident(arg); break;
+    case "inbox": show("inbox"); showInbox(); break;
+    case "dashboard": show("dashboard"); showDashboard(); break;
+    case "report": show("report"); showReport(arg); break;
+    default: location.hash = "#" + def;
+  }
+}
+
+function init() {
+  applyI18n();
+  $("#lang-toggle").addEventListener("click", () => {
+    S.lang = S.lang === "vi" ? "en" : "vi";
+    localStorage.setItem("cg.lang", S.lang);
+    applyI18n();
+    if (S.me) route();
+  });
+  $("#logout").addEventListener("click", () => { logout(); location.hash = ""; });
+  $("#login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (await login($("#token").value)) {
+      $("#token").value = "";
+      route();
+    }
+  });
+  $("#search-form").addEventListener("submit", (ev) => { ev.preventDefault(); S.cursor = null; runSearch(); });
+  $("#more").addEventListener("click", () => runSearch(true));
+  $("#report-month").addEventListener("change", () => { location.hash = "#report/" + $("#report-month").value; });
+  $("#report-print").addEventListener("click", () => window.print());
+  $("#report-csv").addEventListener("click", downloadCsv);
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+document.addEventListener("DOMContentLoaded", init);

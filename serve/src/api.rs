@@ -1,0 +1,480 @@
+//! The JSON API handlers. Every handler gets the caller's [`Principal`] from the guard and
+//! derives the index scope from its role; index work runs on the blocking pool.
+
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use canhgac_core::detection::{vietnam, Status};
+use canhgac_core::{Category, Id, Priority};
+use canhgac_index::report::Breakdown;
+use canhgac_index::search::parse_cidr;
+use canhgac_index::stats::{month_label, parse_month};
+use canhgac_index::{Kind, Record, Scope, SearchRequest, Sort, StatsRequest};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+use crate::guard::AuditNote;
+use crate::ServerState;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Runs index work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, canhgac_index::IndexError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("index task failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
+/// Query parameters as JSON errors (never axum's plain-text rejection).
+fn params<T: DeserializeOwned>(uri: &Uri) -> ApiResult<T> {
+    Query::<T>::try_from_uri(uri)
+        .map(|q| q.0)
+        .map_err(|e| ApiError::bad_request("bad_request", e.body_text()))
+}
+
+pub(crate) async fn no_route(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", uri.path()))
+}
+
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub(crate) async fn readyz(State(s): State<ServerState>) -> Response {
+    let index = s.index.clone();
+    match tokio::task::spawn_blocking(move || index.searcher().num_docs()).await {
+        Ok(docs) => Json(json!({"status": "ready", "documents": docs, "writable": s.writable()}))
+            .into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("index not readable: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+pub(crate) async fn metrics(State(s): State<ServerState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+pub const OPENAPI: &str = include_str!("../assets/openapi.json");
+
+pub(crate) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub(crate) async fn whoami(
+    State(s): State<ServerState>,
+    Extension(p): Extension<Principal>,
+) -> Json<serde_json::Value> {
+    let scope = match p.role.scope() {
+        Scope::All => None,
+        Scope::Agency(a) => Some(a),
+    };
+    let incidents = matches!(p.role, Role::National | Role::Agency(_));
+    Json(json!({
+        "name": p.name,
+        "role": p.role.to_string(),
+        "agency": scope,
+        "can_read_incidents": incidents,
+        "can_change_status": incidents && s.writable(),
+        "writable": s.writable(),
+    }))
+}
+
+fn list<T: FromStr<Err = String>>(what: &'static str, v: &Option<String>) -> ApiResult<Vec<T>> {
+    v.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            T::from_str(&s.to_ascii_lowercase())
+                .map_err(|e| ApiError::bad_request("bad_request", format!("{what}: {e}")))
+        })
+        .collect()
+}
+
+fn parse_time(what: &str, s: &str, day_after: bool) -> ApiResult<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let bad = || {
+        ApiError::bad_request(
+            "bad_request",
+            format!("{what}={s:?}: expected RFC 3339 (2022-04-01T08:00:00+07:00) or YYYY-MM-DD"),
+        )
+    };
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad())?;
+    let d = if day_after {
+        d.succ_opt().ok_or_else(bad)?
+    } else {
+        d
+    };
+    d.and_hms_opt(0, 0, 0)
+        .and_then(|n| n.and_local_timezone(vietnam()).single())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(bad)
+}
+
+/// `GET /api/v1/incidents` parameters. Lists are comma-separated.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    pub q: Option<String>,
+    pub kind: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub agency: Option<String>,
+    pub category: Option<String>,
+    pub priority: Option<String>,
+    pub status: Option<String>,
+    pub cidr: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+    pub facets: Option<bool>,
+}
+
+fn check_page(s: &ServerState, limit: Option<usize>, default: usize) -> ApiResult<usize> {
+    let limit = limit.unwrap_or(default);
+    if limit == 0 || limit > s.limits.max_page_size {
+        return Err(ApiError::bad_request(
+            "page_too_large",
+            format!(
+                "limit={limit}: a page holds 1 to {} items",
+                s.limits.max_page_size
+            ),
+        ));
+    }
+    Ok(limit)
+}
+
+fn search_request(s: &ServerState, scope: Scope, p: SearchParams) -> ApiResult<SearchRequest> {
+    let q = p.q.unwrap_or_default();
+    let chars = q.chars().count();
+    if chars > s.limits.max_query_chars {
+        return Err(ApiError::bad_request(
+            "query_too_long",
+            format!(
+                "the query has {chars} characters; at most {} are accepted",
+                s.limits.max_query_chars
+            ),
+        ));
+    }
+    let mut req = SearchRequest::new(scope, q);
+    req.kind = match p.kind.as_deref() {
+        None | Some("incidents") => Kind::Incidents,
+        Some("detections") => Kind::Detections,
+        Some(k) => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                format!("kind={k:?}: expected incidents or detections"),
+            ))
+        }
+    };
+    req.sort = match p.sort.as_deref() {
+        None | Some("newest") => Sort::Newest,
+        Some("oldest") => Sort::Oldest,
+        Some("relevance") => Sort::Relevance,
+        Some(k) => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                format!("sort={k:?}: expected newest, oldest or relevance"),
+            ))
+        }
+    };
+    req.from = p
+        .from
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|t| parse_time("from", t, false))
+        .transpose()?;
+    req.to =
+        p.to.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|t| parse_time("to", t, true))
+            .transpose()?;
+    req.agencies = p
+        .agency
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(|a| a.trim().to_ascii_lowercase())
+        .filter(|a| !a.is_empty())
+        .collect();
+    req.categories = list::<Category>("category", &p.category)?;
+    req.priorities = list::<Priority>("priority", &p.priority)?;
+    req.statuses = list::<Status>("status", &p.status)?;
+    req.cidrs = p
+        .cidr
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| parse_cidr(c).map_err(ApiError::from))
+        .collect::<ApiResult<_>>()?;
+    req.limit = check_page(s, p.limit, 20)?;
+    req.cursor = p.cursor.filter(|c| !c.is_empty());
+    req.facets = p.facets.unwrap_or(false);
+    Ok(req)
+}
+
+pub(crate) async fn search(
+    State(s): State<ServerState>,
+    Extension(p): Extension<Principal>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let params: SearchParams = params(&uri)?;
+    let req = search_request(&s, p.role.scope(), params)?;
+    let index = s.index.clone();
+    let resp = blocking(move || index.search(&req)).await?;
+    Ok(Json(resp).into_response())
+}
+
+fn parse_id(id: &str) -> ApiResult<Id> {
+    Id::from_str(id.trim()).map_err(|_| ApiError::not_found(format!("incident {id} not found")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetailParams {
+    limit: Option<usize>,
+}
+
+pub(crate) async fn incident(
+    State(s): State<ServerState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let dp: DetailParams = params(&uri)?;
+    let limit = check_page(&s, dp.limit, 50)?;
+    let id = parse_id(&id)?;
+    let index = s.index.clone();
+    let scope = p.role.scope();
+    let detail = blocking(move || index.incident(&scope, &id, limit)).await?;
+    Ok(Json(detail).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+    #[serde(default)]
+    note: String,
+}
+
+const MAX_NOTE_CHARS: usize = 4_000;
+
+pub(crate) async fn set_status(
+    State(s): State<ServerState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body: StatusBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "bad_request",
+            format!("body: {e}; expected {{\"status\": \"acknowledged\", \"note\": \"…\"}}"),
+        )
+    })?;
+    let status = Status::from_str(&body.status)
+        .map_err(|e| ApiError::bad_request("bad_request", format!("status: {e}")))?;
+    if body.note.chars().count() > MAX_NOTE_CHARS {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            format!("note: at most {MAX_NOTE_CHARS} characters"),
+        ));
+    }
+    let id = parse_id(&id)?;
+    let scope = p.role.scope();
+    // Existence within the caller's scope first: another agency's incident is 404 here too.
+    let index = s.index.clone();
+    let sc = scope.clone();
+    blocking(move || index.incident(&sc, &id, 1)).await?;
+    let Some(writer) = &s.writer else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "read_only",
+            "this server reads the index without its writer, so status changes are not \
+             possible here: change status through `canhgac run`, or `canhgac serve --writable` \
+             when no `canhgac index` process holds the index",
+        ));
+    };
+    let rec = writer
+        .set_status(scope, id, status, body.note.clone(), Some(p.name.clone()))
+        .await?;
+    let index = s.index.clone();
+    blocking(move || index.reload()).await?;
+    let mut resp = Json(&rec).into_response();
+    resp.extensions_mut().insert(AuditNote {
+        incident: id.to_hex(),
+        change: Some(json!({"status": status.as_str(), "note": body.note})),
+    });
+    Ok(resp)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatsParams {
+    month: Option<String>,
+    months: Option<u32>,
+    agency: Option<String>,
+    top: Option<usize>,
+    format: Option<String>,
+    lang: Option<String>,
+}
+
+/// The scope of a statistics request: the role's, narrowed by `agency=` for national roles.
+fn stats_scope(role: &Role, agency: Option<&str>) -> ApiResult<Scope> {
+    let agency = agency.map(str::trim).filter(|a| !a.is_empty());
+    match (role.scope(), agency) {
+        (scope, None) => Ok(scope),
+        (Scope::All, Some(a)) => Ok(Scope::Agency(a.to_ascii_lowercase())),
+        (Scope::Agency(own), Some(a)) if own.eq_ignore_ascii_case(a) => Ok(Scope::Agency(own)),
+        (Scope::Agency(_), Some(_)) => Err(ApiError::forbidden(
+            &role.to_string(),
+            "read another agency's statistics",
+        )),
+    }
+}
+
+async fn stats_request(
+    s: &ServerState,
+    role: &Role,
+    month: Option<&str>,
+    sp: &StatsParams,
+) -> ApiResult<StatsRequest> {
+    let scope = stats_scope(role, sp.agency.as_deref())?;
+    let months = sp.months.unwrap_or(12);
+    if !(1..=120).contains(&months) {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            format!("months={months}: 1 to 120"),
+        ));
+    }
+    let top = sp.top.unwrap_or(10);
+    if top > 100 {
+        return Err(ApiError::bad_request("bad_request", "top: at most 100"));
+    }
+    let month = match month.filter(|m| !m.is_empty()) {
+        Some(m) => parse_month(m)?,
+        None => latest_month(s, scope.clone()).await?,
+    };
+    Ok(StatsRequest {
+        scope,
+        month,
+        months,
+        top,
+    })
+}
+
+/// The month of the newest incident in scope (the current month when there is none).
+async fn latest_month(s: &ServerState, scope: Scope) -> ApiResult<u32> {
+    let index = s.index.clone();
+    let mut req = SearchRequest::new(scope, "");
+    req.limit = 1;
+    let resp = blocking(move || index.search(&req)).await?;
+    Ok(match resp.hits.first().map(|h| &h.record) {
+        Some(Record::Incident(r)) => r.incident.month,
+        _ => canhgac_core::detection::month_of(Utc::now()),
+    })
+}
+
+pub(crate) async fn monthly(
+    State(s): State<ServerState>,
+    Extension(p): Extension<Principal>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let sp: StatsParams = params(&uri)?;
+    if sp.format.is_some() || sp.lang.is_some() {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "format and lang belong to /api/v1/reports/{month}",
+        ));
+    }
+    let req = stats_request(&s, &p.role, sp.month.as_deref(), &sp).await?;
+    let index = s.index.clone();
+    let report = blocking(move || index.monthly(&req)).await?;
+    Ok(Json(report).into_response())
+}
+
+pub(crate) async fn report(
+    State(s): State<ServerState>,
+    Extension(p): Extension<Principal>,
+    Path(month): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let sp: StatsParams = params(&uri)?;
+    if sp.month.is_some() {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "the month is in the path: /api/v1/reports/YYYY-MM",
+        ));
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = match sp.format.as_deref() {
+        Some(f) => f.to_string(),
+        None if accept.contains("text/csv") => "csv".into(),
+        None if accept.contains("text/html") => "html".into(),
+        None => "json".into(),
+    };
+    let lang = sp.lang.clone().unwrap_or_else(|| "vi".into());
+    if !matches!(format.as_str(), "json" | "csv" | "html") || !matches!(lang.as_str(), "vi" | "en")
+    {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "format is json, csv or html; lang is vi or en",
+        ));
+    }
+    let req = stats_request(&s, &p.role, Some(&month), &sp).await?;
+    let label = month_label(req.month);
+    let index = s.index.clone();
+    let report = blocking(move || index.monthly(&req)).await?;
+    let by = Breakdown {
+        category: true,
+        agency: true,
+    };
+    let disposition = |ext: &str| format!("inline; filename=\"canhgac-{label}.{ext}\"");
+    Ok(match format.as_str() {
+        "csv" => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, disposition("csv")),
+            ],
+            canhgac_index::report::to_csv(&report, by),
+        )
+            .into_response(),
+        "html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8".to_string())],
+            crate::report_html::render(&report, &lang),
+        )
+            .into_response(),
+        _ => (
+            [(header::CONTENT_TYPE, "application/json".to_string())],
+            canhgac_index::report::to_json(&report),
+        )
+            .into_response(),
+    })
+}

@@ -1,0 +1,213 @@
+//! canhgac-serve: the HTTP API and web UI over the incident index.
+//!
+//! # Routes
+//!
+//! Every route is listed once in [`ROUTES`] with the [`Access`] it needs; the router is built
+//! from that table and a guard checks it on every request, so a route cannot exist without an
+//! access rule (deny by default), and the OpenAPI document (`/api/v1/openapi.json`) is tested
+//! against the same table.
+//!
+//! # Tenancy
+//!
+//! A token's [`Role`] gives the [`canhgac_index::Scope`] of its requests; the scope is part of
+//! every index query (search, facets, detail, statistics, reports, status changes), so an
+//! agency token cannot see another agency's incident even by id: it gets 404, not 403, so the
+//! existence of another agency's incident is not disclosed.
+//!
+//! # Use from `canhgac run`
+//!
+//! ```no_run
+//! # async fn f(index: canhgac_index::IncidentIndex, writer: canhgac_index::IndexerHandle) -> Result<(), canhgac_serve::ServeError> {
+//! use canhgac_serve::{Auth, AuditLog, Limits, ServerState};
+//! let (auth, token) = Auth::ephemeral_national()?;
+//! let state = ServerState::new(index, Some(writer), auth, AuditLog::disabled(), Limits::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.map_err(|e| canhgac_serve::ServeError::Io { context: "bind".into(), source: e })?;
+//! println!("open http://{}/#token={token}", listener.local_addr().unwrap());
+//! canhgac_serve::serve(listener, state, tokio_util::sync::CancellationToken::new()).await
+//! # }
+//! ```
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod error;
+mod guard;
+pub mod limits;
+pub mod metrics;
+mod report_html;
+pub mod tls;
+mod ui;
+
+use std::sync::Arc;
+
+use axum::routing::{get, patch, MethodRouter};
+use axum::Router;
+use canhgac_index::{IncidentIndex, IndexerHandle};
+use tokio_util::sync::CancellationToken;
+
+pub use audit::{AuditLog, AuditRecord};
+pub use auth::{hash_token, new_token, token_entry, Access, Auth, Principal, Role};
+pub use error::{ApiError, Result, ServeError};
+pub use limits::Limits;
+pub use metrics::ServeMetrics;
+pub use tls::TlsConfig;
+
+/// One route: method, path pattern (axum syntax), the access it needs.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+const fn r(method: &'static str, path: &'static str, access: Access) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        access,
+    }
+}
+
+/// Every route of the server.
+pub const ROUTES: &[RouteSpec] = &[
+    r("GET", "/", Access::Public),
+    r("GET", "/assets/{file}", Access::Public),
+    r("GET", "/healthz", Access::Public),
+    r("GET", "/readyz", Access::Public),
+    r("GET", "/metrics", Access::Metrics),
+    r("GET", "/api/v1/openapi.json", Access::Any),
+    r("GET", "/api/v1/whoami", Access::Any),
+    r("GET", "/api/v1/incidents", Access::Incidents),
+    r("GET", "/api/v1/incidents/{id}", Access::Incidents),
+    r("PATCH", "/api/v1/incidents/{id}", Access::Incidents),
+    r("GET", "/api/v1/stats/monthly", Access::Stats),
+    r("GET", "/api/v1/reports/{month}", Access::Stats),
+];
+
+/// What the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerState {
+    pub(crate) index: IncidentIndex,
+    pub(crate) writer: Option<IndexerHandle>,
+    pub(crate) auth: Auth,
+    pub(crate) audit: AuditLog,
+    pub(crate) limits: Limits,
+    pub(crate) rate: Arc<limits::RateLimiter>,
+    pub(crate) metrics: ServeMetrics,
+}
+
+impl ServerState {
+    /// `writer`: the running indexer loop, for status changes; `None` serves read-only (PATCH
+    /// answers 503 `read_only`). Metrics go to a registry of their own (see
+    /// [`ServerState::with_registry`]).
+    pub fn new(
+        index: IncidentIndex,
+        writer: Option<IndexerHandle>,
+        auth: Auth,
+        audit: AuditLog,
+        limits: Limits,
+    ) -> Self {
+        #[allow(clippy::expect_used)]
+        let metrics = ServeMetrics::new(prometheus::Registry::new())
+            .expect("fresh registry has no duplicate metrics");
+        ServerState {
+            index,
+            writer,
+            auth,
+            audit,
+            limits,
+            rate: Arc::default(),
+            metrics,
+        }
+    }
+
+    /// Registers the HTTP metrics in `registry` instead, so that `/metrics` shows everything
+    /// registered there (the pipeline's metrics in `canhgac run`).
+    pub fn with_registry(mut self, registry: prometheus::Registry) -> Result<Self> {
+        self.metrics = ServeMetrics::new(registry).map_err(|e| ServeError::Io {
+            context: "register HTTP metrics".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Ok(self)
+    }
+
+    pub fn index(&self) -> &IncidentIndex {
+        &self.index
+    }
+
+    pub fn writable(&self) -> bool {
+        self.writer.is_some()
+    }
+}
+
+fn handler_for(method: &str, path: &str) -> Option<MethodRouter<ServerState>> {
+    Some(match (method, path) {
+        ("GET", "/") => get(ui::index),
+        ("GET", "/assets/{file}") => get(ui::asset),
+        ("GET", "/healthz") => get(api::healthz),
+        ("GET", "/readyz") => get(api::readyz),
+        ("GET", "/metrics") => get(api::metrics),
+        ("GET", "/api/v1/openapi.json") => get(api::openapi),
+        ("GET", "/api/v1/whoami") => get(api::whoami),
+        ("GET", "/api/v1/incidents") => get(api::search),
+        ("GET", "/api/v1/incidents/{id}") => get(api::incident),
+        ("PATCH", "/api/v1/incidents/{id}") => patch(api::set_status),
+        ("GET", "/api/v1/stats/monthly") => get(api::monthly),
+        ("GET", "/api/v1/reports/{month}") => get(api::report),
+        _ => return None,
+    })
+}
+
+/// The router: every route of [`ROUTES`] behind the access guard, JSON 404s elsewhere.
+pub fn router(state: ServerState) -> Router {
+    let mut router: Router<ServerState> = Router::new();
+    for spec in ROUTES {
+        match handler_for(spec.method, spec.path) {
+            Some(h) => router = router.route(spec.path, h),
+            None => tracing::error!(
+                method = spec.method,
+                path = spec.path,
+                "route without handler"
+            ),
+        }
+    }
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .fallback(api::no_route)
+        .with_state(state)
+}
+
+/// Serves plain HTTP on `listener` until `shutdown` fires, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .map_err(|source| ServeError::Io {
+            context: "HTTP server".into(),
+            source,
+        })
+}
+
+/// Serves HTTPS (rustls) on `listener` until `shutdown` fires.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: TlsConfig,
+    state: ServerState,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let listener = tls::TlsListener::new(listener, tls, shutdown.clone());
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .map_err(|source| ServeError::Io {
+            context: "HTTPS server".into(),
+            source,
+        })
+}
