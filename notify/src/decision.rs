@@ -124,10 +124,12 @@ mod tests {
         out
     }
 
+    /// (name, priorities in arrival order, thresholds, indexes that alert, final revision)
+    type Case<'a> = (&'a str, Vec<Priority>, &'a [u64], &'a [usize], u32);
+
     #[test]
     fn decision_table() {
-        // (name, priorities in arrival order, thresholds, indexes that alert, final revision)
-        let cases: &[(&str, Vec<Priority>, &[u64], &[usize], u32)] = &[
+        let cases: &[Case] = &[
             ("first alerts", vec![P3], &[10], &[0], 1),
             (
                 "same priority stays quiet",

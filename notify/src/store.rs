@@ -326,6 +326,7 @@ name_en = "Ministry of Health"
             group_key: "moh.gov.vn".into(),
             entities: Entities::default(),
             ioc: None,
+            correlation: None,
             guidance: Bilingual {
                 vi: "Khôi phục trang".into(),
                 en: "Restore the site".into(),

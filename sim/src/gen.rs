@@ -182,7 +182,7 @@ fn background(sim: &Simulator, agency: &Agency, day: NaiveDate, out: &mut Vec<Si
                     status,
                     rng.range(200, 90_000),
                     &referer,
-                    *rng.pick(&UAS),
+                    rng.pick::<&str>(&UAS),
                 ),
             )
         } else if roll < 70 {

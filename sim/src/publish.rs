@@ -18,11 +18,14 @@ use canhgac_ingest::{decoder, Decoder, DecoderOptions};
 use crate::out::Pacer;
 use crate::{SimError, SimRecord, Simulator, Stream};
 
+/// Per (agency, stream): the sensor identity, its decoder and the next record offset.
+type StreamState = (Identity, Box<dyn Decoder>, u64);
+
 /// Turns records into event (or DLQ) messages; one decoder and one offset counter per agency
 /// and stream, as one sensor per file.
 pub struct Encoder {
     topics: Topics,
-    streams: HashMap<(String, Stream), (Identity, Box<dyn Decoder>, u64)>,
+    streams: HashMap<(String, Stream), StreamState>,
 }
 
 impl Encoder {
