@@ -65,12 +65,9 @@ pub struct PipelineSummary {
 
 /// A running pipeline.
 pub struct Pipeline {
-    // `index` and `handle` are read by the web UI and API (serve), wired next.
     /// Read side of the index (refreshes on its commits), for the API and UI.
-    #[allow(dead_code)]
     pub index: IncidentIndex,
     /// Status changes, applied by the index stage.
-    #[allow(dead_code)]
     pub handle: IndexerHandle,
     pub registry: prometheus::Registry,
     sensors: tokio::task::JoinSet<anyhow::Result<Summary>>,
@@ -188,6 +185,11 @@ impl Pipeline {
             dlq,
             bus,
         })
+    }
+
+    /// A publisher onto the pipeline's bus (the simulator publishes events through it).
+    pub fn publisher(&self) -> canhgac_core::transport::BusPublisher {
+        self.bus.publisher()
     }
 
     /// Waits until every source has been read and everything it produced is committed (only

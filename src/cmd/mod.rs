@@ -9,8 +9,8 @@ pub mod rules;
 pub mod run;
 pub mod search;
 pub mod sensor;
-pub mod simulate;
 pub mod serve;
+pub mod simulate;
 pub mod stats;
 
 /// Exit codes (see `canhgac --help`).

@@ -75,6 +75,11 @@ pub struct RunArgs {
     #[arg(long = "source", value_name = "AGENCY:SENSOR:PATH")]
     sources: Vec<String>,
 
+    /// Feed simulated agency traffic with injected phishing, defacement and malware attacks
+    /// for these months (YYYY-MM or YYYY-MM..YYYY-MM) for the agencies of the registry
+    #[arg(long, value_name = "MONTHS")]
+    simulate: Option<String>,
+
     /// Read every source once, wait until the index committed everything, print a summary
     /// and exit (without it, sources are followed and the process runs until SIGINT/SIGTERM)
     #[arg(long)]
@@ -197,6 +202,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             paths: s.paths.clone(),
         });
     }
+    let topics = cfg.kafka.topics.clone();
     let spec = PipelineSpec {
         topics: cfg.kafka.topics.clone(),
         data_dir: run.data_dir.clone(),
@@ -206,6 +212,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         sources,
         checkpoint_interval: cfg.sensor.checkpoint_interval,
         max_in_flight: cfg.sensor.max_in_flight,
+    };
+    let sim = match &args.simulate {
+        None => None,
+        Some(months) => {
+            let (from, to) = months.split_once("..").unwrap_or((months, months));
+            let parse = |m: &str| {
+                m.parse::<canhgac_sim::Month>()
+                    .map_err(|e| UsageError(format!("--simulate {months:?}: {e}")))
+            };
+            let path = cfg.registry_path.clone().ok_or_else(|| {
+                UsageError("--simulate needs an agency registry (--registry FILE)".into())
+            })?;
+            let registry = canhgac_core::registry::Registry::load(&path)
+                .map_err(|e| UsageError(e.to_string()))?;
+            let config = canhgac_sim::SimConfig::new(registry, parse(from)?, parse(to)?);
+            Some(std::sync::Arc::new(
+                canhgac_sim::Simulator::new(config).map_err(|e| UsageError(e.to_string()))?,
+            ))
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -219,10 +244,59 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(addr) = cfg.telemetry.metrics_listen {
             crate::metrics_http::serve(addr, pipeline.registry.clone(), cancel.clone()).await?;
         }
+        if let Some(addr) = run.listen {
+            let (auth, token) = canhgac_serve::Auth::ephemeral_national()?;
+            let audit = canhgac_serve::AuditLog::open(&run.data_dir.join("audit.jsonl"))?;
+            let state = canhgac_serve::ServerState::new(
+                pipeline.index.clone(),
+                Some(pipeline.handle.clone()),
+                auth,
+                audit,
+                canhgac_serve::Limits::default(),
+            )
+            .with_registry(pipeline.registry.clone())?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (run.listen / --listen)"))?;
+            let local = listener.local_addr()?;
+            let c = cancel.clone();
+            tokio::spawn(async move {
+                if let Err(e) = canhgac_serve::serve(listener, state, c).await {
+                    tracing::error!("web server stopped: {e}");
+                }
+            });
+            eprintln!("canhgac: web UI and API at http://{local}/  (open http://{local}/#token={token} ; national token, valid until this process stops)");
+        }
         tracing::info!(data_dir = %run.data_dir.display(), sources = run.sources.len(), "pipeline started");
-        if args.once {
-            pipeline.sources_done(&cancel).await;
-        } else {
+        // The simulator's publishing future is not Send: run it beside the wait, not spawned.
+        let sim_publisher = pipeline.publisher();
+        let sim_cancel = cancel.clone();
+        let sim_topics = topics.clone();
+        let simulated = async move {
+            match sim {
+                Some(sim) => Some(
+                    canhgac_sim::publish::publish(sim, sim_publisher, sim_topics, None, 20_000, sim_cancel)
+                        .await,
+                ),
+                None => None,
+            }
+        };
+        let sources = async {
+            if args.once {
+                pipeline.sources_done(&cancel).await;
+            }
+        };
+        let (simulated, ()) = tokio::join!(simulated, sources);
+        if let Some(stats) = simulated {
+            let stats = stats.context("simulator")?;
+            eprintln!(
+                "canhgac: simulated {} records ({} rejected), all indexed after {:.1} s",
+                stats.records,
+                stats.dlq,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        if !args.once {
             cancel.cancelled().await;
         }
         let summary = pipeline.shutdown().await?;
