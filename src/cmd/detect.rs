@@ -15,7 +15,10 @@ use canhgac_kafka::{
 };
 use clap::Args;
 
-use super::{load_config, shutdown_on_signals, UsageError};
+use super::{
+    load_config, override_kafka, override_telemetry, shutdown_on_signals, validate_config,
+    UsageError,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -113,30 +116,17 @@ pub struct DetectArgs {
 
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let mut raw = load_config(args.config.as_deref())?;
-    if let Some(b) = &args.brokers {
-        raw.kafka.brokers = b.clone();
-    }
-    if let Some(p) = &args.topic_prefix {
-        raw.kafka.topic_prefix = p.clone();
-    }
-    raw.kafka.properties.extend(args.properties.iter().cloned());
-    if let Some(m) = args.metrics_listen {
-        raw.telemetry.metrics_listen = m.to_string();
-    }
-    if let Some(f) = &args.log_format {
-        raw.telemetry.log_format = f.clone();
-    }
+    override_kafka(
+        &mut raw,
+        &args.brokers,
+        &args.topic_prefix,
+        &args.properties,
+    );
+    override_telemetry(&mut raw, args.metrics_listen, &args.log_format);
     if let Some(r) = &args.registry {
         raw.registry.path = r.display().to_string();
     }
-    let origin = args
-        .config
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "command line".into());
-    let cfg = raw
-        .validate(&origin)
-        .map_err(|e| UsageError(e.to_string()))?;
+    let cfg = validate_config(raw, args.config.as_deref())?;
     canhgac_core::telemetry::init_tracing(cfg.telemetry.log_format, &cfg.telemetry.log_level)?;
     if args.batch == 0 {
         return Err(UsageError("--batch must be at least 1".into()).into());

@@ -32,6 +32,50 @@ pub fn load_config(
         .map_err(|e| UsageError(e.to_string()).into())
 }
 
+/// Applies the command line's Kafka options (`--brokers`, `--topic-prefix`, `-X`) over the
+/// configuration file's; `-X` properties add to the file's.
+pub fn override_kafka(
+    raw: &mut canhgac_core::config::RawConfig,
+    brokers: &Option<String>,
+    topic_prefix: &Option<String>,
+    properties: &[(String, String)],
+) {
+    if let Some(b) = brokers {
+        raw.kafka.brokers = b.clone();
+    }
+    if let Some(p) = topic_prefix {
+        raw.kafka.topic_prefix = p.clone();
+    }
+    raw.kafka.properties.extend(properties.iter().cloned());
+}
+
+/// Applies `--metrics-listen` and `--log-format` over the configuration file's.
+pub fn override_telemetry(
+    raw: &mut canhgac_core::config::RawConfig,
+    metrics_listen: Option<std::net::SocketAddr>,
+    log_format: &Option<String>,
+) {
+    if let Some(m) = metrics_listen {
+        raw.telemetry.metrics_listen = m.to_string();
+    }
+    if let Some(f) = log_format {
+        raw.telemetry.log_format = f.clone();
+    }
+}
+
+/// Checks the configuration; errors name the file it came from (or "command line") and are
+/// usage errors (exit code 2).
+pub fn validate_config(
+    raw: canhgac_core::config::RawConfig,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<canhgac_core::config::Config> {
+    let origin = config
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "command line".into());
+    raw.validate(&origin)
+        .map_err(|e| UsageError(e.to_string()).into())
+}
+
 /// A cancellation token fired by SIGINT or SIGTERM. A second signal exits at once.
 pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
     let token = tokio_util::sync::CancellationToken::new();

@@ -18,7 +18,10 @@ use canhgac_notify::{
 };
 use clap::Args;
 
-use super::{load_config, shutdown_on_signals, UsageError};
+use super::{
+    load_config, override_kafka, override_telemetry, shutdown_on_signals, validate_config,
+    UsageError,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -138,30 +141,17 @@ pub struct NotifyArgs {
 
 pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
     let mut raw = load_config(args.config.as_deref())?;
-    if let Some(b) = &args.brokers {
-        raw.kafka.brokers = b.clone();
-    }
-    if let Some(p) = &args.topic_prefix {
-        raw.kafka.topic_prefix = p.clone();
-    }
+    override_kafka(
+        &mut raw,
+        &args.brokers,
+        &args.topic_prefix,
+        &args.properties,
+    );
     if let Some(r) = &args.registry {
         raw.registry.path = r.display().to_string();
     }
-    raw.kafka.properties.extend(args.properties.iter().cloned());
-    if let Some(m) = args.metrics_listen {
-        raw.telemetry.metrics_listen = m.to_string();
-    }
-    if let Some(f) = &args.log_format {
-        raw.telemetry.log_format = f.clone();
-    }
-    let origin = args
-        .config
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "command line".into());
-    let cfg = raw
-        .validate(&origin)
-        .map_err(|e| UsageError(e.to_string()))?;
+    override_telemetry(&mut raw, args.metrics_listen, &args.log_format);
+    let cfg = validate_config(raw, args.config.as_deref())?;
     let registry_path = cfg
         .registry_path
         .clone()

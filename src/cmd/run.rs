@@ -11,7 +11,9 @@ use canhgac_ingest::source::file::FileOptions;
 use canhgac_ingest::Format;
 use clap::Args;
 
-use super::{load_config, shutdown_on_signals, UsageError, EXIT_PARTIAL};
+use super::{
+    load_config, override_telemetry, shutdown_on_signals, validate_config, UsageError, EXIT_PARTIAL,
+};
 use crate::pipeline::{Pipeline, PipelineSpec, SourceSpec};
 
 const EXAMPLES: &str = "\
@@ -132,20 +134,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             follow: !args.once,
         });
     }
-    if let Some(f) = &args.log_format {
-        raw.telemetry.log_format = f.clone();
-    }
-    if let Some(m) = args.metrics_listen {
-        raw.telemetry.metrics_listen = m.to_string();
-    }
-    let origin = args
-        .config
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "command line".into());
-    let cfg = raw
-        .validate(&origin)
-        .map_err(|e| UsageError(e.to_string()))?;
+    override_telemetry(&mut raw, args.metrics_listen, &args.log_format);
+    let cfg = validate_config(raw, args.config.as_deref())?;
     canhgac_core::telemetry::init_tracing(cfg.telemetry.log_format, &cfg.telemetry.log_level)?;
     let run = cfg.run.clone();
     if args.once && run.sources.iter().any(|s| s.follow) {

@@ -17,7 +17,10 @@ use canhgac_kafka::{parse_property, ClientSettings, KafkaPublisher};
 use chrono::FixedOffset;
 use clap::Args;
 
-use super::{load_config, shutdown_on_signals, UsageError, EXIT_PARTIAL};
+use super::{
+    load_config, override_kafka, override_telemetry, shutdown_on_signals, validate_config,
+    UsageError, EXIT_PARTIAL,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -146,13 +149,12 @@ fn parse_offset(s: &str) -> Result<FixedOffset, String> {
 
 pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
     let mut raw = load_config(args.config.as_deref())?;
-    if let Some(b) = &args.brokers {
-        raw.kafka.brokers = b.clone();
-    }
-    if let Some(p) = &args.topic_prefix {
-        raw.kafka.topic_prefix = p.clone();
-    }
-    raw.kafka.properties.extend(args.properties.iter().cloned());
+    override_kafka(
+        &mut raw,
+        &args.brokers,
+        &args.topic_prefix,
+        &args.properties,
+    );
     if let Some(a) = &args.agency {
         raw.sensor.agency = a.clone();
     }
@@ -168,20 +170,8 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
     if let Some(m) = args.max_record_bytes {
         raw.sensor.max_record_bytes = m;
     }
-    if let Some(m) = args.metrics_listen {
-        raw.telemetry.metrics_listen = m.to_string();
-    }
-    if let Some(f) = &args.log_format {
-        raw.telemetry.log_format = f.clone();
-    }
-    let origin = args
-        .config
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "command line".into());
-    let cfg = raw
-        .validate(&origin)
-        .map_err(|e| UsageError(e.to_string()))?;
+    override_telemetry(&mut raw, args.metrics_listen, &args.log_format);
+    let cfg = validate_config(raw, args.config.as_deref())?;
     let agency = cfg
         .sensor
         .agency
