@@ -182,7 +182,8 @@ impl Document {
         let trend = match (cur.change_mom_pct, &prev) {
             (Some(v), Some(p)) if v != 0 => {
                 let up = v > 0;
-                let pct = self.pct(Some(v.abs()));
+                // "down 9.37%": the word carries the direction, the figure no sign.
+                let pct = self.pct(Some(v.abs())).trim_start_matches('+').to_string();
                 match self.lang {
                     Lang::Vi => format!(
                         ", {} {pct} so với tháng {p}",

@@ -108,6 +108,12 @@ pub struct SubscriptionOptions {
     /// How long a revoke or close waits for in-flight messages to be acked.
     pub drain_timeout: Duration,
     pub start_offsets: Option<StartOffsets>,
+    /// A member that has held no partition this long leaves and rejoins the group (then
+    /// waits twice as long before the next time, up to ten minutes). Some coordinators (Tansu)
+    /// keep a SIGKILLed member's partitions after its session expired and never rebalance
+    /// again, so its restarted successor would wait forever; on Kafka this only costs a
+    /// rebalance now and then for a member that has nothing to do. `None` disables it.
+    pub rejoin_when_idle: Option<Duration>,
 }
 
 impl Default for SubscriptionOptions {
@@ -116,7 +122,50 @@ impl Default for SubscriptionOptions {
             buffer: 1024,
             drain_timeout: Duration::from_secs(30),
             start_offsets: None,
+            rejoin_when_idle: Some(Duration::from_secs(30)),
         }
+    }
+}
+
+/// When to rejoin the group while no partition is assigned (see
+/// [`SubscriptionOptions::rejoin_when_idle`]).
+struct Rejoin {
+    after: Option<Duration>,
+    idle_since: Option<Instant>,
+    last_check: Instant,
+}
+
+impl Rejoin {
+    const MAX: Duration = Duration::from_secs(600);
+
+    fn check(&mut self, consumer: &BaseConsumer<Ctx>, topics: &[&str]) {
+        let Some(after) = self.after else { return };
+        if self.last_check.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_check = Instant::now();
+        let idle = consumer
+            .assignment()
+            .map(|a| a.count() == 0)
+            .unwrap_or(false);
+        if !idle {
+            self.idle_since = None;
+            return;
+        }
+        let since = *self.idle_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < after {
+            return;
+        }
+        tracing::info!(
+            idle_s = since.elapsed().as_secs(),
+            "no partition assigned: leaving and rejoining the consumer group"
+        );
+        consumer.unsubscribe();
+        if let Err(e) = consumer.subscribe(topics) {
+            tracing::error!(error = %e, "resubscribe failed");
+        }
+        self.idle_since = None;
+        self.after = Some((after * 2).min(Self::MAX));
     }
 }
 
@@ -303,11 +352,16 @@ impl KafkaSubscription {
         let consumer = Arc::new(consumer);
         let (tx, rx) = mpsc::channel(buffer.max(1));
         let stop = Arc::new(AtomicBool::new(false));
+        let rejoin = Rejoin {
+            after: options.rejoin_when_idle,
+            idle_since: None,
+            last_check: Instant::now(),
+        };
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("kafka-consumer".into())
-                .spawn(move || poll_loop(consumer, shared, tx, stop))
+                .spawn(move || poll_loop(consumer, shared, tx, stop, topics, rejoin))
                 .map_err(|e| CoreError::Transport(format!("cannot start consumer thread: {e}")))?
         };
         Ok(Self {
@@ -354,8 +408,12 @@ fn poll_loop(
     shared: Arc<Shared>,
     tx: mpsc::Sender<Result<Received, CoreError>>,
     stop: Arc<AtomicBool>,
+    topics: Vec<String>,
+    mut rejoin: Rejoin,
 ) {
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     'outer: while !stop.load(Ordering::SeqCst) {
+        rejoin.check(&consumer, &topics);
         let received = match consumer.poll(Duration::from_millis(100)) {
             None => continue,
             Some(Err(e)) => {

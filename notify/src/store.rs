@@ -157,12 +157,20 @@ impl Store {
                 let cfg = registry.agency(&det.agency);
                 let alert = Alert::new(det, &decision.state, decision.reasons.clone(), cfg);
                 let mut made = Vec::new();
-                for (i, ch) in cfg
-                    .map(|a| a.channels.as_slice())
-                    .unwrap_or(&[])
-                    .iter()
-                    .enumerate()
-                {
+                // An agency missing from the registry still gets its alert, on its own topic.
+                let fallback = [ChannelConfig::Kafka {}];
+                let channels = match cfg {
+                    Some(a) => a.channels.as_slice(),
+                    None => {
+                        tracing::warn!(
+                            agency = %det.agency,
+                            incident = %alert.idempotency_key,
+                            "agency not in the registry: alert goes to its Kafka topic only"
+                        );
+                        &fallback
+                    }
+                };
+                for (i, ch) in channels.iter().enumerate() {
                     let channel = match ch {
                         ChannelConfig::Kafka {} => "kafka".to_string(),
                         other => format!("{}.{i}", channel_kind(other)),
@@ -400,6 +408,22 @@ name_en = "Ministry of Health"
         // The replay after a restart changes nothing.
         let out = store.record(&ds[..1], &[10], &reg, 2000).unwrap();
         assert_eq!(out, vec![Recorded::Duplicate]);
+    }
+
+    #[test]
+    fn an_agency_missing_from_the_registry_gets_its_kafka_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut d = det(1, 1, Priority::P3);
+        d.agency = "bca".into();
+        let out = store.record(&[d], &[10], &registry(), 1000).unwrap();
+        assert_eq!(out.len(), 1);
+        let (due, _) = store.due(1000, 10, &HashSet::new()).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (due[0].agency.as_str(), due[0].channel.as_str()),
+            ("bca", "kafka")
+        );
     }
 
     #[test]

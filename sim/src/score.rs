@@ -209,28 +209,46 @@ pub fn replay(
                     .entry((d.rule.id.clone(), d.rule.title.clone()))
                     .or_insert(0) += 1;
             }
-            let inc = incidents.entry(d.incident_id).or_insert_with(|| Incident {
-                id: d.incident_id,
-                agency: d.agency.clone(),
-                category: d.category,
-                rule_id: d.rule.id.clone(),
-                rule_title: d.rule.title.clone(),
-                group_key: d.group_key.clone(),
-                first: d.timestamp,
-                last: d.timestamp,
-                count: 0,
-                entities: HashSet::new(),
-            });
-            inc.count += 1;
-            inc.first = inc.first.min(d.timestamp);
-            inc.last = inc.last.max(d.timestamp);
-            add_entities(&mut inc.entities, &d);
+            add_detection(&mut incidents, &d);
         }
     }
-    r.incidents = incidents.into_values().collect();
-    r.incidents
-        .sort_by(|a, b| a.first.cmp(&b.first).then(a.id.cmp(&b.id)));
+    r.incidents = sorted(incidents);
     Ok(r)
+}
+
+fn add_detection(incidents: &mut HashMap<Id, Incident>, d: &Detection) {
+    let inc = incidents.entry(d.incident_id).or_insert_with(|| Incident {
+        id: d.incident_id,
+        agency: d.agency.clone(),
+        category: d.category,
+        rule_id: d.rule.id.clone(),
+        rule_title: d.rule.title.clone(),
+        group_key: d.group_key.clone(),
+        first: d.timestamp,
+        last: d.timestamp,
+        count: 0,
+        entities: HashSet::new(),
+    });
+    inc.count += 1;
+    inc.first = inc.first.min(d.timestamp);
+    inc.last = inc.last.max(d.timestamp);
+    add_entities(&mut inc.entities, d);
+}
+
+fn sorted(incidents: HashMap<Id, Incident>) -> Vec<Incident> {
+    let mut v: Vec<Incident> = incidents.into_values().collect();
+    v.sort_by(|a, b| a.first.cmp(&b.first).then(a.id.cmp(&b.id)));
+    v
+}
+
+/// Groups detections — e.g. those an index holds — into [`Incident`]s by incident id, ordered
+/// by first time, for [`score`]. Each detection counts once per call: pass distinct ones.
+pub fn incidents<'a>(detections: impl IntoIterator<Item = &'a Detection>) -> Vec<Incident> {
+    let mut map = HashMap::new();
+    for d in detections {
+        add_detection(&mut map, d);
+    }
+    sorted(map)
 }
 
 /// Whether `inc` matches `t` (see the module docs).

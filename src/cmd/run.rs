@@ -82,6 +82,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "MONTHS")]
     simulate: Option<String>,
 
+    /// Benign records per agency on a working day for --simulate (weekends carry a third)
+    #[arg(long, value_name = "N", default_value_t = 500, requires = "simulate")]
+    simulate_scale: u32,
+
+    /// Seed for --simulate: the same seed gives the same records (and event ids) as
+    /// `canhgac simulate --seed`
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "simulate")]
+    simulate_seed: u64,
+
     /// Read every source once, wait until the index committed everything, print a summary
     /// and exit (without it, sources are followed and the process runs until SIGINT/SIGTERM)
     #[arg(long)]
@@ -216,7 +225,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             })?;
             let registry = canhgac_core::registry::Registry::load(&path)
                 .map_err(|e| UsageError(e.to_string()))?;
-            let config = canhgac_sim::SimConfig::new(registry, parse(from)?, parse(to)?);
+            let mut config = canhgac_sim::SimConfig::new(registry, parse(from)?, parse(to)?);
+            config.events_per_day = args.simulate_scale;
+            config.seed = args.simulate_seed;
             Some(std::sync::Arc::new(
                 canhgac_sim::Simulator::new(config).map_err(|e| UsageError(e.to_string()))?,
             ))

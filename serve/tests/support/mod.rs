@@ -11,7 +11,7 @@ use canhgac_core::detection::Detection;
 use canhgac_core::transport::{Bus, TopicFilter};
 use canhgac_index::synth::incident_detections;
 use canhgac_index::{run, IncidentIndex, Indexer, IndexerHandle, IndexerOptions, RunOptions};
-use canhgac_serve::{AuditLog, Auth, Limits, Role, ServerState};
+use canhgac_serve::{AuditLog, Auth, Limits, Role, ServerState, TlsConfig};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -57,6 +57,11 @@ pub fn auth() -> Auth {
 
 /// Starts a server; `writable` runs the indexer loop and hands the server its handle.
 pub async fn start(limits: Limits, writable: bool) -> Server {
+    start_with(limits, writable, None).await
+}
+
+/// As [`start`], serving HTTPS when `tls` is given (`base` is then `https://…`).
+pub async fn start_with(limits: Limits, writable: bool, tls: Option<TlsConfig>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus();
     let opts = IndexerOptions {
@@ -104,10 +109,16 @@ pub async fn start(limits: Limits, writable: bool) -> Server {
         limits,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{}", listener.local_addr().unwrap());
     let c = cancel.clone();
     let server = tokio::spawn(async move {
-        canhgac_serve::serve(listener, state, c).await.unwrap();
+        match tls {
+            Some(tls) => canhgac_serve::serve_tls(listener, tls, state, c)
+                .await
+                .unwrap(),
+            None => canhgac_serve::serve(listener, state, c).await.unwrap(),
+        }
     });
     Server {
         base,
