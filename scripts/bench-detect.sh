@@ -12,6 +12,7 @@
 # throughput) and "live" (the worker running, copies published one after another: latency).
 #
 # Usage: scripts/bench-detect.sh [COPIES]   (default 13: 107,315 events)
+# Profile the worker: WRAP="perf record -F 999 -g -o /tmp/detect.perf --" scripts/bench-detect.sh
 # Needs release builds: cargo build --release --bin canhgac
 #                       cargo build --release -p canhgac-detect --example measure
 set -euo pipefail
@@ -54,14 +55,17 @@ publish() { # copy
 echo "== end to end, one worker, Tansu memory://"
 for c in $(seq "$copies"); do publish "$c"; done
 drain=$((copies * 8255))
-"$bin" detect --brokers "127.0.0.1:$port" --group bench --reload-interval 0 \
+${WRAP:-} "$bin" detect --brokers "127.0.0.1:$port" --group bench --reload-interval 0 \
     --metrics-listen "127.0.0.1:$mport" --log-format json "${rules[@]}" "${ioc[@]}" \
     2>"$dir/detect.log" &
 worker=$!
 until curl -sf "http://127.0.0.1:$mport/metrics" >/dev/null; do sleep 0.1; done
 # Drain: the topic holds every event; time from the first acked event to the last.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / hz}' "/proc/$1/stat"; }
 t0=$(wait_events 1); n0=$(metric canhgac_detect_events_total)
+w0=$(cpu $worker); b0=$(cpu $broker)
 t1=$(wait_events "$drain")
+w1=$(cpu $worker); b1=$(cpu $broker)
 curl -s "http://127.0.0.1:$mport/metrics" >"$dir/drain.txt"
 # Live: the worker is caught up; 3 more copies published one after the other, 1 s apart.
 live=3
@@ -69,7 +73,7 @@ for c in $(seq $((copies + 1)) $((copies + live))); do publish "$c"; sleep 1; do
 wait_events $(((copies + live) * 8255)) >/dev/null
 curl -s "http://127.0.0.1:$mport/metrics" >"$dir/live.txt"
 grep -h '"rules loaded"\|"ioc list loaded"' "$dir/detect.log" | cut -c1-400
-python3 - "$dir/drain.txt" "$dir/live.txt" "$t0" "$t1" "$n0" "$drain" <<'PY'
+python3 - "$dir/drain.txt" "$dir/live.txt" "$t0" "$t1" "$n0" "$drain" "$w0" "$w1" "$b0" "$b1" <<'PY'
 import re, sys
 def load(path):
     m = {}
@@ -90,6 +94,10 @@ det = sum(get(drain, 'canhgac_detect_detections_total').values())
 ioc = sum(get(drain, 'canhgac_detect_ioc_hits_total').values())
 print(f"-- drain: {total:,} events, {int(det):,} detections ({int(ioc):,} IOC) in {secs:.2f} s "
       f"from the first acked event = {(total - n0) / secs:,.0f} events/s")
+w0, w1, b0, b1 = map(float, sys.argv[7:11])
+print(f"   process CPU during the drain (user + system): worker {w1 - w0:.2f} s ({(w1 - w0) / secs:.2f} cores), "
+      f"broker {b1 - b0:.2f} s ({(b1 - b0) / secs:.2f} cores); "
+      f"{(total - n0) / max(w1 - w0, 1e-9):,.0f} events per worker CPU-second")
 print("   stage wall s: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(phases(drain, 'canhgac_detect_stage_seconds_total').items())))
 print("   evaluation CPU s (all threads): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(phases(drain, 'canhgac_detect_cpu_seconds_total').items())))
 def hist(m):

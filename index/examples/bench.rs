@@ -34,6 +34,8 @@ struct Args {
     queries: usize,
     threads: usize,
     skip_bare: bool,
+    /// Search the index left in DIR by an earlier run instead of building one.
+    reuse: bool,
 }
 
 fn args() -> Args {
@@ -43,6 +45,7 @@ fn args() -> Args {
         queries: 300,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         skip_bare: false,
+        reuse: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -53,7 +56,8 @@ fn args() -> Args {
             "--queries" => a.queries = v().parse().expect("a number"),
             "--threads" => a.threads = v().parse().expect("a number"),
             "--skip-bare" => a.skip_bare = true,
-            other => panic!("unknown option {other} (--incidents N --dir DIR --queries N --threads N --skip-bare)"),
+            "--reuse" => a.reuse = true,
+            other => panic!("unknown option {other} (--incidents N --dir DIR --queries N --threads N --skip-bare --reuse)"),
         }
     }
     a
@@ -174,10 +178,19 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 fn main() {
     let a = args();
-    let _ = std::fs::remove_dir_all(&a.dir);
-    std::fs::create_dir_all(&a.dir).unwrap();
     let ours = a.dir.join("canhgac");
     let bare = a.dir.join("bare");
+    if a.reuse && ours.exists() {
+        println!("searching the index in {} (--reuse)", ours.display());
+    } else {
+        build(&a, &ours, &bare);
+    }
+    search(&a, &ours);
+}
+
+fn build(a: &Args, ours: &Path, bare: &Path) {
+    let _ = std::fs::remove_dir_all(&a.dir);
+    std::fs::create_dir_all(&a.dir).unwrap();
     println!(
         "incidents: {} (1 detection each), writer threads: {}, load before: {}",
         a.incidents,
@@ -185,7 +198,7 @@ fn main() {
         loadavg()
     );
 
-    let t_ours = index_canhgac(&a, &ours);
+    let t_ours = index_canhgac(a, ours);
     let rate_ours = a.incidents as f64 / t_ours.as_secs_f64();
     println!(
         "canhgac indexer: {:.1} s, {:.0} detections/s (load {})",
@@ -194,7 +207,7 @@ fn main() {
         loadavg()
     );
     if !a.skip_bare {
-        let t_bare = index_bare(&a, &bare);
+        let t_bare = index_bare(a, bare);
         let rate_bare = a.incidents as f64 / t_bare.as_secs_f64();
         println!(
             "bare tantivy:    {:.1} s, {:.0} detections/s (load {})",
@@ -203,17 +216,19 @@ fn main() {
             loadavg()
         );
         println!("ratio canhgac/bare: {:.2}", rate_ours / rate_bare);
-        println!("bare size: {:.1} MiB", du(&bare) as f64 / (1 << 20) as f64);
-        let _ = std::fs::remove_dir_all(&bare);
+        println!("bare size: {:.1} MiB", du(bare) as f64 / (1 << 20) as f64);
+        let _ = std::fs::remove_dir_all(bare);
     }
-    let size = du(&ours);
+    let size = du(ours);
     println!(
         "index size: {:.1} MiB, {:.0} bytes per incident (incident + detection documents, event JSON stored)",
         size as f64 / (1 << 20) as f64,
         size as f64 / a.incidents as f64
     );
+}
 
-    let index = IncidentIndex::open(&ours).unwrap();
+fn search(a: &Args, ours: &Path) {
+    let index = IncidentIndex::open(ours).unwrap();
     let terms = [
         "tan cong",
         "\"thay doi giao dien\"",
@@ -231,6 +246,7 @@ fn main() {
         Category::Intrusion,
     ];
     let mut lat = Vec::new();
+    let mut by_word = vec![(Duration::ZERO, Duration::ZERO); terms.len()];
     let mut total_hits = 0u64;
     for q in 0..a.queries {
         let mut req = SearchRequest::new(Scope::All, terms[q % terms.len()]);
@@ -248,8 +264,20 @@ fn main() {
         req.facets = q % 2 == 1;
         let t = Instant::now();
         let r = index.search(&req).unwrap();
-        lat.push(t.elapsed());
+        let took = t.elapsed();
+        lat.push(took);
+        let w = &mut by_word[q % terms.len()];
+        w.0 = w.0.max(took);
+        w.1 += took;
         total_hits += r.total;
+    }
+    for (i, (max, sum)) in by_word.iter().enumerate() {
+        println!(
+            "  {:<24} mean {:>7.1} ms  max {:>7.1} ms",
+            terms[i],
+            sum.as_secs_f64() * 1000.0 / (a.queries as f64 / terms.len() as f64),
+            max.as_secs_f64() * 1000.0
+        );
     }
     lat.sort();
     println!(

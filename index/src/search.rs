@@ -190,7 +190,12 @@ impl IncidentIndex {
         Self::from_index(indexer.index().clone(), indexer.fields().clone())
     }
 
-    fn from_index(index: Index, fields: Fields) -> Result<Self> {
+    fn from_index(mut index: Index, fields: Fields) -> Result<Self> {
+        // Segments are searched in parallel (one thread per core): statistics and searches
+        // over a large index take a fraction of the time.
+        index
+            .set_default_multithread_executor()
+            .map_err(IndexError::tantivy("start search threads"))?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::OnCommitWithDelay)
@@ -224,18 +229,32 @@ impl IncidentIndex {
         if q.is_empty() || q == "*" {
             return Ok(Box::new(AllQuery));
         }
-        let mut parser =
-            QueryParser::for_index(&self.index, vec![self.fields.title, self.fields.text]);
+        // Words match in `text`, which begins with the titles, so it alone decides what
+        // matches. Searching `title` and `text` as alternatives made each phrase a union of
+        // two phrase scorers, which tantivy advances window by window instead of seeking:
+        // 250 ms for a phrase over 5 M incidents instead of 20 (BENCHMARKS.md, issue 5).
+        let mut parser = QueryParser::for_index(&self.index, vec![self.fields.text]);
         parser.set_conjunction_by_default();
-        match parser.parse_query(q) {
-            Ok(parsed) => Ok(parsed),
+        let matched = match parser.parse_query(q) {
+            Ok(parsed) => parsed,
             // A purely negative query (`NOT agency:x`) means "everything except": the request's
             // other clauses are positive anyway.
             Err(tantivy::query::QueryParserError::AllButQueryForbidden) => parser
                 .parse_query(&format!("* AND ({q})"))
-                .map_err(|e| query_error(query, q, &e)),
-            Err(e) => Err(query_error(query, q, &e)),
-        }
+                .map_err(|e| query_error(query, q, &e))?,
+            Err(e) => return Err(query_error(query, q, &e)),
+        };
+        // Title matches rank first: an optional clause, consulted only for documents that
+        // match (it never changes the match set).
+        let mut titles = QueryParser::for_index(&self.index, vec![self.fields.title]);
+        titles.set_conjunction_by_default();
+        Ok(match titles.parse_query(q) {
+            Ok(t) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, matched),
+                (Occur::Should, t),
+            ])),
+            Err(_) => matched,
+        })
     }
 
     /// The request's query with its filters and scope.
@@ -314,10 +333,8 @@ impl IncidentIndex {
             .as_deref()
             .map(|c| Cursor::decode(c, req.sort))
             .transpose()?;
-        let total = searcher
-            .search(&query, &Count)
-            .map_err(IndexError::tantivy("count"))? as u64;
-        let (addrs, last): (Vec<(DocAddress, Option<f32>)>, Option<Cursor>) = match req.sort {
+        // One pass over the matches counts them and keeps the page (a tuple collector).
+        let (total, addrs, last): (u64, Page, Option<Cursor>) = match req.sort {
             Sort::Newest | Sort::Oldest => {
                 let newest = req.sort == Sort::Newest;
                 let after = cursor.map(|c| c.key);
@@ -337,8 +354,8 @@ impl IncidentIndex {
                         }
                     }
                 });
-                let docs = searcher
-                    .search(&query, &top)
+                let (total, docs) = searcher
+                    .search(&query, &(Count, top))
                     .map_err(IndexError::tantivy("search"))?;
                 let docs: Vec<(u128, DocAddress)> =
                     docs.into_iter().filter(|(k, _)| *k != 0).collect();
@@ -347,7 +364,11 @@ impl IncidentIndex {
                     key: if newest { *k } else { !*k },
                     score: 0.0,
                 });
-                (docs.into_iter().map(|(_, a)| (a, None)).collect(), last)
+                (
+                    total as u64,
+                    docs.into_iter().map(|(_, a)| (a, None)).collect(),
+                    last,
+                )
             }
             Sort::Relevance => {
                 let after = cursor.map(|c| (c.score, c.key as u64));
@@ -361,8 +382,8 @@ impl IncidentIndex {
                         }
                     }
                 });
-                let docs = searcher
-                    .search(&query, &top)
+                let (total, docs) = searcher
+                    .search(&query, &(Count, top))
                     .map_err(IndexError::tantivy("search"))?;
                 let docs: Vec<((f32, u64), DocAddress)> = docs
                     .into_iter()
@@ -374,6 +395,7 @@ impl IncidentIndex {
                     score: *s,
                 });
                 (
+                    total as u64,
                     docs.into_iter().map(|((s, _), a)| (a, Some(s))).collect(),
                     last,
                 )
@@ -589,6 +611,9 @@ impl Cursor {
         }
     }
 }
+
+/// A page of hits: addresses with their scores (relevance order only).
+type Page = Vec<(DocAddress, Option<f32>)>;
 
 /// Counts the values of keyword fast fields over the matching documents.
 struct FacetCollector {

@@ -183,7 +183,15 @@ impl IncidentIndex {
         let searcher = self.searcher();
         let span = (month_index(last) - month_index(lo) + 1) as usize;
         let aggs = searcher
-            .search(&query, &MonthCollector { lo, span })
+            .search(
+                &query,
+                &MonthCollector {
+                    lo,
+                    span,
+                    // The year before the shown months only needs totals (for the changes).
+                    detail_from: (month_index(first) - month_index(lo)) as usize,
+                },
+            )
             .map_err(IndexError::tantivy("monthly statistics"))?;
         let get = |m: u32| -> &MonthAgg { &aggs[(month_index(m) - month_index(lo)) as usize] };
         let shown: Vec<u32> = (0..months)
@@ -326,6 +334,8 @@ fn month_index(yyyymm: u32) -> i64 {
 struct MonthCollector {
     lo: u32,
     span: usize,
+    /// Months before this slot are counted, not broken down.
+    detail_from: usize,
 }
 
 struct MonthSegment {
@@ -335,6 +345,14 @@ struct MonthSegment {
     total: Vec<u64>,
     /// Per string column: counts indexed by month * num_terms + ord.
     counts: [Vec<u64>; 4],
+    /// Per string column: at most one value per document in this segment (read a block at a
+    /// time with `first_vals`).
+    single: [bool; 4],
+    /// Block buffers: months, then ordinals.
+    months_buf: Vec<Option<u64>>,
+    ords_buf: Vec<Option<u64>>,
+    slots: Vec<usize>,
+    detail_from: usize,
 }
 
 const STR_FIELDS: [&str; 4] = ["category", "agency", "rule", "system"];
@@ -354,12 +372,25 @@ impl Collector for MonthCollector {
         let counts = std::array::from_fn(|i| {
             vec![0u64; self.span * strs[i].as_ref().map_or(0, |c| c.num_terms())]
         });
+        let single = std::array::from_fn(|i| {
+            strs[i].as_ref().is_none_or(|c| {
+                !matches!(
+                    c.ords().get_cardinality(),
+                    tantivy::columnar::Cardinality::Multivalued
+                )
+            })
+        });
         Ok(MonthSegment {
             lo: month_index(self.lo),
             month: ff.u64("month")?,
             strs,
             total: vec![0; self.span],
             counts,
+            single,
+            months_buf: Vec::new(),
+            ords_buf: Vec::new(),
+            slots: Vec::new(),
+            detail_from: self.detail_from,
         })
     }
 
@@ -401,6 +432,9 @@ impl SegmentCollector for MonthSegment {
             return;
         }
         self.total[mi] += 1;
+        if mi < self.detail_from {
+            return;
+        }
         for (c, counts) in self.strs.iter().zip(self.counts.iter_mut()) {
             if let Some(c) = c {
                 let n = c.num_terms();
@@ -411,6 +445,75 @@ impl SegmentCollector for MonthSegment {
                 }
             }
         }
+    }
+
+    /// A block of matching documents: single-valued columns are read with `first_vals`
+    /// (several times faster than a lookup per document), multi-valued ones per document.
+    fn collect_block(&mut self, docs: &[DocId]) {
+        let n = docs.len();
+        self.months_buf.clear();
+        self.months_buf.resize(n, None);
+        self.month.first_vals(docs, &mut self.months_buf);
+        // Month slot per document (usize::MAX: outside the span or no month).
+        let span = self.total.len();
+        let lo = self.lo;
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.clear();
+        slots.extend(self.months_buf.iter().map(|m| match m {
+            Some(m) => {
+                let mi = month_index(*m as u32) - lo;
+                if (0..span as i64).contains(&mi) {
+                    mi as usize
+                } else {
+                    usize::MAX
+                }
+            }
+            None => usize::MAX,
+        }));
+        let mut detailed = false;
+        for mi in slots.iter_mut() {
+            if *mi != usize::MAX {
+                self.total[*mi] += 1;
+                if *mi < self.detail_from {
+                    *mi = usize::MAX;
+                } else {
+                    detailed = true;
+                }
+            }
+        }
+        if !detailed {
+            self.slots = slots;
+            return;
+        }
+        for k in 0..4 {
+            let Some(c) = &self.strs[k] else { continue };
+            let terms = c.num_terms();
+            let counts = &mut self.counts[k];
+            if self.single[k] {
+                self.ords_buf.clear();
+                self.ords_buf.resize(n, None);
+                c.ords().first_vals(docs, &mut self.ords_buf);
+                for (&mi, ord) in slots.iter().zip(&self.ords_buf) {
+                    if let (true, Some(ord)) = (mi != usize::MAX, ord) {
+                        if let Some(slot) = counts.get_mut(mi * terms + *ord as usize) {
+                            *slot += 1;
+                        }
+                    }
+                }
+            } else {
+                for (&mi, &doc) in slots.iter().zip(docs) {
+                    if mi == usize::MAX {
+                        continue;
+                    }
+                    for ord in c.term_ords(doc) {
+                        if let Some(slot) = counts.get_mut(mi * terms + ord as usize) {
+                            *slot += 1;
+                        }
+                    }
+                }
+            }
+        }
+        self.slots = slots;
     }
 
     fn harvest(self) -> Vec<MonthAgg> {

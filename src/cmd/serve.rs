@@ -74,6 +74,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "R", default_value_t = Limits::default().rate_per_sec)]
     rate: f64,
 
+    /// Also serve Prometheus metrics without a token at http://ADDR/metrics (for a scraper
+    /// on a private port; /metrics on --listen needs a national or manager token)
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+
     /// Requests per token at once before --rate applies
     #[arg(long, value_name = "N", default_value_t = Limits::default().burst)]
     burst: u32,
@@ -165,7 +170,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         } else {
             (IncidentIndex::open(&dir)?, None)
         };
-        let state = ServerState::new(index, writer, auth, audit, limits);
+        let prom = canhgac_core::telemetry::new_registry();
+        let state = ServerState::new(index, writer, auth, audit, limits).with_registry(prom.clone())?;
+        if let Some(addr) = args.metrics_listen {
+            crate::metrics_http::serve(addr, prom, cancel.clone()).await?;
+        }
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };

@@ -55,6 +55,7 @@ pub struct DetectStage<P: Publisher> {
     metrics: DetectMetrics,
     options: StageOptions,
     correlator: SharedCorrelator,
+    order: std::sync::Arc<Order>,
 }
 
 /// What evaluation made of one message.
@@ -83,6 +84,7 @@ impl<P: Publisher> DetectStage<P> {
             metrics,
             options,
             correlator,
+            order: std::sync::Arc::default(),
         }
     }
 
@@ -102,7 +104,7 @@ impl<P: Publisher> DetectStage<P> {
         cancel: CancellationToken,
     ) -> Result<StageStats, WorkerError> {
         let mut stats = StageStats::default();
-        let mut inflight = FuturesUnordered::new();
+        let mut inflight: FuturesUnordered<InFlight> = FuturesUnordered::new();
         let mut failure: Option<CoreError> = None;
         let phase = |name: &str, since: Instant| {
             self.metrics
@@ -111,15 +113,40 @@ impl<P: Publisher> DetectStage<P> {
                 .inc_by(since.elapsed().as_secs_f64())
         };
         let mut waiting = Instant::now();
+        // The batch being evaluated on the blocking pool while the previous one is published
+        // and the next one received.
+        let mut pending: Option<(Vec<Received>, Evaluation)> = None;
         'outer: loop {
-            let first = tokio::select! {
-                biased;
-                Some(done) = inflight.next(), if !inflight.is_empty() => {
-                    settle(done, &mut stats, &self.metrics, &mut failure);
-                    continue;
+            // Acks of deliveries that completed meanwhile.
+            while let Some(Some(done)) = inflight.next().now_or_never() {
+                settle(done, &mut stats, &self.metrics, &mut failure);
+            }
+            let first = if pending.is_some() {
+                match sub.recv().now_or_never() {
+                    Some(m) => m,
+                    None => {
+                        // Nothing more waiting: deliver the batch under evaluation.
+                        let (batch, eval) = pending.take().expect("checked");
+                        let outcomes = self.finish(eval).await;
+                        self.deliver(batch, outcomes, &mut stats, &mut inflight, &mut failure)
+                            .await;
+                        waiting = Instant::now();
+                        if failure.is_some() {
+                            break 'outer;
+                        }
+                        continue;
+                    }
                 }
-                _ = cancel.cancelled() => break,
-                m = sub.recv() => m,
+            } else {
+                tokio::select! {
+                    biased;
+                    Some(done) = inflight.next(), if !inflight.is_empty() => {
+                        settle(done, &mut stats, &self.metrics, &mut failure);
+                        continue;
+                    }
+                    _ = cancel.cancelled() => break,
+                    m = sub.recv() => m,
+                }
             };
             let mut batch = Vec::with_capacity(self.options.batch);
             match first {
@@ -138,57 +165,22 @@ impl<P: Publisher> DetectStage<P> {
                 }
             }
             phase("receive", waiting);
-            let evaluating = Instant::now();
-            let outcomes = self.evaluate(&mut batch).await;
-            phase("evaluate", evaluating);
-            let publishing = Instant::now();
-            let mut blocked = Duration::ZERO;
-            for (received, outcome) in batch.into_iter().zip(outcomes) {
-                let agency = self
-                    .topics
-                    .agency_of_events_topic(&received.topic)
-                    .unwrap_or("unknown")
-                    .to_string();
-                let read_at = match &outcome {
-                    Outcome::Detections(_, t) => Some(*t),
-                    Outcome::Invalid(..) => None,
-                };
-                let deliveries = match self.publish(&agency, &received, outcome, &mut stats).await {
-                    Ok(d) => d,
-                    Err(e) => {
-                        failure.get_or_insert(e);
-                        break 'outer;
-                    }
-                };
-                inflight.push(async move {
-                    (
-                        futures::future::join_all(deliveries).await,
-                        received.ack,
-                        read_at,
-                    )
-                });
-                if inflight.len() >= self.options.max_in_flight {
-                    let t = Instant::now();
-                    while inflight.len() >= self.options.max_in_flight {
-                        if let Some(done) = inflight.next().await {
-                            settle(done, &mut stats, &self.metrics, &mut failure);
-                        }
-                    }
-                    blocked += t.elapsed();
-                }
+            let eval = self.start_evaluation(&mut batch);
+            if let Some((prev, prev_eval)) = pending.replace((batch, eval)) {
+                let outcomes = self.finish(prev_eval).await;
+                self.deliver(prev, outcomes, &mut stats, &mut inflight, &mut failure)
+                    .await;
             }
-            let total = publishing.elapsed();
             waiting = Instant::now();
-            self.metrics
-                .stage_seconds
-                .with_label_values(&["publish"])
-                .inc_by(total.saturating_sub(blocked).as_secs_f64());
-            self.metrics
-                .stage_seconds
-                .with_label_values(&["backpressure"])
-                .inc_by(blocked.as_secs_f64());
-            if failure.is_some() {
+            if failure.is_some() || cancel.is_cancelled() {
                 break;
+            }
+        }
+        if let Some((batch, eval)) = pending.take() {
+            let outcomes = self.finish(eval).await;
+            if failure.is_none() {
+                self.deliver(batch, outcomes, &mut stats, &mut inflight, &mut failure)
+                    .await;
             }
         }
         while let Some(done) = inflight.next().await {
@@ -200,9 +192,10 @@ impl<P: Publisher> DetectStage<P> {
         }
     }
 
-    /// Parses and evaluates a batch on the blocking pool, in parallel; then feeds the
-    /// correlation engines in delivery order (sequentially: their state is per topic).
-    async fn evaluate(&self, batch: &mut [Received]) -> Vec<Outcome> {
+    /// Starts parsing and evaluating a batch on the blocking pool, in parallel; then the
+    /// correlation engines are fed in delivery order (sequentially: their state is per topic),
+    /// after those of the batches started before (a ticket orders them).
+    fn start_evaluation(&self, batch: &mut [Received]) -> Evaluation {
         let rules = self.rules.current();
         let items: Vec<(Option<String>, Vec<u8>)> = batch
             .iter_mut()
@@ -215,33 +208,48 @@ impl<P: Publisher> DetectStage<P> {
                 )
             })
             .collect();
-        let topics: Vec<String> = batch.iter().map(|r| r.topic.clone()).collect();
+        let correlating = !rules.correlations.is_empty();
+        let topics: Vec<String> = if correlating {
+            batch.iter().map(|r| r.topic.clone()).collect()
+        } else {
+            Vec::new()
+        };
         let metrics = self.metrics.clone();
         let correlator = self.correlator.clone();
+        let order = self.order.clone();
+        let ticket = order.take_ticket();
         let work = move || {
             use rayon::prelude::*;
-            let correlating = !rules.correlations.is_empty();
-            let evaluated: Vec<(Outcome, Option<Evaluated>)> = items
-                .into_par_iter()
-                .map_init(
-                    || {
-                        let clock = Clock::new(metrics.clone());
-                        (rules.engine.scratch(), Vec::new(), Vec::new(), clock)
-                    },
-                    |(scratch, matched, hits, clock), (agency, payload)| {
-                        evaluate_one(
-                            &rules,
-                            scratch,
-                            matched,
-                            hits,
-                            clock,
-                            agency,
-                            &payload,
-                            correlating,
-                        )
-                    },
-                )
-                .collect();
+            let parallel = std::panic::AssertUnwindSafe(|| {
+                items
+                    .into_par_iter()
+                    .map_init(
+                        || {
+                            let clock = Clock::new(metrics.clone());
+                            (rules.engine.scratch(), Vec::new(), Vec::new(), clock)
+                        },
+                        |(scratch, matched, hits, clock), (agency, payload)| {
+                            evaluate_one(
+                                &rules,
+                                scratch,
+                                matched,
+                                hits,
+                                clock,
+                                agency,
+                                &payload,
+                                correlating,
+                            )
+                        },
+                    )
+                    .collect::<Vec<(Outcome, Option<Evaluated>)>>()
+            });
+            // Even a panicking batch takes its turn, or the batches after it would wait forever.
+            let evaluated = std::panic::catch_unwind(parallel);
+            let _turn = order.wait_turn(ticket);
+            let evaluated = match evaluated {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
             if !correlating {
                 return evaluated.into_iter().map(|(o, _)| o).collect();
             }
@@ -272,7 +280,76 @@ impl<P: Publisher> DetectStage<P> {
                 .inc_by(t.elapsed().as_secs_f64());
             out
         };
-        tokio::task::spawn_blocking(work).await.unwrap_or_default()
+        Evaluation {
+            task: tokio::task::spawn_blocking(work),
+        }
+    }
+
+    /// Waits for a batch's evaluation; counts the wait as the `evaluate` phase.
+    async fn finish(&self, eval: Evaluation) -> Vec<Outcome> {
+        let waited = Instant::now();
+        let out = eval.task.await.unwrap_or_default();
+        self.metrics
+            .stage_seconds
+            .with_label_values(&["evaluate"])
+            .inc_by(waited.elapsed().as_secs_f64());
+        out
+    }
+
+    /// Publishes a batch's outputs in order; their acknowledgements join `inflight`.
+    async fn deliver(
+        &self,
+        batch: Vec<Received>,
+        outcomes: Vec<Outcome>,
+        stats: &mut StageStats,
+        inflight: &mut FuturesUnordered<InFlight>,
+        failure: &mut Option<CoreError>,
+    ) {
+        let publishing = Instant::now();
+        let mut blocked = Duration::ZERO;
+        for (received, outcome) in batch.into_iter().zip(outcomes) {
+            let agency = self
+                .topics
+                .agency_of_events_topic(&received.topic)
+                .unwrap_or("unknown")
+                .to_string();
+            let read_at = match &outcome {
+                Outcome::Detections(_, t) => Some(*t),
+                Outcome::Invalid(..) => None,
+            };
+            let deliveries = match self.publish(&agency, &received, outcome, stats).await {
+                Ok(d) => d,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    break;
+                }
+            };
+            inflight.push(Box::pin(async move {
+                (
+                    futures::future::join_all(deliveries).await,
+                    received.ack,
+                    read_at,
+                )
+            }));
+            if inflight.len() >= self.options.max_in_flight {
+                let t = Instant::now();
+                while inflight.len() >= self.options.max_in_flight {
+                    if let Some(done) = inflight.next().await {
+                        settle(done, stats, &self.metrics, failure);
+                    }
+                }
+                blocked += t.elapsed();
+            }
+        }
+        let total = publishing.elapsed();
+        self.metrics
+            .stage_seconds
+            .with_label_values(&["publish"])
+            .inc_by(total.saturating_sub(blocked).as_secs_f64());
+        self.metrics
+            .stage_seconds
+            .with_label_values(&["backpressure"])
+            .inc_by(blocked.as_secs_f64());
     }
 
     /// Sends a message's outputs; returns their deliveries.
@@ -341,6 +418,49 @@ impl<P: Publisher> DetectStage<P> {
             }
         }
         Ok(deliveries)
+    }
+}
+
+/// A batch under evaluation on the blocking pool.
+struct Evaluation {
+    task: tokio::task::JoinHandle<Vec<Outcome>>,
+}
+
+/// The deliveries of one message, with its ack.
+type InFlight = std::pin::Pin<Box<dyn std::future::Future<Output = Done> + Send>>;
+
+/// Orders the correlation step of batches evaluated concurrently: tickets in start order, each
+/// batch waits until the batches before it are done.
+#[derive(Default)]
+pub(super) struct Order {
+    next_ticket: std::sync::atomic::AtomicU64,
+    serving: std::sync::Mutex<u64>,
+    turn: std::sync::Condvar,
+}
+
+/// A batch's turn; the next batch's comes when it is dropped.
+struct Turn<'a>(&'a Order);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.serving.lock().unwrap_or_else(|p| p.into_inner());
+        *s += 1;
+        self.0.turn.notify_all();
+    }
+}
+
+impl Order {
+    fn take_ticket(&self) -> u64 {
+        self.next_ticket
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn wait_turn(&self, ticket: u64) -> Turn<'_> {
+        let mut s = self.serving.lock().unwrap_or_else(|p| p.into_inner());
+        while *s != ticket {
+            s = self.turn.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        Turn(self)
     }
 }
 
