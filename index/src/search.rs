@@ -267,7 +267,7 @@ impl IncidentIndex {
             Kind::Detections => KIND_DETECTION,
         };
         must.push((Occur::Must, term_query(Term::from_field_text(f.kind, kind))));
-        must.push((Occur::Must, scope_query(f, &req.scope)));
+        must.extend(scope_clause(f, &req.scope));
         let any = |field: Field, values: Vec<String>| -> Option<Box<dyn Query>> {
             (!values.is_empty()).then(|| {
                 Box::new(BooleanQuery::new(
@@ -504,10 +504,12 @@ pub(crate) fn term_query(term: Term) -> Box<dyn Query> {
 }
 
 /// The scope as a query: everything, or one agency's documents.
-pub(crate) fn scope_query(f: &Fields, scope: &Scope) -> Box<dyn Query> {
+/// The clause that limits a query to `scope`: none for [`Scope::All`] (intersecting with
+/// every document costs a step per match and selects nothing).
+pub(crate) fn scope_clause(f: &Fields, scope: &Scope) -> Option<(Occur, Box<dyn Query>)> {
     match scope {
-        Scope::All => Box::new(AllQuery),
-        Scope::Agency(a) => term_query(f.keyword_term(f.agency, a)),
+        Scope::All => None,
+        Scope::Agency(a) => Some((Occur::Must, term_query(f.keyword_term(f.agency, a)))),
     }
 }
 

@@ -13,14 +13,14 @@ use std::ops::Bound;
 
 use canhgac_core::Category;
 use serde::Serialize;
-use tantivy::collector::{Collector, SegmentCollector, TopDocs};
+use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
 use tantivy::{DocId, Score, SegmentReader, Term};
 
 use crate::error::{IndexError, Result};
 use crate::schema::KIND_INCIDENT;
-use crate::search::{scope_query, term_query, IncidentIndex, Scope};
+use crate::search::{scope_clause, term_query, IncidentIndex, Scope};
 use crate::store;
 
 /// What to count.
@@ -166,21 +166,32 @@ impl IncidentIndex {
         // One year before the first shown month, for year-over-year changes.
         let lo = add_months(first, -12);
         let f = &self.fields;
-        let query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                term_query(Term::from_field_text(f.kind, KIND_INCIDENT)),
-            ),
-            (Occur::Must, scope_query(f, &req.scope)),
-            (
+        let searcher = self.searcher();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+            Occur::Must,
+            term_query(Term::from_field_text(f.kind, KIND_INCIDENT)),
+        )];
+        clauses.extend(scope_clause(f, &req.scope));
+        // The month range only helps when the index holds months outside it: the collector
+        // skips those anyway, and a range over (nearly) the whole index costs a scan of the
+        // month column on top of the postings.
+        let (lo_v, last_v) = (u64::from(lo), u64::from(last));
+        let inside = searcher.segment_readers().iter().all(|seg| {
+            seg.fast_fields()
+                .u64("month")
+                .map(|c| c.min_value() >= lo_v && c.max_value() <= last_v)
+                .unwrap_or(false)
+        });
+        if !inside {
+            clauses.push((
                 Occur::Must,
                 Box::new(RangeQuery::new(
-                    Bound::Included(Term::from_field_u64(f.month, u64::from(lo))),
-                    Bound::Included(Term::from_field_u64(f.month, u64::from(last))),
-                )) as Box<dyn Query>,
-            ),
-        ]);
-        let searcher = self.searcher();
+                    Bound::Included(Term::from_field_u64(f.month, lo_v)),
+                    Bound::Included(Term::from_field_u64(f.month, last_v)),
+                )),
+            ));
+        }
+        let query = BooleanQuery::new(clauses);
         let span = (month_index(last) - month_index(lo) + 1) as usize;
         let aggs = searcher
             .search(
@@ -278,20 +289,18 @@ impl IncidentIndex {
                 TopKind::Rule => f.rule,
                 TopKind::System => f.system,
             };
-            let q = BooleanQuery::new(vec![
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
                 (
                     Occur::Must,
                     term_query(Term::from_field_text(f.kind, KIND_INCIDENT)),
                 ),
-                (Occur::Must, scope_query(f, scope)),
                 (Occur::Must, term_query(Term::from_field_text(field, &id))),
-            ]);
-            let hit = searcher
-                .search(&q, &TopDocs::with_limit(1).order_by_score())
-                .map_err(IndexError::tantivy("name lookup"))?;
-            let name = match hit.first() {
-                Some((_, addr)) => {
-                    let r = store::load_incident(searcher, f, *addr)?;
+            ];
+            clauses.extend(scope_clause(f, scope));
+            let q = BooleanQuery::new(clauses);
+            let name = match first_match(searcher, &q)? {
+                Some(addr) => {
+                    let r = store::load_incident(searcher, f, addr)?;
                     match kind {
                         TopKind::Rule => r
                             .incident
@@ -331,6 +340,29 @@ fn month_index(yyyymm: u32) -> i64 {
 
 /// Counts incidents per month (an index from `lo`), and per category, agency, rule and system
 /// within each month, from fast fields.
+/// The first live document matching `q`, without visiting the others (a top-1 search would
+/// score every incident of a rule: 10 lookups cost more than the whole statistics).
+fn first_match(searcher: &tantivy::Searcher, q: &dyn Query) -> Result<Option<tantivy::DocAddress>> {
+    use tantivy::query::EnableScoring;
+    use tantivy::{DocSet, TERMINATED};
+    let weight = q
+        .weight(EnableScoring::disabled_from_searcher(searcher))
+        .map_err(IndexError::tantivy("name lookup"))?;
+    for (ord, seg) in searcher.segment_readers().iter().enumerate() {
+        let mut scorer = weight
+            .scorer(seg, 1.0)
+            .map_err(IndexError::tantivy("name lookup"))?;
+        let mut doc = scorer.doc();
+        while doc != TERMINATED {
+            if !seg.is_deleted(doc) {
+                return Ok(Some(tantivy::DocAddress::new(ord as u32, doc)));
+            }
+            doc = scorer.advance();
+        }
+    }
+    Ok(None)
+}
+
 struct MonthCollector {
     lo: u32,
     span: usize,
