@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use canhgac_core::registry::Registry;
 use canhgac_core::{Category, Id};
 use support::webhook::{self, secret, secret_env, Receiver};
-use support::{canhgac, committed_detections, data_dir, index_contents, Broker};
+use support::{
+    canhgac, committed_detections, data_dir, index_contents, index_full_contents, Broker,
+};
 
 /// The simulated traffic: one month for every agency of the example registry, small.
 const SIM: [&str; 6] = ["--from", "2026-10", "--scale", "40", "--seed", "3"];
@@ -59,66 +61,36 @@ fn rule_args(c: &mut Command) {
         .arg(repo("rules/agencies.example.toml"));
 }
 
-fn example_registry() -> Registry {
-    Registry::load(&repo("rules/agencies.example.toml")).unwrap()
-}
-
-/// Every agency of the test: the example registry's and the sensor inputs'.
-fn agency_ids() -> BTreeSet<String> {
-    example_registry()
-        .agencies()
-        .map(|a| a.id.clone())
-        .chain(inputs().into_iter().map(|(a, _, _)| a.to_string()))
-        .collect()
-}
-
-/// The registry the notifier reads: the example agencies, each with one webhook channel to the
-/// test's receiver.
-fn notify_registry(dir: &Path, port: u16) -> PathBuf {
-    let mut text = String::new();
-    let reg = example_registry();
-    // The agencies of the sensor inputs that the example registry lacks.
+/// Every agency of the test, (id, name_vi, name_en): the example registry's, then those of the
+/// sensor inputs that it lacks.
+fn agencies() -> Vec<(String, String, String)> {
+    let reg = Registry::load(&repo("rules/agencies.example.toml")).unwrap();
     let extra: Vec<(String, String, String)> = inputs()
         .into_iter()
         .filter(|(id, _, _)| reg.agency(id).is_none())
         .map(|(id, _, _)| (id.to_string(), id.to_string(), id.to_string()))
         .collect();
-    let agencies = reg
-        .agencies()
+    reg.agencies()
         .map(|a| (a.id.clone(), a.name_vi.clone(), a.name_en.clone()))
-        .chain(extra);
+        .chain(extra)
+        .collect()
+}
+
+/// The registry the notifier reads: every agency of the test, each with one webhook channel to
+/// the test's receiver.
+fn notify_registry(dir: &Path, port: u16, agencies: &[(String, String, String)]) -> PathBuf {
+    let mut text = String::new();
     for (id, vi, en) in agencies {
         text.push_str(&format!(
             "[[agency]]\nid = \"{id}\"\nname_vi = \"{vi}\"\nname_en = \"{en}\"\n\
              [[agency.channel]]\ntype = \"webhook\"\n\
              url = \"http://127.0.0.1:{port}/hook/{id}\"\nsecret_env = \"{env}\"\n\n",
-            env = secret_env(&id),
+            env = secret_env(id),
         ));
     }
     let p = dir.join("notify-agencies.toml");
     std::fs::write(&p, text).unwrap();
     p
-}
-
-/// Every detection in the index at `dir`.
-fn index_detections(dir: &Path) -> Vec<canhgac_core::Detection> {
-    use canhgac_index::{IncidentIndex, Kind, Record, Scope, SearchRequest};
-    let index = IncidentIndex::open(dir).unwrap();
-    let mut req = SearchRequest::new(Scope::All, "");
-    req.kind = Kind::Detections;
-    req.limit = 5000;
-    let mut out = Vec::new();
-    loop {
-        let resp = index.search(&req).unwrap();
-        out.extend(resp.hits.into_iter().filter_map(|h| match h.record {
-            Record::Detection(d) => Some(*d),
-            Record::Incident(_) => None,
-        }));
-        match resp.next_cursor {
-            Some(c) => req.cursor = Some(c),
-            None => return out,
-        }
-    }
 }
 
 /// The ids of the rules under rules/sigma.
@@ -148,7 +120,8 @@ fn own_rule_ids() -> BTreeSet<String> {
 /// national classes found, every incident of those classes on an attack.
 fn check_ground_truth(index_dir: &Path, truth: &Path, seed: u64) {
     let truth = canhgac_sim::read_truth(truth).unwrap();
-    let detections = index_detections(index_dir);
+    let detections: Vec<canhgac_core::Detection> =
+        index_full_contents(index_dir).1.into_values().collect();
     // The truth is about the national classes, which our own rules (rules/sigma) detect; the
     // SigmaHQ corpus also fires on simulated benign traffic (e.g. the Cisco keyword rule
     // "aaa" inside a random SSH key fingerprint), which is not what the simulator scores.
@@ -413,11 +386,16 @@ fn random_kills_of_every_role_and_the_broker_lose_and_double_nothing() {
         });
     }
     {
+        let agencies = agencies();
         let (b, reg, state) = (
             brokers.clone(),
-            notify_registry(work.path(), hook_port),
+            notify_registry(work.path(), hook_port, &agencies),
             work.path().join("notify-state"),
         );
+        let secrets: Vec<(String, String)> = agencies
+            .iter()
+            .map(|(id, _, _)| (secret_env(id), secret(id)))
+            .collect();
         roles.push(Role {
             name: "notify".into(),
             cmd: Box::new(move || {
@@ -428,11 +406,7 @@ fn random_kills_of_every_role_and_the_broker_lose_and_double_nothing() {
                     .arg(&reg)
                     .arg("--state")
                     .arg(&state)
-                    .envs(
-                        agency_ids()
-                            .into_iter()
-                            .map(|a| (secret_env(&a), secret(&a))),
-                    );
+                    .envs(secrets.iter().cloned());
                 c
             }),
             child: None,

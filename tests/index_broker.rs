@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use canhgac_core::detection::Detection;
 use canhgac_core::Id;
 use canhgac_index::synth::incident_detections;
-use canhgac_index::{IncidentIndex, IncidentRecord, Kind, Record, Scope, SearchRequest};
+use canhgac_index::{IncidentIndex, IncidentRecord, Scope};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
-use support::{canhgac, Broker};
+use support::{canhgac, committed_detections, index_full_contents, Broker};
 
 const TOPIC: &str = "canhgac.detections";
 
@@ -93,17 +93,6 @@ fn indexer(broker: &Broker, dir: &Path, group: &str) -> Child {
         .unwrap()
 }
 
-/// Committed detection documents, or 0 while the index does not exist yet.
-fn committed_detections(dir: &Path) -> u64 {
-    let Ok(index) = IncidentIndex::open(dir) else {
-        return 0;
-    };
-    let mut req = SearchRequest::new(Scope::All, "");
-    req.kind = Kind::Detections;
-    req.limit = 1;
-    index.search(&req).map(|r| r.total).unwrap_or(0)
-}
-
 fn wait_for(dir: &Path, child: &mut Child, n: u64, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
@@ -122,28 +111,8 @@ fn wait_for(dir: &Path, child: &mut Child, n: u64, what: &str) {
 
 /// Every incident (full records) and detection id in the index.
 fn contents(dir: &Path) -> (BTreeMap<Id, IncidentRecord>, BTreeSet<Id>) {
-    let index = IncidentIndex::open(dir).unwrap();
-    let mut incidents = BTreeMap::new();
-    let mut detections = BTreeSet::new();
-    for kind in [Kind::Incidents, Kind::Detections] {
-        let mut req = SearchRequest::new(Scope::All, "");
-        req.kind = kind;
-        req.limit = 5000;
-        loop {
-            let resp = index.search(&req).unwrap();
-            for h in resp.hits {
-                match h.record {
-                    Record::Incident(r) => assert!(incidents.insert(r.incident.id, *r).is_none()),
-                    Record::Detection(d) => assert!(detections.insert(d.id), "a detection twice"),
-                }
-            }
-            match resp.next_cursor {
-                Some(c) => req.cursor = Some(c),
-                None => break,
-            }
-        }
-    }
-    (incidents, detections)
+    let (incidents, detections) = index_full_contents(dir);
+    (incidents, detections.into_keys().collect())
 }
 
 fn stop(mut child: Child) {

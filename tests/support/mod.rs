@@ -259,39 +259,132 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<TopicRecord> {
     out
 }
 
+/// Every record of `kind` in the index at `dir`, page by page.
+pub fn index_records(dir: &Path, kind: canhgac_index::Kind) -> Vec<canhgac_index::Record> {
+    use canhgac_index::{IncidentIndex, Scope, SearchRequest};
+    let index = IncidentIndex::open(dir).unwrap();
+    let mut req = SearchRequest::new(Scope::All, "");
+    req.kind = kind;
+    req.limit = 5000;
+    let mut out = Vec::new();
+    loop {
+        let resp = index.search(&req).unwrap();
+        out.extend(resp.hits.into_iter().map(|h| h.record));
+        match resp.next_cursor {
+            Some(c) => req.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+/// Every incident (full record) and every detection in the index at `dir`; panics if a
+/// document is stored twice.
+pub fn index_full_contents(
+    dir: &Path,
+) -> (
+    BTreeMap<canhgac_core::Id, canhgac_index::IncidentRecord>,
+    BTreeMap<canhgac_core::Id, canhgac_core::Detection>,
+) {
+    use canhgac_index::{Kind, Record};
+    let mut incidents = BTreeMap::new();
+    let mut detections = BTreeMap::new();
+    for kind in [Kind::Incidents, Kind::Detections] {
+        for r in index_records(dir, kind) {
+            match r {
+                Record::Incident(r) => {
+                    assert!(
+                        incidents.insert(r.incident.id, *r).is_none(),
+                        "an incident twice"
+                    )
+                }
+                Record::Detection(d) => {
+                    assert!(detections.insert(d.id, *d).is_none(), "a detection twice")
+                }
+            }
+        }
+    }
+    (incidents, detections)
+}
+
 /// Every incident (id → detection count) and every detection id in the index at `dir`; panics
-/// if a detection is stored twice.
+/// if a document is stored twice.
 pub fn index_contents(
     dir: &Path,
 ) -> (
     BTreeMap<canhgac_core::Id, u64>,
     std::collections::BTreeSet<canhgac_core::Id>,
 ) {
-    use canhgac_index::{IncidentIndex, Kind, Record, Scope, SearchRequest};
-    let index = IncidentIndex::open(dir).unwrap();
-    let mut incidents = BTreeMap::new();
-    let mut detections = std::collections::BTreeSet::new();
-    for kind in [Kind::Incidents, Kind::Detections] {
-        let mut req = SearchRequest::new(Scope::All, "");
-        req.kind = kind;
-        req.limit = 5000;
-        loop {
-            let resp = index.search(&req).unwrap();
-            for h in resp.hits {
-                match h.record {
-                    Record::Incident(r) => {
-                        incidents.insert(r.incident.id, r.incident.count);
-                    }
-                    Record::Detection(d) => assert!(detections.insert(d.id), "a detection twice"),
-                }
-            }
-            match resp.next_cursor {
-                Some(c) => req.cursor = Some(c),
-                None => break,
-            }
-        }
+    let (incidents, detections) = index_full_contents(dir);
+    (
+        incidents
+            .into_iter()
+            .map(|(id, r)| (id, r.incident.count))
+            .collect(),
+        detections.into_keys().collect(),
+    )
+}
+
+/// The output of `canhgac ARGS`: (exit code, stdout, stderr).
+pub fn run_canhgac(args: &[&str]) -> (i32, String, String) {
+    let out = canhgac().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Compares `actual` with `tests/golden/NAME`; `CANHGAC_UPDATE_GOLDEN=1` writes it instead.
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("CANHGAC_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
     }
-    (incidents, detections)
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (CANHGAC_UPDATE_GOLDEN=1 writes it)",
+            path.display()
+        )
+    });
+    assert_eq!(actual, expected, "{name} differs from the golden file");
+}
+
+/// The index of the golden statistics and report tests: 2021-04: 800 incidents (the year-ago
+/// month of April 2022); 2022-01: 20; 2022-02: none; 2022-03: 1,035; 2022-04: 938. Incidents
+/// have 1–3 detections, some of which fall in the next month; the whole corpus is indexed
+/// twice (a replay).
+pub fn build_golden_index(dir: &Path) {
+    use canhgac_index::{Indexer, IndexerOptions};
+    let mut ds = Vec::new();
+    for (month, n, salt) in [
+        (202104, 800, 1),
+        (202201, 20, 2),
+        (202203, 1035, 3),
+        (202204, 938, 4),
+    ] {
+        ds.extend(canhgac_index::synth::month_corpus(month, n, salt));
+    }
+    let mut ix = Indexer::open(
+        dir,
+        IndexerOptions {
+            threads: 1,
+            heap_bytes: 50 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for d in &ds {
+        ix.process(&serde_json::to_vec(d).unwrap(), None).unwrap();
+    }
+    ix.commit().unwrap();
+    for d in ds.iter().rev() {
+        ix.process(&serde_json::to_vec(d).unwrap(), None).unwrap();
+    }
+    ix.commit().unwrap();
+    ix.close().unwrap();
 }
 
 /// Committed detection documents in the index at `dir`, or 0 while it does not exist yet.
