@@ -612,7 +612,7 @@ impl Engine {
                     g.logsource.to_string(),
                     self.slots.name(s).to_string(),
                     m.atoms.len(),
-                    m.ac.memory_usage(),
+                    m.auto.memory_usage(),
                 )
             })
             .collect();

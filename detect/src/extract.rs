@@ -204,11 +204,11 @@ impl<'e, F: FnMut(u32, &'e Value)> Extractor<'_, '_, F> {
             return;
         };
         if layout == Layout::Evtx {
-            if let Some(Value::Object(ev)) = root.get("Event") {
+            if let Some(Value::Object(ev)) = member(root, "Event") {
                 self.evtx(ev);
                 return;
             }
-            if let Some(Value::Object(w)) = root.get("winlog") {
+            if let Some(Value::Object(w)) = member(root, "winlog") {
                 self.winlog(w);
             }
         }
@@ -217,16 +217,19 @@ impl<'e, F: FnMut(u32, &'e Value)> Extractor<'_, '_, F> {
     }
 
     fn evtx(&mut self, ev: &'e Map<String, Value>) {
-        if let Some(Value::Object(sys)) = ev.get("System") {
+        if let Some(Value::Object(sys)) = member(ev, "System") {
             for (k, v) in sys {
                 match v {
                     Value::Object(o) => {
-                        if let Some(t) = o.get("#text") {
-                            self.emit(k, t);
-                        }
-                        if let Some(Value::Object(attrs)) = o.get("#attributes") {
-                            for (a, av) in attrs {
-                                self.emit_joined(k, a, av);
+                        for (ok, ov) in o {
+                            match (ok.as_str(), ov) {
+                                ("#text", t) => self.emit(k, t),
+                                ("#attributes", Value::Object(attrs)) => {
+                                    for (a, av) in attrs {
+                                        self.emit_joined(k, a, av);
+                                    }
+                                }
+                                _ => {}
                             }
                         }
                     }
@@ -234,10 +237,10 @@ impl<'e, F: FnMut(u32, &'e Value)> Extractor<'_, '_, F> {
                 }
             }
         }
-        if let Some(Value::Object(data)) = ev.get("EventData") {
+        if let Some(Value::Object(data)) = member(ev, "EventData") {
             self.event_data(data);
         }
-        if let Some(Value::Object(ud)) = ev.get("UserData") {
+        if let Some(Value::Object(ud)) = member(ev, "UserData") {
             for inner in ud.values() {
                 if let Value::Object(i) = inner {
                     for (k, v) in i {
@@ -269,11 +272,11 @@ impl<'e, F: FnMut(u32, &'e Value)> Extractor<'_, '_, F> {
 
     fn data_item(&mut self, it: &'e Value) {
         if let Value::Object(m) = it {
-            let name = m
-                .get("#attributes")
-                .and_then(|a| a.get("Name"))
-                .and_then(Value::as_str);
-            let val = m.get("#text").unwrap_or(&NULL);
+            let name = match member(m, "#attributes") {
+                Some(Value::Object(a)) => member(a, "Name").and_then(Value::as_str),
+                _ => None,
+            };
+            let val = member(m, "#text").unwrap_or(&NULL);
             match name {
                 Some(n) => self.emit(n, val),
                 None => self.emit("Data", val),
@@ -325,6 +328,18 @@ impl<'e, F: FnMut(u32, &'e Value)> Extractor<'_, '_, F> {
 
 static NULL: Value = Value::Null;
 
+/// `m.get(key)` for the small objects of an event record (a few members): comparing keys in
+/// order is cheaper than hashing the key (serde_json's map here is an `IndexMap` with SipHash,
+/// because the `evtx` crate turns on `preserve_order`).
+#[inline]
+fn member<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if m.len() <= 8 {
+        m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        m.get(key)
+    }
+}
+
 /// Every scalar of the record into the keyword slot, for keyword searches.
 pub(crate) fn keywords(fields: &mut Fields, v: &Value) {
     match v {
@@ -345,8 +360,8 @@ pub(crate) fn keywords(fields: &mut Fields, v: &Value) {
 
 /// Appends the text of every scalar of the record to `buf`, each followed by `0xFF` (a byte
 /// UTF-8 text never holds), so one automaton pass covers the whole event without matching
-/// across values. ASCII text is copied as is (keyword automata match ASCII case-insensitively);
-/// other text is case-folded.
+/// across values. ASCII text is lowercased as it is copied (cheap, and the keyword
+/// prefilter compares exact bytes); other text is case-folded.
 pub(crate) fn join_scalars(v: &Value, buf: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
@@ -363,7 +378,9 @@ pub(crate) fn join_scalars(v: &Value, buf: &mut Vec<u8>) {
         Value::String(s) => {
             let b = s.as_bytes();
             if b.is_ascii() {
+                let at = buf.len();
                 buf.extend_from_slice(b);
+                buf[at..].make_ascii_lowercase();
             } else {
                 fold_into(b, buf);
             }

@@ -495,11 +495,11 @@ impl EngineBuilder {
             .map(|(key, mut list)| {
                 list.sort_unstable();
                 list.dedup();
-                // Keyword text is scanned unfolded where it is ASCII.
+                // Keyword text is one buffer of the whole event, ASCII-lowercased.
                 let ascii_ci = key.1 == crate::compile::KEYWORD_SLOT;
                 (
                     key,
-                    crate::compile::atoms::build_scanner(&atoms.info, &list, ascii_ci),
+                    crate::compile::atoms::build_scanner(&atoms.info, &list, ascii_ci, ascii_ci),
                 )
             })
             .collect();

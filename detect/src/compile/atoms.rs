@@ -5,7 +5,8 @@
 //! position, from which all four kinds resolve at once. Other atoms are tested lazily, once
 //! per event, only for the rules that become candidates.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{dfa, nfa, packed, Anchored, MatchKind};
 use rustc_hash::FxHashMap;
 
 /// How an atom's needle must sit in a value.
@@ -91,8 +92,15 @@ impl AtomTable {
 }
 
 /// Builds one automaton over the needles of `atoms` (all on one slot).
-/// `ascii_ci`: match ASCII letters in either case (for scanning unfolded ASCII text).
-pub fn build_scanner(info: &[AtomInfo], atoms: &[u32], ascii_ci: bool) -> SlotMatcher {
+/// `ascii_ci`: match ASCII letters in either case. `keywords`: the automaton scans a whole
+/// event's text (ASCII-lowercased): a SIMD search for any needle (Teddy) runs first, and the
+/// automaton only where it finds one.
+pub fn build_scanner(
+    info: &[AtomInfo],
+    atoms: &[u32],
+    ascii_ci: bool,
+    keywords: bool,
+) -> SlotMatcher {
     let mut index: FxHashMap<&[u8], usize> = FxHashMap::default();
     let mut needles: Vec<&[u8]> = Vec::new();
     let mut by_needle: Vec<[u32; 4]> = Vec::new();
@@ -105,30 +113,108 @@ pub fn build_scanner(info: &[AtomInfo], atoms: &[u32], ascii_ci: bool) -> SlotMa
         });
         by_needle[p][i.kind as usize] = a;
     }
-    let kind = if needles.len() <= 2000 {
-        Some(AhoCorasickKind::DFA)
+    // Windows text is full of the bytes rare-byte prefilters pick (`\\`, `:`, `.`): measured,
+    // a plain automaton pass is cheaper than prefilter ping-pong here.
+    let auto = if needles.len() <= 2000 {
+        Auto::Dfa(
+            dfa::Builder::new()
+                .match_kind(MatchKind::Standard)
+                .ascii_case_insensitive(ascii_ci)
+                .prefilter(false)
+                .build(&needles)
+                .expect("needles are plain bytes"),
+        )
     } else {
-        None
+        Auto::Nfa(
+            nfa::contiguous::Builder::new()
+                .match_kind(MatchKind::Standard)
+                .ascii_case_insensitive(ascii_ci)
+                .prefilter(false)
+                .build(&needles)
+                .expect("needles are plain bytes"),
+        )
     };
-    let ac = AhoCorasick::builder()
-        .match_kind(MatchKind::Standard)
-        .ascii_case_insensitive(ascii_ci)
-        // Windows text is full of the bytes rare-byte prefilters pick (`\\`, `:`, `.`):
-        // measured, a plain automaton pass is cheaper than prefilter ping-pong here.
-        .prefilter(false)
-        .kind(kind)
-        .build(&needles)
-        .expect("needles are plain bytes");
+    // A whole event is a long text (a thousand bytes and more) in which keyword needles are
+    // rare: a packed SIMD search settles most events at a fraction of a DFA's cost per byte.
+    let pre = keywords.then(|| {
+        packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(&needles)
+            .build()
+    });
     SlotMatcher {
-        ac,
+        auto,
+        pre: pre.flatten(),
         atoms: by_needle,
+    }
+}
+
+/// A DFA for automata of up to 2,000 needles (one table lookup per byte), a contiguous NFA
+/// (failure transitions, far less memory) above.
+#[derive(Debug)]
+pub enum Auto {
+    Dfa(dfa::DFA),
+    Nfa(nfa::contiguous::NFA),
+}
+
+impl Auto {
+    pub fn memory_usage(&self) -> usize {
+        match self {
+            Auto::Dfa(a) => a.memory_usage(),
+            Auto::Nfa(a) => a.memory_usage(),
+        }
+    }
+}
+
+/// One overlapping pass of `aut` over `value`, reporting each satisfied atom. The loop is
+/// ours rather than the crate's iterator: monomorphic, no match objects, no restarts — a
+/// table lookup and one comparison per byte.
+#[inline(always)]
+fn scan_with<A: Automaton>(aut: &A, atoms: &[[u32; 4]], value: &[u8], set: &mut impl FnMut(u32)) {
+    let Ok(mut sid) = aut.start_state(Anchored::No) else {
+        return;
+    };
+    let len = value.len();
+    for (i, &b) in value.iter().enumerate() {
+        sid = aut.next_state(Anchored::No, sid, b);
+        if !aut.is_special(sid) {
+            continue;
+        }
+        if aut.is_dead(sid) {
+            return;
+        }
+        if !aut.is_match(sid) {
+            continue;
+        }
+        let end = i + 1;
+        for k in 0..aut.match_len(sid) {
+            let pid = aut.match_pattern(sid, k);
+            let a = &atoms[pid.as_usize()];
+            if a[0] != NO_ATOM {
+                set(a[0]);
+            }
+            let start = end == aut.pattern_len(pid);
+            let whole = end == len;
+            if start && a[1] != NO_ATOM {
+                set(a[1]);
+            }
+            if whole && a[2] != NO_ATOM {
+                set(a[2]);
+            }
+            if start && whole && a[3] != NO_ATOM {
+                set(a[3]);
+            }
+        }
     }
 }
 
 /// The automaton of one slot and, per needle, its atoms by kind.
 #[derive(Debug)]
 pub struct SlotMatcher {
-    pub ac: AhoCorasick,
+    pub auto: Auto,
+    /// Whether any needle occurs at all (exact bytes), checked before the automaton.
+    pub pre: Option<packed::Searcher>,
     pub atoms: Vec<[u32; 4]>,
 }
 
@@ -136,28 +222,14 @@ impl SlotMatcher {
     /// Runs the automaton over a folded value and reports every satisfied atom.
     #[inline]
     pub fn scan(&self, value: &[u8], mut set: impl FnMut(u32)) {
-        // Most values hold no needle: a first search settles that before the overlapping
-        // pass.
-        if !self.ac.is_match(value) {
-            return;
+        if let Some(p) = &self.pre {
+            if p.find(value).is_none() {
+                return;
+            }
         }
-        let len = value.len();
-        for m in self.ac.find_overlapping_iter(value) {
-            let a = &self.atoms[m.pattern().as_usize()];
-            if a[0] != NO_ATOM {
-                set(a[0]);
-            }
-            let start = m.start() == 0;
-            let end = m.end() == len;
-            if start && a[1] != NO_ATOM {
-                set(a[1]);
-            }
-            if end && a[2] != NO_ATOM {
-                set(a[2]);
-            }
-            if start && end && a[3] != NO_ATOM {
-                set(a[3]);
-            }
+        match &self.auto {
+            Auto::Dfa(a) => scan_with(a, &self.atoms, value, &mut set),
+            Auto::Nfa(a) => scan_with(a, &self.atoms, value, &mut set),
         }
     }
 }

@@ -79,18 +79,29 @@ pub fn parse_number(text: &[u8]) -> Option<f64> {
 
 /// Compiles a `re` value with its flags. Matching runs on the original (not case-folded)
 /// bytes, so the pattern is case-sensitive unless `i` is given.
+///
+/// Classes and word boundaries are ASCII, as in PCRE without UTF mode (what Sigma's regular
+/// expressions are written for): `\w`, `\d`, `\s` and `\b` then compile to plain byte
+/// automata, which the lazy DFA runs in one pass instead of falling back to backtracking on
+/// every value that holds a non-ASCII character. A pattern that needs Unicode (a `\p{…}`
+/// class, a non-ASCII literal in a class) compiles with Unicode semantics.
 pub fn compile_regex(
     pattern: &str,
     i: bool,
     m: bool,
     s: bool,
 ) -> Result<regex::bytes::Regex, Reject> {
-    regex::bytes::RegexBuilder::new(pattern)
-        .case_insensitive(i)
-        .multi_line(m)
-        .dot_matches_new_line(s)
-        .size_limit(8 << 20)
-        .build()
+    let build = |unicode: bool| {
+        regex::bytes::RegexBuilder::new(pattern)
+            .unicode(unicode)
+            .case_insensitive(i)
+            .multi_line(m)
+            .dot_matches_new_line(s)
+            .size_limit(8 << 20)
+            .build()
+    };
+    build(false)
+        .or_else(|_| build(true))
         .map_err(|e| Reject::Regex {
             pattern: pattern.to_string(),
             message: e
