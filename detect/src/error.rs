@@ -60,12 +60,34 @@ pub enum Reject {
     StatusUnsupported,
     #[error("not a Sigma document (no `detection`, `filter` or `correlation`)")]
     NotSigma,
+    /// A field outside the schema of every mapping entry of the logsource (`rules/mappings/`):
+    /// a selection on it can never match, a filter on it never applies.
+    #[error("field `{}` is not carried by {} ({})", .0.field, .0.logsource, .0.schema)]
+    UnknownField(Box<FieldReject>),
+    /// Under [`crate::EngineBuilder::strict_fields`]: a field only enriching sensors add.
+    #[error(
+        "field `{}` is not carried by {} ({}); only enriched events carry it ({})",
+        .0.field, .0.logsource, .0.schema, .0.enrichment
+    )]
+    EnrichedField(Box<FieldReject>),
+}
+
+/// The field of an [`Reject::UnknownField`] or [`Reject::EnrichedField`], and its logsource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldReject {
+    pub field: String,
+    /// `windows/file_event`.
+    pub logsource: String,
+    /// Where the schema comes from: `rules/mappings/windows.yml: Sysmon EventID 11 (…)`.
+    pub schema: String,
+    /// Where the enrichment-only fields come from (empty for an unknown field).
+    pub enrichment: String,
 }
 
 impl Reject {
     /// A short stable name of the reason, for grouping (`aggregation`, `placeholder`,
-    /// `unknown-modifier`, `correlation-unknown-rule`, …; correlation reasons all start with
-    /// `correlation`).
+    /// `unknown-modifier`, `unknown-field`, `correlation-unknown-rule`, …; correlation reasons
+    /// all start with `correlation`).
     pub fn kind(&self) -> &'static str {
         match self {
             Reject::Yaml(_) => "yaml",
@@ -84,6 +106,8 @@ impl Reject {
             Reject::Duplicate(..) => "duplicate-id",
             Reject::StatusUnsupported => "status-unsupported",
             Reject::NotSigma => "not-sigma",
+            Reject::UnknownField(_) => "unknown-field",
+            Reject::EnrichedField(_) => "enrichment-field",
         }
     }
 }

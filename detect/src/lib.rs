@@ -26,7 +26,8 @@
 //! ([`Scratch`]): evaluation allocates nothing once warm.
 //!
 //! A rule that cannot be supported is rejected with a named [`Reject`] reason, never
-//! silently dropped.
+//! silently dropped; that includes a rule naming a field its logsource never carries, where
+//! the mapping declares the logsource's field schema (`unknown-field`, see [`mapping`]).
 //!
 //! # Use
 //!
@@ -159,6 +160,7 @@ pub mod correlation;
 pub mod engine;
 pub mod error;
 mod extract;
+mod fieldcheck;
 pub mod input;
 pub mod ioc;
 pub mod loader;
@@ -175,7 +177,7 @@ pub use correlation::{
     CorrelationSnapshot, CorrelationStats, Hit, RestoreReport,
 };
 pub use engine::{CompiledRule, Engine, EngineStats, Match, RuleIdx, Scratch};
-pub use error::{DetectError, Reject, Rejection};
+pub use error::{DetectError, FieldReject, Reject, Rejection};
 pub use ioc::{IocError, IocLoader, IocMatch, IocSet};
 pub use loader::{EngineBuilder, LoadReport};
 pub use mapping::Mappings;

@@ -14,6 +14,7 @@ use crate::compile::{with_filters, Compiler, Node, SlotTable};
 use crate::correlation::{CorrelationDoc, CorrelationSet};
 use crate::engine::{CompiledRule, Engine, Group, Plan, PlanCond, PlanEntry, PlanWhen};
 use crate::error::{DetectError, Reject, Rejection};
+use crate::fieldcheck;
 use crate::mapping::Mappings;
 use crate::modifiers::string::fold_into;
 use crate::modifiers::Placeholders;
@@ -52,6 +53,7 @@ pub struct EngineBuilder {
     mappings: Mappings,
     placeholders: Placeholders,
     sources: Vec<(PathBuf, String)>,
+    strict_fields: bool,
 }
 
 impl EngineBuilder {
@@ -60,7 +62,17 @@ impl EngineBuilder {
             mappings,
             placeholders: Placeholders::new(),
             sources: Vec::new(),
+            strict_fields: false,
         }
+    }
+
+    /// Rejects (`enrichment-field`) rather than warns about rules that name fields only
+    /// enriching sensors add (a mapping entry's `fields_enriched`): for deployments whose
+    /// events are plain Sysmon, where such a selection never matches and such a filter never
+    /// applies. Fields outside every schema are rejected either way (`unknown-field`).
+    pub fn strict_fields(mut self, strict: bool) -> Self {
+        self.strict_fields = strict;
+        self
     }
 
     /// Values for `expand` placeholders; without them such rules are rejected.
@@ -257,8 +269,17 @@ impl EngineBuilder {
         // Filters first: each target rule gets `and not <filter>`.
         let mut filter_nodes: HashMap<&str, Vec<(String, Node)>> = HashMap::new();
         for f in &filters {
-            match compiler.detection(&f.detection) {
-                Ok(node) => {
+            let checked = fieldcheck::check(
+                &self.mappings,
+                &f.logsource,
+                &f.detection,
+                self.strict_fields,
+            );
+            match checked.and_then(|w| compiler.detection(&f.detection).map(|n| (w, n))) {
+                Ok((warning, node)) => {
+                    if let Some(w) = warning {
+                        report.warnings.push(format!("filter {}: {w}", f.id));
+                    }
                     report.filters += 1;
                     for target in &f.rules {
                         filter_nodes
@@ -282,8 +303,24 @@ impl EngineBuilder {
         let mut group_of: BTreeMap<Logsource, u32> = BTreeMap::new();
         let mut groups: Vec<Group> = Vec::new();
         for mut r in rules {
-            let node = match compiler.detection(&r.detection) {
-                Ok(n) => n,
+            let checked = fieldcheck::check(
+                &self.mappings,
+                &r.meta.logsource,
+                &r.detection,
+                self.strict_fields,
+            );
+            let node = match checked.and_then(|w| compiler.detection(&r.detection).map(|n| (w, n)))
+            {
+                Ok((warning, n)) => {
+                    if let Some(w) = warning {
+                        report.warnings.push(format!(
+                            "{} ({}): {w}",
+                            r.meta.path.display(),
+                            r.meta.id
+                        ));
+                    }
+                    n
+                }
                 Err(reason) => {
                     report.rejections.push(Rejection {
                         path: r.meta.path.clone(),

@@ -1,19 +1,27 @@
 //! Logsource routing and field mapping, as data (`rules/mappings/*.yml`).
 //!
 //! A mapping file names the datasets it covers, how their `original` record is laid out,
-//! optional dataset-wide field renames, and for each Sigma logsource the event predicates
-//! (`when`) that select its events, each with optional field renames:
+//! optional dataset-wide field renames, optional field schemas, and for each Sigma logsource
+//! the event predicates (`when`) that select its events, each with optional field renames:
 //!
 //! ```yaml
 //! datasets: [windows]
 //! layout: evtx            # evtx | flat
 //! fields: {}              # Sigma field: event field, for every event of these datasets
 //! common_fields: [Company] # low-cardinality fields: prefilter on other fields if possible
+//! schemas:                # named field sets: what one kind of record carries
+//!   system: {from: evtx System, fields: [EventID, Channel, Computer]}
+//!   sysmon_1: {from: Sysmon EventID 1, fields: [Image, CommandLine, ParentImage]}
+//!   security_4688: {from: Security EventID 4688, fields: [NewProcessName, CommandLine]}
+//!   process_context: {from: process context (enriching sensors), fields: [IntegrityLevel]}
+//! fields_always: [system] # schemas every checked logsource of this file includes
 //! logsources:
 //!   - logsource: {product: windows, category: process_creation}
 //!     when:
 //!       - {Channel: Microsoft-Windows-Sysmon/Operational, EventID: 1}
 //!       - {Channel: Security, EventID: 4688, fieldmap: {Image: NewProcessName}}
+//!     fields_known: [sysmon_1, security_4688]
+//!     fields_enriched: [process_context]
 //! ```
 //!
 //! A logsource entry applies to a rule when each key (product, category, service) matches:
@@ -21,7 +29,22 @@
 //! any of its values. An entry without `when` selects every event of the datasets; the
 //! pseudo-field `dataset` in a `when` tests the event's dataset.
 //! Predicate values compare case-insensitively as text (`EventID: 4688` matches `"4688"`).
+//!
+//! **Field schemas.** An entry with `fields_known` declares the Sigma fields its events carry:
+//! the fields of the schemas it names, of the file's `fields_always`, the Sigma side of its
+//! `fieldmap`s and of the file's `fields`. The loader rejects a rule (`unknown-field`) that
+//! names, in a selection or as a `fieldref` target, a field outside the schema of every entry
+//! that applies to its logsource: a selection on such a field can never match, a filter on it
+//! never applies. `fields_enriched` names fields the events lack but enriching sensors add (the
+//! process context Aurora or an EDR joins on ProcessGuid): those load with a warning, or are
+//! rejected under [`EngineBuilder::strict_fields`](crate::EngineBuilder::strict_fields).
+//! Entries without `fields_known` are not checked, and when any entry that applies has none the
+//! rule is not checked; entries that match the rule only through `*` are not consulted when an
+//! entry names the rule's logsource exactly (auditd rules are checked against the auditd schema
+//! although the catch-all syslog entry also routes them). Names compare case-sensitively, as
+//! the engine looks fields up.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use yaml_rust2::Yaml;
@@ -85,6 +108,19 @@ impl KeyPat {
     }
 }
 
+/// The Sigma fields an entry's events carry (`fields_known`) and those only enriching sensors
+/// add (`fields_enriched`), each with where the names come from.
+#[derive(Debug, Clone, Default)]
+pub struct FieldSchema {
+    /// Every Sigma field the events carry, including `fields_always`, fieldmaps and renames.
+    pub known: HashSet<String>,
+    /// `from` of each schema named in `fields_known` (not `fields_always`).
+    pub known_from: Vec<String>,
+    pub enriched: HashSet<String>,
+    /// `from` of each schema named in `fields_enriched`.
+    pub enriched_from: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct LogsourceEntry {
     pub product: KeyPat,
@@ -92,6 +128,8 @@ pub struct LogsourceEntry {
     pub service: KeyPat,
     /// Alternatives; empty = every event.
     pub when: Vec<When>,
+    /// The declared field schema; `None`: the entry's fields are not checked.
+    pub schema: Option<FieldSchema>,
 }
 
 impl LogsourceEntry {
@@ -101,6 +139,20 @@ impl LogsourceEntry {
             && self.category.matches(&rule.category)
             && self.service.matches(&rule.service)
     }
+
+    /// Whether the entry names its logsource without `*` (it applies only to that logsource).
+    pub fn is_exact(&self) -> bool {
+        ![&self.product, &self.category, &self.service]
+            .iter()
+            .any(|k| **k == KeyPat::Any)
+    }
+}
+
+/// A named field set of a mapping file's `schemas`.
+#[derive(Debug, Clone)]
+struct Schema {
+    from: String,
+    fields: Vec<String>,
 }
 
 /// One mapping file.
@@ -144,7 +196,7 @@ impl Mappings {
     pub fn builtin() -> Mappings {
         let mut m = Mappings::default();
         for (name, text) in BUILTIN {
-            let f = MappingFile::from_yaml(text, &format!("builtin:{name}"))
+            let f = MappingFile::from_yaml(text, &format!("rules/mappings/{name}"))
                 .expect("builtin mappings are valid");
             m.files.push(f);
         }
@@ -207,6 +259,63 @@ fn pairs(
     }
 }
 
+/// `schemas: {name: {from: TEXT, fields: [NAME, …]}, …}`.
+fn parse_schemas(
+    y: Option<&Yaml>,
+    err: &dyn Fn(String) -> DetectError,
+) -> Result<HashMap<String, Schema>, DetectError> {
+    let h = match y {
+        None | Some(Yaml::Null) => return Ok(HashMap::new()),
+        Some(Yaml::Hash(h)) => h,
+        Some(_) => return Err(err("`schemas` must be a map of named field sets".into())),
+    };
+    let mut out = HashMap::new();
+    for (k, v) in h {
+        let Some(name) = text(k) else {
+            return Err(err("`schemas`: bad name".into()));
+        };
+        let Yaml::Hash(s) = v else {
+            return Err(err(format!("schemas.{name}: expected `{{from, fields}}`")));
+        };
+        for (k, _) in s {
+            if !matches!(k.as_str(), Some("from" | "fields")) {
+                return Err(err(format!(
+                    "schemas.{name}: unknown key {}",
+                    crate::yaml::describe(k)
+                )));
+            }
+        }
+        let Some(from) = get(s, "from").and_then(text) else {
+            return Err(err(format!(
+                "schemas.{name}: `from` (where the fields come from) is missing"
+            )));
+        };
+        let fields = text_list(get(s, "fields"));
+        if fields.is_empty() {
+            return Err(err(format!("schemas.{name}: `fields` names no field")));
+        }
+        out.insert(name, Schema { from, fields });
+    }
+    Ok(out)
+}
+
+/// The schemas a list of schema names refers to.
+fn lookup<'s>(
+    schemas: &'s HashMap<String, Schema>,
+    y: Option<&Yaml>,
+    what: &str,
+    err: &dyn Fn(String) -> DetectError,
+) -> Result<Vec<&'s Schema>, DetectError> {
+    text_list(y)
+        .iter()
+        .map(|n| {
+            schemas
+                .get(n)
+                .ok_or_else(|| err(format!("{what}: no schema `{n}` in `schemas`")))
+        })
+        .collect()
+}
+
 impl MappingFile {
     pub fn from_yaml(src: &str, origin: &str) -> Result<MappingFile, DetectError> {
         let err = |message: String| DetectError::Mapping {
@@ -221,7 +330,7 @@ impl MappingFile {
             match k.as_str() {
                 Some(
                     "datasets" | "layout" | "fields" | "common_fields" | "logsources"
-                    | "description",
+                    | "description" | "schemas" | "fields_always",
                 ) => {}
                 _ => return Err(err(format!("unknown key {}", crate::yaml::describe(k)))),
             }
@@ -237,6 +346,8 @@ impl MappingFile {
         };
         let fields = pairs(get(root, "fields"), "fields", &err)?;
         let common_fields = text_list(get(root, "common_fields"));
+        let schemas = parse_schemas(get(root, "schemas"), &err)?;
+        let always = lookup(&schemas, get(root, "fields_always"), "fields_always", &err)?;
         let mut logsources = Vec::new();
         let Some(Yaml::Array(entries)) = get(root, "logsources") else {
             return Err(err("`logsources` must be a list".into()));
@@ -245,6 +356,17 @@ impl MappingFile {
             let Yaml::Hash(e) = e else {
                 return Err(err(format!("logsources[{i}] is not a map")));
             };
+            for (k, _) in e {
+                match k.as_str() {
+                    Some("logsource" | "when" | "fields_known" | "fields_enriched") => {}
+                    _ => {
+                        return Err(err(format!(
+                            "logsources[{i}]: unknown key {}",
+                            crate::yaml::describe(k)
+                        )))
+                    }
+                }
+            }
             let Some(Yaml::Hash(ls)) = get(e, "logsource") else {
                 return Err(err(format!("logsources[{i}]: `logsource` must be a map")));
             };
@@ -296,11 +418,42 @@ impl MappingFile {
                 }
                 Some(_) => return Err(err(format!("logsources[{i}].when must be a list"))),
             }
+            let at = |key: &str| format!("logsources[{i}].{key}");
+            let known = lookup(&schemas, get(e, "fields_known"), &at("fields_known"), &err)?;
+            let enriched = lookup(
+                &schemas,
+                get(e, "fields_enriched"),
+                &at("fields_enriched"),
+                &err,
+            )?;
+            let schema = match (known.is_empty(), enriched.is_empty()) {
+                (true, true) => None,
+                (true, false) => {
+                    return Err(err(format!(
+                        "logsources[{i}]: `fields_enriched` without `fields_known`"
+                    )))
+                }
+                (false, _) => {
+                    let mut s = FieldSchema::default();
+                    for sc in known.iter().chain(&always) {
+                        s.known.extend(sc.fields.iter().cloned());
+                    }
+                    s.known_from = known.iter().map(|sc| sc.from.clone()).collect();
+                    let renamed = when.iter().flat_map(|w| &w.fieldmap).chain(&fields);
+                    s.known.extend(renamed.map(|(sigma, _)| sigma.clone()));
+                    for sc in &enriched {
+                        s.enriched.extend(sc.fields.iter().cloned());
+                    }
+                    s.enriched_from = enriched.iter().map(|sc| sc.from.clone()).collect();
+                    Some(s)
+                }
+            };
             logsources.push(LogsourceEntry {
                 product,
                 category,
                 service,
                 when,
+                schema,
             });
         }
         Ok(MappingFile {
@@ -331,6 +484,93 @@ mod tests {
             service: None,
         };
         assert!(m.entries_for(&ls).count() >= 1);
+    }
+
+    #[test]
+    fn builtin_schemas() {
+        let m = Mappings::builtin();
+        let entry = |product: &str, category: Option<&str>, service: Option<&str>| {
+            let ls = Logsource {
+                product: Some(product.into()),
+                category: category.map(Into::into),
+                service: service.map(Into::into),
+            };
+            let found: Vec<_> = m.entries_for(&ls).filter(|(_, e)| e.is_exact()).collect();
+            assert_eq!(found.len(), 1, "{ls}");
+            (found[0].0.origin.clone(), found[0].1.schema.clone())
+        };
+        let (origin, s) = entry("windows", Some("file_event"), None);
+        assert_eq!(origin, "rules/mappings/windows.yml");
+        let s = s.expect("file_event has a schema");
+        assert_eq!(s.known_from, ["Sysmon EventID 11 (FileCreate)"]);
+        for f in [
+            "TargetFilename",
+            "Image",
+            "User",
+            "EventID",
+            "Provider_Name",
+        ] {
+            assert!(s.known.contains(f), "{f}");
+        }
+        assert!(!s.known.contains("FileMagicBytes") && !s.enriched.contains("FileMagicBytes"));
+        assert!(!s.known.contains("IntegrityLevel") && s.enriched.contains("IntegrityLevel"));
+        let s = entry("windows", Some("process_creation"), None).1.unwrap();
+        // Security 4688 names, and the Sigma names its fieldmap gives them.
+        for f in [
+            "NewProcessName",
+            "ParentProcessName",
+            "Image",
+            "ParentImage",
+            "Hashes",
+        ] {
+            assert!(s.known.contains(f), "{f}");
+        }
+        assert!(!s.known.contains("Imphash"), "Hashes is not split");
+        let s = entry("linux", None, Some("auditd")).1.unwrap();
+        for f in [
+            "type",
+            "syscall",
+            "a0",
+            "a9",
+            "exe",
+            "comm",
+            "cwd",
+            "proctitle",
+            "SYSCALL",
+        ] {
+            assert!(s.known.contains(f), "{f}");
+        }
+        assert!(!s.known.contains("cmdline"));
+        assert!(entry("windows", None, Some("security")).1.is_none());
+    }
+
+    #[test]
+    fn schema_errors_named() {
+        let base = "datasets: [x]\nschemas:\n  a: {from: A, fields: [f]}\nlogsources:\n  - logsource: {product: p}\n";
+        for (extra, want) in [
+            ("    fields_known: [b]\n", "no schema `b`"),
+            (
+                "    fields_enriched: [a]\n",
+                "`fields_enriched` without `fields_known`",
+            ),
+            ("    field_known: [a]\n", "unknown key \"field_known\""),
+        ] {
+            let e = MappingFile::from_yaml(&format!("{base}{extra}"), "t").unwrap_err();
+            assert!(e.to_string().contains(want), "{e}");
+        }
+        for (schemas, want) in [
+            ("schemas:\n  a: {fields: [f]}\n", "`from`"),
+            ("schemas:\n  a: {from: A}\n", "names no field"),
+            ("schemas: [a]\n", "must be a map"),
+            (
+                "fields_always: [zz]\nschemas: {}\n",
+                "fields_always: no schema `zz`",
+            ),
+        ] {
+            let text = format!("datasets: [x]\n{schemas}logsources: []\n");
+            let e = MappingFile::from_yaml(&text, "t").unwrap_err();
+            assert!(e.to_string().contains(want), "{e}");
+        }
     }
 
     #[test]
