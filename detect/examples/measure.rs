@@ -9,14 +9,16 @@
 //! passes over the events (best of `ROUNDS`):
 //!
 //! - `eval`: pre-parsed Events, evaluation only;
+//! - `json`: record text → evaluation ([`Engine::eval_json`]: no `Value` is built), the
+//!   dataset known (as a sensor knows it);
 //! - `raw`: record text → `serde_json::Value` → [`record_to_event`] (blake3 id, timestamp)
 //!   → evaluation, the path of `hunt` over JSON lines;
 //! - `event`: a serialized Event (the detect worker's Kafka payload, built here from the same
-//!   records, `ecs` empty) → `serde_json::from_slice::<Event>` → evaluation, the path of the
-//!   detect worker.
+//!   records, `ecs` empty) → `EventPayload` (the record left as text) → `eval_json`, and the
+//!   whole `Event` decoded for events that matched: the path of the detect worker.
 //!
 //! Environment: `ROUNDS=n` timed passes per kind (best is reported, default 5), `PASSES=a,b`
-//! which passes to run (default `eval,raw,event`), `MATCHES=FILE` writes
+//! which passes to run (default `eval,json,raw,event`), `MATCHES=FILE` writes
 //! `line-index<TAB>rule-id` for every match (to compare match sets), `SCANNERS=1` lists the
 //! largest automata and the rules without a prefilter.
 //!
@@ -30,6 +32,7 @@ use std::io::Read;
 use std::time::Instant;
 
 use canhgac_core::Event;
+use canhgac_detect::input::EventPayload;
 use canhgac_detect::{Engine, EngineBuilder, Mappings, RuleIdx, Scratch};
 
 fn rss_mb() -> f64 {
@@ -86,7 +89,28 @@ fn pass_raw(engine: &Engine, s: &mut Scratch, out: &mut Vec<RuleIdx>, lines: &[&
     n
 }
 
-/// Serialized Event (Kafka payload) → `from_slice::<Event>` → evaluation.
+/// Record text → evaluation, no `Value`.
+#[inline(never)]
+fn pass_json(
+    engine: &Engine,
+    s: &mut Scratch,
+    out: &mut Vec<RuleIdx>,
+    lines: &[&str],
+    events: &[Event],
+) -> usize {
+    let mut n = 0;
+    for (l, e) in lines.iter().zip(events) {
+        out.clear();
+        engine
+            .eval_json(e.dataset.as_str(), l, s, out)
+            .expect("json");
+        n += out.len();
+    }
+    n
+}
+
+/// Serialized Event (Kafka payload) → `EventPayload` → `eval_json` → the whole `Event` when
+/// something matched (as the detect worker does).
 #[inline(never)]
 fn pass_event(
     engine: &Engine,
@@ -96,9 +120,14 @@ fn pass_event(
 ) -> usize {
     let mut n = 0;
     for p in payloads {
-        let e: Event = serde_json::from_slice(p).expect("event payload");
+        let head: EventPayload = serde_json::from_slice(p).expect("event payload");
         out.clear();
-        engine.eval(&e, s, out);
+        engine
+            .eval_json(head.dataset.as_str(), head.original.get(), s, out)
+            .expect("original");
+        if !out.is_empty() {
+            std::hint::black_box(head.into_event().expect("event"));
+        }
         n += out.len();
     }
     n
@@ -124,7 +153,7 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
-    let passes = std::env::var("PASSES").unwrap_or_else(|_| "eval,raw,event".into());
+    let passes = std::env::var("PASSES").unwrap_or_else(|_| "eval,json,raw,event".into());
     let pass = |name: &str| passes.split(',').any(|p| p.trim() == name);
 
     let rss0 = rss_mb();
@@ -204,6 +233,7 @@ fn main() {
     let mut line = String::new();
     for (name, on) in [
         ("eval", pass("eval")),
+        ("json", pass("json")),
         ("raw", pass("raw")),
         ("event", pass("event")),
     ] {
@@ -213,6 +243,9 @@ fn main() {
         let (secs, m) = match name {
             "eval" => best_of(rounds, || {
                 pass_eval(&engine, &mut scratch, &mut out, &events)
+            }),
+            "json" => best_of(rounds, || {
+                pass_json(&engine, &mut scratch, &mut out, &lines, &events)
             }),
             "raw" => best_of(rounds, || pass_raw(&engine, &mut scratch, &mut out, &lines)),
             _ => best_of(rounds, || {

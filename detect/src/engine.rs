@@ -15,6 +15,7 @@ use canhgac_core::{Event, Id};
 use crate::compile::atoms::{AtomInfo, SlotMatcher};
 use crate::compile::{Ctx, Direct, DirectOp, Node, SlotTable};
 use crate::extract::{keywords, Extractor, Fields};
+use crate::flat::FlatRecord;
 use crate::mapping::Layout;
 use crate::modifiers::string::Pat;
 use crate::modifiers::typed::{parse_ip, parse_number};
@@ -117,6 +118,7 @@ pub struct Scratch {
     epoch: u32,
     routes: Vec<Route>,
     route_cache: FxHashMap<Vec<u8>, u32>,
+    flat: FlatRecord,
 }
 
 const ROUTE_CACHE_MAX: usize = 4096;
@@ -128,13 +130,20 @@ fn bit(bits: &[u64], i: u32) -> bool {
     bits[(i >> 6) as usize] & (1u64 << (i & 63)) != 0
 }
 
+/// Where the current event's text comes from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Value(&'a serde_json::Value),
+    Flat(&'a FlatRecord),
+}
+
 struct EvalCtx<'a> {
     engine: &'a Engine,
     known: &'a mut [u64],
     val: &'a mut [u64],
     memo: &'a mut Vec<u32>,
     fields: &'a mut Fields,
-    original: &'a serde_json::Value,
+    src: Source<'a>,
     /// Whether every value of the event is in the keyword slot yet (done on first use).
     keywords_done: bool,
 }
@@ -143,7 +152,16 @@ impl EvalCtx<'_> {
     #[inline]
     fn need(&mut self, slot: u32) {
         if slot == crate::compile::KEYWORD_SLOT && !self.keywords_done {
-            keywords(self.fields, self.original);
+            match self.src {
+                Source::Value(v) => keywords(self.fields, v),
+                Source::Flat(rec) => {
+                    for v in rec.scalars.iter().filter(|v| !v.null) {
+                        let t = &rec.text[v.start as usize..v.end as usize];
+                        self.fields
+                            .push_text(crate::compile::KEYWORD_SLOT, t, false);
+                    }
+                }
+            }
             self.keywords_done = true;
         }
     }
@@ -301,6 +319,7 @@ impl Engine {
             epoch: 0,
             routes: Vec::new(),
             route_cache: FxHashMap::default(),
+            flat: FlatRecord::new(),
         }
     }
 
@@ -361,7 +380,68 @@ impl Engine {
     /// Evaluates one event; appends the indices of the rules that fired to `out` (in rule
     /// order). Does not allocate once `scratch` has warmed up.
     pub fn eval(&self, event: &Event, s: &mut Scratch, out: &mut Vec<RuleIdx>) {
-        let Some(&pi) = self.plan_by_dataset.get(event.dataset.as_str()) else {
+        self.eval_value(event.dataset.as_str(), &event.original, s, out)
+    }
+
+    /// Evaluates a record of `dataset` given as JSON text (an event's `original`), without
+    /// decoding it into a `Value` ([`crate::flat`]) where its shape allows; same result as
+    /// [`Engine::eval`] on the decoded record. Errs only if the text is not JSON.
+    pub fn eval_json(
+        &self,
+        dataset: &str,
+        json: &str,
+        s: &mut Scratch,
+        out: &mut Vec<RuleIdx>,
+    ) -> Result<(), serde_json::Error> {
+        let Some(&pi) = self.plan_by_dataset.get(dataset) else {
+            return Ok(());
+        };
+        let plan = &self.plans[pi as usize];
+        let mut rec = std::mem::take(&mut s.flat);
+        let read = rec.read(json, plan.layout, &self.slots);
+        let result = match read {
+            Ok(()) => {
+                self.eval_flat(pi, &rec, s, out);
+                Ok(())
+            }
+            Err(_) => serde_json::from_str::<serde_json::Value>(json)
+                .map(|v| self.eval_value(dataset, &v, s, out)),
+        };
+        s.flat = rec;
+        result
+    }
+
+    fn eval_flat(&self, pi: u32, rec: &FlatRecord, s: &mut Scratch, out: &mut Vec<RuleIdx>) {
+        let plan = &self.plans[pi as usize];
+        s.fields.reset();
+        for (slot, v) in &rec.fields {
+            if bit(&plan.route_bits, *slot) {
+                s.fields
+                    .push_text(*slot, &rec.text[v.start as usize..v.end as usize], v.null);
+            }
+        }
+        let ri = self.route_of(pi, plan, s);
+        let route = &s.routes[ri as usize];
+        if route.empty {
+            return;
+        }
+        for (slot, v) in &rec.fields {
+            if !bit(&plan.route_bits, *slot) && bit(&route.wanted, *slot) {
+                s.fields
+                    .push_text(*slot, &rec.text[v.start as usize..v.end as usize], v.null);
+            }
+        }
+        self.eval_routed(ri, s, out, Source::Flat(rec));
+    }
+
+    fn eval_value(
+        &self,
+        dataset: &str,
+        original: &serde_json::Value,
+        s: &mut Scratch,
+        out: &mut Vec<RuleIdx>,
+    ) {
+        let Some(&pi) = self.plan_by_dataset.get(dataset) else {
             return;
         };
         let plan = &self.plans[pi as usize];
@@ -383,35 +463,13 @@ impl Engine {
                 }
             },
         }
-        .run(plan.layout, &event.original);
+        .run(plan.layout, original);
         for &(slot, v) in &pend[..n] {
             if bit(&plan.route_bits, slot) {
                 s.fields.push_json(slot, v);
             }
         }
-
-        s.key.clear();
-        s.key.extend_from_slice(&pi.to_le_bytes());
-        for &slot in &plan.route_slots {
-            if let Some(v) = s.fields.values(slot).next() {
-                s.key.extend_from_slice(s.fields.low(v));
-            }
-            s.key.push(0xFF);
-        }
-        let ri = match s.route_cache.get(s.key.as_slice()) {
-            Some(&r) => r,
-            None => {
-                if s.routes.len() >= ROUTE_CACHE_MAX {
-                    s.routes.clear();
-                    s.route_cache.clear();
-                }
-                let r = self.make_route(plan, &s.fields);
-                s.routes.push(r);
-                let idx = s.routes.len() as u32 - 1;
-                s.route_cache.insert(s.key.clone(), idx);
-                idx
-            }
-        };
+        let ri = self.route_of(pi, plan, s);
         let route = &s.routes[ri as usize];
         if route.empty {
             return;
@@ -435,8 +493,41 @@ impl Engine {
                     }
                 },
             }
-            .run(plan.layout, &event.original);
+            .run(plan.layout, original);
         }
+        self.eval_routed(ri, s, out, Source::Value(original));
+    }
+
+    /// The event's route (computed once per distinct combination of routing values, per
+    /// thread), from the routing fields already in `s.fields`.
+    fn route_of(&self, pi: u32, plan: &Plan, s: &mut Scratch) -> u32 {
+        s.key.clear();
+        s.key.extend_from_slice(&pi.to_le_bytes());
+        for &slot in &plan.route_slots {
+            if let Some(v) = s.fields.values(slot).next() {
+                s.key.extend_from_slice(s.fields.low(v));
+            }
+            s.key.push(0xFF);
+        }
+        match s.route_cache.get(s.key.as_slice()) {
+            Some(&r) => r,
+            None => {
+                if s.routes.len() >= ROUTE_CACHE_MAX {
+                    s.routes.clear();
+                    s.route_cache.clear();
+                }
+                let r = self.make_route(plan, &s.fields);
+                s.routes.push(r);
+                let idx = s.routes.len() as u32 - 1;
+                s.route_cache.insert(s.key.clone(), idx);
+                idx
+            }
+        }
+    }
+
+    /// Everything after extraction: renames, automata, candidate rules.
+    fn eval_routed(&self, ri: u32, s: &mut Scratch, out: &mut Vec<RuleIdx>, src: Source<'_>) {
+        let route = &s.routes[ri as usize];
         for &(from, to) in &route.renames {
             s.fields.alias(from, to);
         }
@@ -459,15 +550,20 @@ impl Engine {
             }
         }
 
-        // Keyword automata run over every scalar of the record, folded on the fly; the
-        // keyword slot itself is only filled if a rule needs its values.
+        // Keyword automata run over every scalar of the record, lowercased; the keyword slot
+        // itself is only filled if a rule needs its values.
         if route.keywords {
-            let (known, val, found) = (&mut s.known, &mut s.val, &mut s.found);
-            s.kwbuf.clear();
-            crate::extract::join_scalars(&event.original, &mut s.kwbuf);
+            let kw: &[u8] = match src {
+                Source::Value(v) => {
+                    s.kwbuf.clear();
+                    crate::extract::join_scalars(v, &mut s.kwbuf);
+                    &s.kwbuf
+                }
+                Source::Flat(rec) => &rec.kw,
+            };
             for &g in &route.group_list {
                 if let Some(m) = &self.groups[g as usize].keyword_scanner {
-                    m.scan(&s.kwbuf, |a| {
+                    m.scan(kw, |a| {
                         let w = (a >> 6) as usize;
                         let b = 1u64 << (a & 63);
                         if val[w] & b == 0 {
@@ -492,7 +588,7 @@ impl Engine {
             val: &mut s.val,
             memo: &mut s.memo,
             fields: &mut s.fields,
-            original: &event.original,
+            src,
             keywords_done: false,
         };
         for &a in s.found.iter() {

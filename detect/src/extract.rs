@@ -105,6 +105,13 @@ impl Fields {
         self.link(slot, (start as u32, end as u32), low, null);
     }
 
+    /// Pushes a scalar's text (`null`: a JSON null, whose text is empty).
+    pub fn push_text(&mut self, slot: u32, text: &[u8], null: bool) {
+        let start = self.text.len();
+        self.text.extend_from_slice(text);
+        self.finish(slot, start, null);
+    }
+
     /// Pushes a JSON value: scalars, each element of an array, or an object's `#text`.
     pub fn push_json(&mut self, slot: u32, v: &Value) {
         let start = self.text.len();

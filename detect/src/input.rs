@@ -48,6 +48,45 @@ fn timestamp_of(v: &Value) -> Option<DateTime<Utc>> {
     }
 }
 
+/// A serialized [`Event`] (the detect worker's Kafka payload) with its `original` record left
+/// as JSON text: the engine reads that text directly ([`crate::Engine::eval_json`]), and the
+/// record is decoded into a `Value` only for events that produce a detection.
+#[derive(Debug, serde::Deserialize)]
+pub struct EventPayload<'a> {
+    #[serde(rename = "v")]
+    pub schema: u16,
+    pub id: canhgac_core::Id,
+    pub agency: String,
+    pub sensor: String,
+    pub dataset: Dataset,
+    #[serde(rename = "@timestamp")]
+    pub timestamp: DateTime<Utc>,
+    pub received: DateTime<Utc>,
+    pub source: SourceRef,
+    #[serde(default)]
+    pub ecs: canhgac_core::Ecs,
+    #[serde(borrow)]
+    pub original: &'a serde_json::value::RawValue,
+}
+
+impl EventPayload<'_> {
+    /// The whole event (decodes `original`).
+    pub fn into_event(self) -> Result<Event, serde_json::Error> {
+        Ok(Event {
+            schema: self.schema,
+            id: self.id,
+            agency: self.agency,
+            sensor: self.sensor,
+            dataset: self.dataset,
+            timestamp: self.timestamp,
+            received: self.received,
+            source: self.source,
+            ecs: self.ecs,
+            original: serde_json::from_str(self.original.get())?,
+        })
+    }
+}
+
 /// Wraps a raw record into an Event (`offset` = byte offset or record number in `source`).
 pub fn record_to_event(
     original: Value,

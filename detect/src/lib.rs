@@ -161,6 +161,7 @@ pub mod engine;
 pub mod error;
 mod extract;
 mod fieldcheck;
+pub mod flat;
 pub mod input;
 pub mod ioc;
 pub mod loader;

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use canhgac_core::detection::IocHit;
+use canhgac_core::event::Ecs;
 use canhgac_core::Event;
 use rustc_hash::FxHashMap;
 
@@ -319,13 +320,17 @@ impl IocSet {
     /// `file.hash.*`, `email.attachments.file.hash.*`, `related.hash`; `email.from.address`
     /// (the address, and its domain against domain indicators).
     pub fn matches(&self, event: &Event, out: &mut Vec<IocMatch>) -> usize {
+        self.matches_ecs(&event.ecs, out)
+    }
+
+    /// [`IocSet::matches`] on an event's ECS fields alone (what the matching reads).
+    pub fn matches_ecs(&self, e: &Ecs, out: &mut Vec<IocMatch>) -> usize {
         let mut cx = Cx {
             start: out.len(),
             out,
             suppressed: 0,
             suppressed_ids: Vec::new(),
         };
-        let e = &event.ecs;
         let primary = [
             ("source.ip", e.source_ip, e.source_port),
             ("destination.ip", e.destination_ip, e.destination_port),

@@ -13,7 +13,7 @@ use crate::ioc::IocMatch;
 use crate::rule::{Level as SigmaLevel, RuleMeta};
 use crate::taxonomy::RuleFacts;
 use crate::CorrelationMatch;
-use crate::{RuleIdx, Scratch};
+use crate::RuleIdx;
 
 use super::ruleset::Ruleset;
 
@@ -119,19 +119,16 @@ pub fn build(
     }
 }
 
-/// Every Sigma detection of one event. `matched` and `scratch` are reused buffers; `matched`
-/// keeps the rules that matched (correlations read it). A rule that only feeds a correlation
-/// (`generate: false`, the default) gives no detection of its own.
+/// The Sigma detections of one event, from the rules that matched it (`Engine::eval` or
+/// `Engine::eval_json`). A rule that only feeds a correlation (`generate: false`, the
+/// default) gives no detection of its own.
 pub fn sigma_detections(
     rules: &Ruleset,
     agency: &str,
     event: &Event,
-    scratch: &mut Scratch,
-    matched: &mut Vec<RuleIdx>,
+    matched: &[RuleIdx],
     out: &mut Vec<Detection>,
 ) {
-    matched.clear();
-    rules.engine.eval(event, scratch, matched);
     if matched.is_empty() {
         return;
     }
@@ -165,21 +162,18 @@ pub fn ioc_detection_id(event: &Event, m: &IocMatch) -> canhgac_core::Id {
     detection_id(&event.id, &format!("ioc:{}:{}", m.list.id, m.hit.indicator))
 }
 
-/// Every IOC detection of one event: one per (list, indicator) that matched and no allowlist
-/// suppressed. The category comes from the taxonomy's `ioc_kinds` for the hit's kind
-/// (`IocHit::list_kind`: the family's, `family_kinds`, else the list's); the guidance is the list's own when it has one. Returns the
-/// number of suppressed matches.
+/// Every IOC detection of one event: one per (list, indicator) in `hits` (what
+/// `IocSet::matches` left after allowlists). The category comes from the taxonomy's `ioc_kinds` for the hit's kind
+/// (`IocHit::list_kind`: the family's, `family_kinds`, else the list's); the guidance is the list's own when it has one.
 pub fn ioc_detections(
     rules: &Ruleset,
     agency: &str,
     event: &Event,
-    hits: &mut Vec<IocMatch>,
+    hits: &[IocMatch],
     out: &mut Vec<Detection>,
-) -> usize {
-    hits.clear();
-    let suppressed = rules.ioc.matches(event, hits);
+) {
     if hits.is_empty() {
-        return suppressed;
+        return;
     }
     let system = attribute(rules, agency, event);
     for m in hits.iter() {
@@ -206,7 +200,6 @@ pub fn ioc_detections(
         }
         out.push(d);
     }
-    suppressed
 }
 
 /// The detection of a correlation match, raised on the event that closed its window. Its id

@@ -15,6 +15,7 @@ use canhgac_core::CoreError;
 use super::correlate::{Correlator, SharedCorrelator};
 use super::detector::{correlation_detection, ioc_detections, sigma_detections};
 use super::{DetectMetrics, RulesHandle, WorkerError};
+use crate::input::EventPayload;
 use crate::CorrelationConfig;
 
 /// Settings of the stage.
@@ -524,7 +525,8 @@ fn evaluate_one(
         );
     };
     let t0 = Instant::now();
-    let mut event: Event = match serde_json::from_slice(payload) {
+    // The record itself stays JSON text: most events match nothing and never need a `Value`.
+    let head: EventPayload = match serde_json::from_slice(payload) {
         Ok(e) => e,
         Err(e) => {
             return (
@@ -533,29 +535,53 @@ fn evaluate_one(
             )
         }
     };
-    if event.schema != EVENT_SCHEMA_VERSION {
+    if head.schema != EVENT_SCHEMA_VERSION {
         let why = format!(
             "event schema {} (this worker reads {EVENT_SCHEMA_VERSION})",
-            event.schema
+            head.schema
         );
         return (Outcome::Invalid("schema_version", why), None);
     }
-    // The agency is the topic's, whatever the payload claims.
-    event.agency = agency.clone();
     let t1 = Instant::now();
-    let mut out = Vec::new();
-    sigma_detections(rules, &agency, &event, scratch, matched, &mut out);
+    matched.clear();
+    if let Err(e) =
+        rules
+            .engine
+            .eval_json(head.dataset.as_str(), head.original.get(), scratch, matched)
+    {
+        let why = format!("original record: {e}");
+        return (Outcome::Invalid("invalid_event", why), None);
+    }
     let t2 = Instant::now();
+    hits.clear();
     if !rules.ioc.is_empty() {
-        clock.suppressed += ioc_detections(rules, &agency, &event, hits, &mut out) as u64;
+        clock.suppressed += rules.ioc.matches_ecs(&head.ecs, hits) as u64;
     }
     let t3 = Instant::now();
-    clock.decode += (t1 - t0).as_secs_f64();
     clock.sigma += (t2 - t1).as_secs_f64();
     clock.ioc += (t3 - t2).as_secs_f64();
     clock.metrics.eval_seconds.observe((t3 - t1).as_secs_f64());
+    let received = head.received;
+    if matched.is_empty() && hits.is_empty() {
+        clock.decode += (t1 - t0).as_secs_f64();
+        return (Outcome::Detections(Vec::new(), received), None);
+    }
+    // Something matched: the detections carry the whole event.
+    let t4 = Instant::now();
+    let mut event = match head.into_event() {
+        Ok(e) => e,
+        Err(e) => {
+            let why = format!("original record: {e}");
+            return (Outcome::Invalid("invalid_event", why), None);
+        }
+    };
+    clock.decode += (t1 - t0).as_secs_f64() + t4.elapsed().as_secs_f64();
+    // The agency is the topic's, whatever the payload claims.
+    event.agency = agency.clone();
+    let mut out = Vec::new();
+    sigma_detections(rules, &agency, &event, matched, &mut out);
+    ioc_detections(rules, &agency, &event, hits, &mut out);
     let feeds = correlating && matched.iter().any(|r| rules.correlations.feeds(*r));
-    let received = event.received;
     let ev = feeds.then(|| Evaluated {
         agency,
         event,

@@ -1,0 +1,796 @@
+//! Events read straight from their JSON text, without building a `serde_json::Value`.
+//!
+//! Decoding a record into a `Value` costs about three times its evaluation: every key and
+//! string allocated, every object an `IndexMap` hashed with SipHash (the `evtx` crate turns on
+//! `preserve_order`), all of it freed again. [`FlatRecord::read`] walks the text once with
+//! serde_json's tokenizer and keeps, in reused buffers:
+//!
+//! - the text of every scalar (strings unescaped, numbers as `Value` prints them);
+//! - the fields the extraction of [`crate::extract`] would report, in the same order, named
+//!   the same way (evtx `System` attributes as `Provider_Name`, `EventData`'s `Data` items by
+//!   their `Name`, `UserData` members; dotted paths for flat records);
+//! - the keyword text (every scalar, lowercased, `0xFF`-separated), as `join_scalars` builds
+//!   it.
+//!
+//! What this walk does not reproduce it declines ([`Declined`]), and the caller decodes a
+//! `Value` instead: evtx-layout records that do not begin with `Event` (Winlogbeat, NXLog),
+//! and flat records holding XML-style objects (`#text` members below the top level).
+//! The tests below check that both ways give the same fields and keyword text on every record
+//! of the shared data sets.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Write as _;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+use crate::compile::SlotTable;
+use crate::extract::{push_u64, NONE};
+use crate::mapping::Layout;
+use crate::modifiers::string::fold_into;
+
+/// Slot of values whose field name is not known yet (a `Data` item's `#text` before its
+/// `Name` attribute).
+const PENDING: u32 = u32::MAX - 1;
+
+/// One scalar of the record: a byte range of [`FlatRecord::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scalar {
+    pub start: u32,
+    pub end: u32,
+    pub null: bool,
+}
+
+/// A record's scalars, referenced fields and keyword text. Reuse one per thread.
+#[derive(Debug, Default)]
+pub struct FlatRecord {
+    pub(crate) text: Vec<u8>,
+    /// Every scalar, in document order (nulls included, flagged).
+    pub(crate) scalars: Vec<Scalar>,
+    /// `(slot, scalar)` for each referenced field value, in extraction order.
+    pub(crate) fields: Vec<(u32, Scalar)>,
+    /// Every non-null scalar, ASCII-lowercased (other text case-folded), each followed by
+    /// `0xFF`.
+    pub(crate) kw: Vec<u8>,
+    name: String,
+}
+
+/// The walk does not handle this record's shape; decode a `Value` instead.
+#[derive(Debug)]
+pub struct Declined(pub String);
+
+impl fmt::Display for Declined {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Declined {}
+
+impl de::Error for Declined {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Declined(msg.to_string())
+    }
+}
+
+impl FlatRecord {
+    pub fn new() -> Self {
+        FlatRecord {
+            text: Vec::with_capacity(4096),
+            scalars: Vec::with_capacity(128),
+            fields: Vec::with_capacity(64),
+            kw: Vec::with_capacity(4096),
+            name: String::with_capacity(64),
+        }
+    }
+
+    /// Reads one JSON record laid out as `layout`, naming fields with `slots`. On `Err`, the
+    /// record is either not JSON or not a shape this walk handles; the buffers are then
+    /// meaningless.
+    pub(crate) fn read(
+        &mut self,
+        json: &str,
+        layout: Layout,
+        slots: &SlotTable,
+    ) -> Result<(), Declined> {
+        self.text.clear();
+        self.scalars.clear();
+        self.fields.clear();
+        self.kw.clear();
+        let mut de = serde_json::Deserializer::from_str(json);
+        let walk = Walk {
+            rec: self,
+            slots,
+            ctx: Ctx::Root(layout),
+        };
+        walk.deserialize(&mut de)
+            .map_err(|e| Declined(e.to_string()))?;
+        de.end().map_err(|e| Declined(e.to_string()))
+    }
+
+    /// Records a scalar (its text is already at `start..`) and reports it to `slot`.
+    fn scalar(&mut self, start: usize, null: bool, slot: u32) {
+        let s = Scalar {
+            start: start as u32,
+            end: self.text.len() as u32,
+            null,
+        };
+        self.scalars.push(s);
+        if !null {
+            let t = &self.text[start..];
+            if t.is_ascii() {
+                let at = self.kw.len();
+                self.kw.extend_from_slice(t);
+                self.kw[at..].make_ascii_lowercase();
+            } else {
+                fold_into(t, &mut self.kw);
+            }
+            self.kw.push(0xFF);
+        }
+        if slot != NONE {
+            self.fields.push((slot, s));
+        }
+    }
+}
+
+/// Where in the record a value sits, which decides the field it reports to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    Root(Layout),
+    /// Scalars go only to the keyword text.
+    Ignore,
+    /// A field's value: scalars report to the slot; arrays report each element
+    /// ([`Ctx::Element`]); objects their `#text`.
+    Value(u32),
+    /// An array element of a field's value: nested arrays are skipped.
+    Element(u32),
+    Event,
+    System,
+    /// `System.<k>` object: `#text` reports to `k`, `#attributes` members to `k_<name>`.
+    SystemChild,
+    Attributes,
+    EventData,
+    DataList,
+    DataItem,
+    /// A `Data` item's `#attributes`: reads `Name`.
+    DataAttributes,
+    UserData,
+    UserDataInner,
+    /// Members of a flat object; the path so far is in `FlatRecord::name`.
+    Flat,
+}
+
+struct Walk<'r, 's> {
+    rec: &'r mut FlatRecord,
+    slots: &'s SlotTable,
+    ctx: Ctx,
+}
+
+/// What a walk found that its parent needs: the `Name` of a `Data` item.
+enum Found {
+    Nothing,
+    Name(u32),
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
+    type Value = Found;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// A map key, borrowed from the input unless it holds escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+}
+
+impl<'s> Walk<'_, 's> {
+    fn slot_of(&self, name: &str) -> u32 {
+        self.slots.get(name).unwrap_or(NONE)
+    }
+
+    /// The slot a scalar in this context reports to.
+    fn scalar_slot(&self) -> u32 {
+        match self.ctx {
+            Ctx::Value(s) | Ctx::Element(s) => s,
+            Ctx::Root(_) => self.slot_of("message"),
+            Ctx::DataList | Ctx::DataItem => self.slot_of("Data"),
+            _ => NONE,
+        }
+    }
+
+    fn child(&mut self, ctx: Ctx) -> Walk<'_, 's> {
+        Walk {
+            rec: self.rec,
+            slots: self.slots,
+            ctx,
+        }
+    }
+
+    fn done_scalar<E: de::Error>(self, start: usize, null: bool) -> Result<Found, E> {
+        if self.ctx == Ctx::Event {
+            // `{"Event": "..."}` is read as a flat record by the `Value` path.
+            return Err(E::custom("Event is not an object"));
+        }
+        let slot = self.scalar_slot();
+        self.rec.scalar(start, null, slot);
+        Ok(Found::Nothing)
+    }
+
+    fn text_scalar<E: de::Error>(self, s: &str) -> Result<Found, E> {
+        let start = self.rec.text.len();
+        self.rec.text.extend_from_slice(s.as_bytes());
+        self.done_scalar(start, false)
+    }
+
+    /// The context of the value under `key` in a map walked in context `self.ctx`.
+    fn member_ctx(&mut self, key: &str, parent: Ctx) -> Ctx {
+        match parent {
+            Ctx::Event => match key {
+                "System" => Ctx::System,
+                "EventData" => Ctx::EventData,
+                "UserData" => Ctx::UserData,
+                _ => Ctx::Ignore,
+            },
+            // A `System` member is a field itself unless it is an object (decided when the
+            // value turns out to be a map: see `visit_map`).
+            Ctx::System => Ctx::SystemChild,
+            Ctx::EventData => match key {
+                "#attributes" => Ctx::Ignore,
+                "Data" => Ctx::DataList,
+                _ => Ctx::Value(self.slot_of(key)),
+            },
+            Ctx::UserData => Ctx::UserDataInner,
+            Ctx::UserDataInner if key == "#attributes" => Ctx::Ignore,
+            Ctx::UserDataInner => Ctx::Value(self.slot_of(key)),
+            Ctx::DataAttributes if key == "Name" => Ctx::Ignore,
+            Ctx::Value(s) | Ctx::Element(s) if key == "#text" => Ctx::Value(s),
+            _ => Ctx::Ignore,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_, '_> {
+    type Value = Found;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON record")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Found, E> {
+        self.text_scalar(if v { "true" } else { "false" })
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Found, E> {
+        let start = self.rec.text.len();
+        push_u64(&mut self.rec.text, v);
+        self.done_scalar(start, false)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Found, E> {
+        let start = self.rec.text.len();
+        let _ = write!(self.rec.text, "{}", serde_json::Number::from(v));
+        self.done_scalar(start, false)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Found, E> {
+        let start = self.rec.text.len();
+        match serde_json::Number::from_f64(v) {
+            Some(n) => {
+                let _ = write!(self.rec.text, "{n}");
+            }
+            None => return Err(E::custom("non-finite number")),
+        }
+        self.done_scalar(start, false)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Found, E> {
+        self.text_scalar(v)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Found, E> {
+        let start = self.rec.text.len();
+        self.done_scalar(start, true)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Found, E> {
+        self.visit_unit()
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Found, A::Error> {
+        if self.ctx == Ctx::Event {
+            return Err(de::Error::custom("Event is not an object"));
+        }
+        let ctx = match self.ctx {
+            Ctx::Value(s) => Ctx::Element(s),
+            Ctx::Root(_) => Ctx::Element(self.slot_of("message")),
+            Ctx::DataList => Ctx::DataItem,
+            Ctx::DataItem => Ctx::Element(self.slot_of("Data")),
+            // An array inside an array element, or anywhere else: keyword text only.
+            _ => Ctx::Ignore,
+        };
+        while seq.next_element_seed(self.child(ctx))?.is_some() {}
+        Ok(Found::Nothing)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Found, A::Error> {
+        let parent = match self.ctx {
+            Ctx::Root(Layout::Evtx) => {
+                // evtx_dump's records are `{"Event": {...}}`; other evtx-layout shapes
+                // (Winlogbeat, NXLog) go through a decoded `Value`.
+                let first = map.next_key_seed(Key)?;
+                if first.as_deref() != Some("Event") {
+                    return Err(de::Error::custom("not an evtx_dump record"));
+                }
+                map.next_value_seed(self.child(Ctx::Event))?;
+                // Anything after `Event` is not extracted, only searched by keywords.
+                while let Some(key) = map.next_key_seed(Key)? {
+                    if key == "Event" {
+                        return Err(de::Error::custom("two Event members"));
+                    }
+                    map.next_value_seed(self.child(Ctx::Ignore))?;
+                }
+                return Ok(Found::Nothing);
+            }
+            Ctx::Root(Layout::Flat) => {
+                self.rec.name.clear();
+                Ctx::Flat
+            }
+            // A `System` member that is an object: `#text` and `#attributes`.
+            Ctx::SystemChild => Ctx::SystemChild,
+            Ctx::DataList | Ctx::DataItem => return self.data_item(map),
+            other => other,
+        };
+        let mut found = Found::Nothing;
+        while let Some(key) = map.next_key_seed(Key)? {
+            match parent {
+                Ctx::Flat => {
+                    if key == "#text" && !self.rec.name.is_empty() {
+                        return Err(de::Error::custom("XML-style object in a flat record"));
+                    }
+                    let len = self.rec.name.len();
+                    if len > 0 {
+                        self.rec.name.push('.');
+                    }
+                    self.rec.name.push_str(&key);
+                    let slot = self.slot_of(&self.rec.name);
+                    // An object below goes on extending the path; anything else is the
+                    // field's value.
+                    map.next_value_seed(FlatMember {
+                        walk: self.child(Ctx::Flat),
+                        slot,
+                    })?;
+                    self.rec.name.truncate(len);
+                }
+                Ctx::SystemChild => {
+                    // Members of `System.<k>`: the owner's name is in `name`.
+                    let ctx = match &*key {
+                        "#text" => Ctx::Value(self.slot_of(&self.rec.name)),
+                        "#attributes" => Ctx::Attributes,
+                        _ => Ctx::Ignore,
+                    };
+                    map.next_value_seed(self.child(ctx))?;
+                }
+                Ctx::Attributes => {
+                    let len = self.rec.name.len();
+                    self.rec.name.push('_');
+                    self.rec.name.push_str(&key);
+                    let slot = self.slot_of(&self.rec.name);
+                    self.rec.name.truncate(len);
+                    map.next_value_seed(self.child(Ctx::Value(slot)))?;
+                }
+                Ctx::System => {
+                    // The member's name, for its `#text`/`#attributes` if it is an object.
+                    self.rec.name.clear();
+                    self.rec.name.push_str(&key);
+                    let slot = self.slot_of(&key);
+                    map.next_value_seed(SystemMember {
+                        walk: self.child(Ctx::SystemChild),
+                        slot,
+                    })?;
+                }
+                Ctx::DataAttributes if key == "Name" && matches!(found, Found::Nothing) => {
+                    found = map.next_value_seed(NameOf(self.child(Ctx::Ignore)))?;
+                }
+                _ => {
+                    let ctx = self.member_ctx(&key, parent);
+                    map.next_value_seed(self.child(ctx))?;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl Walk<'_, '_> {
+    /// A `Data` item: `{"#attributes": {"Name": N}, "#text": V}` reports `V` to `N` (to
+    /// `Data` without a name; a null when there is no `#text`).
+    fn data_item<'de, A: MapAccess<'de>>(mut self, mut map: A) -> Result<Found, A::Error> {
+        let mut name: Option<u32> = None;
+        let mut text_seen = false;
+        let mut pending_from: Option<usize> = None;
+        while let Some(key) = map.next_key_seed(Key)? {
+            match &*key {
+                "#attributes" if name.is_none() => {
+                    if let Found::Name(s) = map.next_value_seed(self.child(Ctx::DataAttributes))? {
+                        name = Some(s);
+                    }
+                }
+                "#text" if !text_seen => {
+                    text_seen = true;
+                    let slot = match name {
+                        Some(s) => s,
+                        None => {
+                            pending_from = Some(self.rec.fields.len());
+                            PENDING
+                        }
+                    };
+                    map.next_value_seed(self.child(Ctx::Value(slot)))?;
+                }
+                _ => {
+                    map.next_value_seed(self.child(Ctx::Ignore))?;
+                }
+            }
+        }
+        let slot = name.unwrap_or_else(|| self.slot_of("Data"));
+        if let Some(from) = pending_from {
+            if slot == NONE {
+                self.rec.fields.truncate(from);
+            } else {
+                for f in &mut self.rec.fields[from..] {
+                    f.0 = slot;
+                }
+            }
+        }
+        if !text_seen && slot != NONE {
+            let at = self.rec.text.len() as u32;
+            self.rec.fields.push((
+                slot,
+                Scalar {
+                    start: at,
+                    end: at,
+                    null: true,
+                },
+            ));
+        }
+        Ok(Found::Nothing)
+    }
+}
+
+/// The value of a `Data` item's `Name` attribute: its slot when it is a string.
+struct NameOf<'r, 's>(Walk<'r, 's>);
+
+impl<'de> DeserializeSeed<'de> for NameOf<'_, '_> {
+    type Value = Found;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NameOf<'_, '_> {
+    type Value = Found;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Found, E> {
+        let slot = self.0.slot_of(v);
+        self.0.text_scalar::<E>(v)?;
+        Ok(Found::Name(slot))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Found, E> {
+        self.0.visit_bool(v).map(|_| Found::Nothing)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Found, E> {
+        self.0.visit_u64(v).map(|_| Found::Nothing)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Found, E> {
+        self.0.visit_i64(v).map(|_| Found::Nothing)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Found, E> {
+        self.0.visit_f64(v).map(|_| Found::Nothing)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Found, E> {
+        self.0.visit_unit().map(|_| Found::Nothing)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Found, A::Error> {
+        self.0.visit_seq(seq).map(|_| Found::Nothing)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Found, A::Error> {
+        self.0.visit_map(map).map(|_| Found::Nothing)
+    }
+}
+
+/// A `System` member: an object is walked for `#text`/`#attributes`, anything else is the
+/// field's value.
+struct SystemMember<'r, 's> {
+    walk: Walk<'r, 's>,
+    slot: u32,
+}
+
+/// A member of a flat object: an object extends the path, anything else is the value.
+struct FlatMember<'r, 's> {
+    walk: Walk<'r, 's>,
+    slot: u32,
+}
+
+macro_rules! value_or_map {
+    ($t:ident) => {
+        impl<'de> DeserializeSeed<'de> for $t<'_, '_> {
+            type Value = Found;
+            fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+
+        impl<'de> Visitor<'de> for $t<'_, '_> {
+            type Value = Found;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Found, A::Error> {
+                self.walk.visit_map(map)
+            }
+            fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<Found, E> {
+                self.walk.ctx = Ctx::Value(self.slot);
+                self.walk.visit_bool(v)
+            }
+            fn visit_u64<E: de::Error>(mut self, v: u64) -> Result<Found, E> {
+                self.walk.ctx = Ctx::Value(self.slot);
+                self.walk.visit_u64(v)
+            }
+            fn visit_i64<E: de::Error>(mut self, v: i64) -> Result<Found, E> {
+                self.walk.ctx = Ctx::Value(self.slot);
+                self.walk.visit_i64(v)
+            }
+            fn visit_f64<E: de::Error>(mut self, v: f64) -> Result<Found, E> {
+                self.walk.ctx = Ctx::Value(self.slot);
+                self.walk.visit_f64(v)
+            }
+            fn visit_str<E: de::Error>(mut self, v: &str) -> Result<Found, E> {
+                self.walk.ctx = Ctx::Value(self.slot);
+                self.walk.visit_str(v)
+            }
+            fn visit_unit<E: de::Error>(mut self) -> Result<Found, E> {
+                self.walk.ctx = Ctx::Value(self.slot);
+                self.walk.visit_unit()
+            }
+            fn visit_seq<A: SeqAccess<'de>>(mut self, seq: A) -> Result<Found, A::Error> {
+                self.walk.ctx = Ctx::Value(self.slot);
+                self.walk.visit_seq(seq)
+            }
+        }
+    };
+}
+
+value_or_map!(SystemMember);
+value_or_map!(FlatMember);
+
+#[cfg(test)]
+mod tests {
+    //! The walk against the `Value` path (extraction, keyword text, keyword values) on every
+    //! record of the shared JSON data sets, with the slots of the whole SigmaHQ corpus.
+    use std::io::Read;
+    use std::path::{Path, PathBuf};
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::extract::{join_scalars, keywords, Extractor, Fields};
+    use crate::{Engine, EngineBuilder, Mappings};
+
+    fn data() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+    }
+
+    fn lines(rel: &str, max: usize) -> Vec<String> {
+        let raw = std::fs::read(data().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let mut text = String::new();
+        if rel.ends_with(".gz") {
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_string(&mut text)
+                .expect("gzip");
+        } else {
+            text = String::from_utf8(raw).expect("utf-8");
+        }
+        text.lines()
+            .filter(|l| l.trim_start().starts_with('{'))
+            .take(max)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A slot and its values as (text, null), in order.
+    type SlotValues = (u32, Vec<(Vec<u8>, bool)>);
+
+    fn dump(f: &Fields, n: usize) -> Vec<SlotValues> {
+        (0..n as u32)
+            .filter(|&s| f.has(s))
+            .map(|s| {
+                (
+                    s,
+                    f.values(s).map(|v| (f.orig(v).to_vec(), v.null)).collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn engine() -> Engine {
+        let r = data().join("sigma/rules");
+        let mut b = EngineBuilder::new(Mappings::builtin());
+        for d in ["rules", "rules-emerging-threats", "rules-threat-hunting"] {
+            b.add_path(&r.join(d)).expect("rules");
+        }
+        b.add_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/sigma"))
+            .expect("own rules");
+        b.build().0
+    }
+
+    #[test]
+    fn walk_equals_the_value_path_on_the_shared_data() {
+        let engine = engine();
+        let n = engine.slots.len();
+        let mut sets = vec![
+            (
+                "windows/evtx-attack-samples.jsonl.gz".to_string(),
+                usize::MAX,
+            ),
+            ("network/suricata/alerts.ndjson".to_string(), usize::MAX),
+            (
+                "network/zeek/otrf-apt29-day1/combined_zeek.log.gz".to_string(),
+                usize::MAX,
+            ),
+        ];
+        for log in [
+            "dns",
+            "ssl",
+            "x509",
+            "smtp",
+            "kerberos",
+            "dce_rpc",
+            "smb_files",
+            "smb_mapping",
+            "weird",
+            "notice",
+            "syslog",
+            "ssh",
+            "rdp",
+            "ntlm",
+        ] {
+            sets.push((format!("network/zeek/zed-sample-data/{log}.json.gz"), 3_000));
+        }
+        let mut rec = FlatRecord::new();
+        let (mut walked, mut declined) = (0usize, 0usize);
+        for (rel, max) in &sets {
+            let rel = rel.as_str();
+            for (i, line) in lines(rel, *max).iter().enumerate() {
+                let v: Value = serde_json::from_str(line).expect("json");
+                let dataset = crate::input::guess_dataset(&v);
+                let Some(&pi) = engine.plan_by_dataset.get(dataset.as_str()) else {
+                    continue;
+                };
+                let layout = engine.plans[pi as usize].layout;
+                if rec.read(line, layout, &engine.slots).is_err() {
+                    declined += 1;
+                    continue;
+                }
+                walked += 1;
+                let at = format!("{rel}:{}", i + 1);
+
+                let mut by_value = Fields::new(n);
+                let mut path = String::new();
+                let mut pairs = Vec::new();
+                Extractor {
+                    slots: &engine.slots,
+                    path: &mut path,
+                    sink: |slot, x: &Value| pairs.push((slot, x.clone())),
+                }
+                .run(layout, &v);
+                for (slot, x) in &pairs {
+                    by_value.push_json(*slot, x);
+                }
+                let mut by_walk = Fields::new(n);
+                for (slot, x) in &rec.fields {
+                    let t = &rec.text[x.start as usize..x.end as usize];
+                    by_walk.push_text(*slot, t, x.null);
+                }
+                assert_eq!(dump(&by_walk, n), dump(&by_value, n), "fields of {at}");
+
+                let mut kw = Vec::new();
+                join_scalars(&v, &mut kw);
+                assert!(kw == rec.kw, "keyword text of {at}");
+
+                let mut kv = Fields::new(n);
+                keywords(&mut kv, &v);
+                let mut kf = Fields::new(n);
+                for x in rec.scalars.iter().filter(|x| !x.null) {
+                    let t = &rec.text[x.start as usize..x.end as usize];
+                    kf.push_text(crate::compile::KEYWORD_SLOT, t, false);
+                }
+                assert_eq!(dump(&kf, n), dump(&kv, n), "keyword values of {at}");
+            }
+        }
+        assert!(walked > 20_000, "walked {walked}, declined {declined}");
+        assert_eq!(declined, 0, "no shared record needs the Value path");
+    }
+
+    #[test]
+    fn shapes_the_walk_declines_or_handles() {
+        let slots = {
+            let mut t = SlotTable::default();
+            for n in [
+                "Data",
+                "Image",
+                "message",
+                "a.b",
+                "EventID",
+                "Provider_Name",
+            ] {
+                t.slot(n);
+            }
+            t
+        };
+        let mut rec = FlatRecord::new();
+        // Winlogbeat and NXLog records under the evtx layout: decoded as Values instead.
+        assert!(rec
+            .read(r##"{"winlog": {"event_id": 1}}"##, Layout::Evtx, &slots)
+            .is_err());
+        assert!(rec
+            .read(r##"{"Event": "text"}"##, Layout::Evtx, &slots)
+            .is_err());
+        // XML-style objects below the top of a flat record.
+        assert!(rec
+            .read(r##"{"a": {"#text": "x"}}"##, Layout::Flat, &slots)
+            .is_err());
+        assert!(rec.read("{not json", Layout::Flat, &slots).is_err());
+        // A Data item whose Name comes after its text, one without text, one without name.
+        let j = r##"{"Event": {"System": {"EventID": 1, "Provider": {"#attributes": {"Name": "P"}}},
+            "EventData": {"Data": [{"#text": "C:\\x.exe", "#attributes": {"Name": "Image"}},
+                                   {"#attributes": {"Name": "Image"}}, {"#text": "free"}, 7]}}}"##;
+        rec.read(j, Layout::Evtx, &slots).expect("evtx");
+        let names: Vec<(u32, &[u8], bool)> = rec
+            .fields
+            .iter()
+            .map(|(s, x)| (*s, &rec.text[x.start as usize..x.end as usize], x.null))
+            .collect();
+        let (data, image, id, prov) = (
+            slots.get("Data").unwrap(),
+            slots.get("Image").unwrap(),
+            slots.get("EventID").unwrap(),
+            slots.get("Provider_Name").unwrap(),
+        );
+        assert_eq!(
+            names,
+            vec![
+                (id, &b"1"[..], false),
+                (prov, &b"P"[..], false),
+                (image, &b"C:\\x.exe"[..], false),
+                (image, &b""[..], true),
+                (data, &b"free"[..], false),
+                (data, &b"7"[..], false),
+            ]
+        );
+        // A record that is not an object is a message.
+        rec.read(r##""plain text""##, Layout::Flat, &slots)
+            .expect("string");
+        assert_eq!(rec.fields.len(), 1);
+        assert_eq!(rec.kw, b"plain text\xff");
+    }
+}
