@@ -10,17 +10,19 @@
 # dir, default /tmp/canhgac-bench-sigma), ROUNDS (timed passes, best kept; default 5).
 #
 # What is measured:
-# - ours: detect/examples/measure.rs: `eval` = pre-decoded Events, evaluation only; `raw` = JSON
+# - ours: detect/examples/measure.rs: `eval` = pre-decoded Events, evaluation only; `json` =
+#   record text -> evaluation without a Value (Engine::eval_json); `raw` = JSON
 #   line → serde_json::Value → Event (id, timestamp) → evaluation (the `hunt` path);
-#   `event` = serialized Event (the detect worker's Kafka payload) → Event → evaluation.
-# - rsigma: `rsigma engine eval --logsource-routing --event-logsource product=windows` (its
-#   fastest mode) over the same events flattened to top-level Sigma field names
-#   (scripts/flatten-evtx.jq), wall time with events minus wall time with no events (load), best
-#   of ROUNDS; this includes its line reading, JSON parsing and output.
-# - instructions/event (callgrind): ours `pass_eval` / `pass_raw` / `pass_event` of measure.rs;
-#   rsigma (whole run − load-only run) / events (with decoding), and the inclusive cost of
-#   `Engine::evaluate_inner` in that profile (evaluation only; toggling collection on it does not
-#   work with the whole corpus loaded).
+#   `event` = serialized Event (the detect worker's Kafka payload) → evaluation, as the worker.
+# - rsigma as a library (bench/rsigma-eval: `rsigma_eval::Engine` with logsource pruning on
+#   product=windows, over the same events flattened to top-level Sigma field names by
+#   scripts/flatten-evtx.jq): `eval` = pre-decoded `Value`s, evaluation only; `raw` = JSON
+#   line -> Value -> evaluation. Ours and rsigma alternate on one core, PAIRS times (default 3).
+# - rsigma's command line: `rsigma engine eval --logsource-routing --event-logsource
+#   product=windows` over the same file, wall time with events minus wall time with no events
+#   (load), best of ROUNDS; includes its line reading, JSON parsing and output.
+# - instructions/event (callgrind): ours `pass_*` of measure.rs; rsigma library `pass_eval` /
+#   `pass_raw`; rsigma CLI (whole run − load-only run) / events.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
@@ -37,6 +39,10 @@ EVENTS=$DATA/windows/evtx-attack-samples.jsonl.gz
 
 cargo build --release -q -p canhgac-detect --example measure
 MEASURE=${CARGO_TARGET_DIR:-target}/release/examples/measure
+# rsigma as a library (bench/rsigma-eval, its own lock file and target directory).
+RSLIB_TARGET=${RSLIB_TARGET:-${CARGO_TARGET_DIR:-target}/rsigma-eval}
+cargo build --release -q --manifest-path bench/rsigma-eval/Cargo.toml --target-dir "$RSLIB_TARGET"
+RSLIB=$RSLIB_TARGET/release/rsigma-eval-bench
 
 mkdir -p "$OUT/rules"
 for d in "${DIRS[@]}"; do ln -sfn "$(realpath "$d")" "$OUT/rules/$(basename "$d")"; done
@@ -60,10 +66,20 @@ if [[ "${SKIP_CHECK:-}" != 1 ]]; then
 fi
 
 echo "== $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  core: $CORE  events: $N"
-echo "== canhgac-detect (measure.rs)"
+# Speed: ours and rsigma as a library, alternately on the same core, PAIRS times (the machine is
+# noisy: compare the ratios of adjacent runs).
+for i in $(seq "${PAIRS:-3}"); do
+	echo "-- pair $i"
+	PASSES=eval,json ROUNDS=$ROUNDS taskset -c "$CORE" "$MEASURE" "$EVENTS" "${DIRS[@]}" | tail -1 | tee "$OUT/ours.$i"
+	PASSES=eval,raw ROUNDS=$ROUNDS taskset -c "$CORE" "$RSLIB" "$OUT/flat.jsonl" "${DIRS[@]}" | tee "$OUT/rs.$i"
+	awk -v i="$i" 'FNR == 1 { f++ } f == 1 { for (k = 1; k < NF; k++) if ($k == "eval" || $k == "json") o[$k] = $(k + 1) }
+		f == 2 && ($1 == "eval:" || $1 == "raw:") { r[$1] = $2 }
+		END { printf "   ratio (ours / rsigma): evaluation only %.1fx, text -> evaluation %.1fx\n", o["eval"] / r["eval:"], o["json"] / r["raw:"] }' \
+		"$OUT/ours.$i" "$OUT/rs.$i"
+done
+echo "== canhgac-detect, every pass (measure.rs), with load time and RSS"
 MATCHES=$OUT/ours.tsv ROUNDS=$ROUNDS taskset -c "$CORE" "$MEASURE" "$EVENTS" "${DIRS[@]}"
-
-echo "== rsigma $("$RSIGMA" --version | awk '{print $2}')"
+echo "== rsigma $("$RSIGMA" --version | awk '{print $2}') command line (its whole run over the same events)"
 best() { # best wall seconds of ROUNDS runs over $1
 	local b=999999 t
 	for _ in $(seq "$ROUNDS"); do
@@ -78,7 +94,7 @@ LOAD=$(best "$OUT/empty.jsonl")
 FULL=$(best "$OUT/flat.jsonl")
 RSS=$(sort -n -k2 "$OUT/rsigma-times-empty.jsonl" | tail -1 | awk '{printf "%.1f", $2/1024}')
 awk -v n="$N" -v l="$LOAD" -v f="$FULL" -v rss="$RSS" 'BEGIN {
-	printf "rsigma load %.2fs (best wall, empty input) rss_after_load %sMB  whole run %.2fs  with-decoding %.0f ev/s (%.2f us/ev)\n",
+	printf "rsigma CLI load %.2fs (best wall, empty input) rss_after_load %sMB  whole run %.2fs  line -> output %.0f ev/s (%.2f us/ev)\n",
 		l, rss, f, n / (f - l), (f - l) * 1e6 / n }'
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -96,9 +112,13 @@ if [[ $CALLGRIND == 1 ]]; then
 		valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$name" "$@" >/dev/null 2>"$OUT/cg.$name.log"
 		grep -m1 '^summary:\|^totals:' "$OUT/cg.$name" | awk '{print $2}'
 	}
-	for p in eval raw event; do
+	for p in eval json raw event; do
 		ir=$(PASSES=$p ROUNDS=1 cg "ours-$p" --toggle-collect="*measure*pass_$p*" "$MEASURE" "$EVENTS" "${DIRS[@]}")
 		echo "ours $p: $((ir / N)) instructions/event"
+	done
+	for p in eval raw; do
+		ir=$(PASSES=$p ROUNDS=1 cg "rslib-$p" --toggle-collect="rsigma_eval_bench::pass_$p" "$RSLIB" "$OUT/flat.jsonl" "${DIRS[@]}")
+		echo "rsigma library $p: $((ir / N)) instructions/event"
 	done
 	full=$(cg rs-full "${RS[@]}" -e "@$OUT/flat.jsonl")
 	load=$(cg rs-load "${RS[@]}" -e "@$OUT/empty.jsonl")

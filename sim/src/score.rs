@@ -165,14 +165,9 @@ pub fn replay(
         };
         r.events += 1;
         dets.clear();
-        detector::sigma_detections(
-            rules,
-            &rec.agency,
-            &event,
-            &mut scratch,
-            &mut matched,
-            &mut dets,
-        );
+        matched.clear();
+        rules.engine.eval(&event, &mut scratch, &mut matched);
+        detector::sigma_detections(rules, &rec.agency, &event, &matched, &mut dets);
         if let Some(set) = iocs {
             ioc_out.clear();
             set.matches(&event, &mut ioc_out);
