@@ -12,6 +12,8 @@
 # throughput) and "live" (the worker running, copies published one after another: latency).
 #
 # Usage: scripts/bench-detect.sh [COPIES]   (default 13: 107,315 events)
+# Per-thread CPU of the worker is printed too ("main" is the async stage; the Sigma evaluation
+# runs on rayon's threads, which carry the binary's name).
 # Profile the worker: WRAP="perf record -F 999 -g -o /tmp/detect.perf --" scripts/bench-detect.sh
 # Needs release builds: cargo build --release --bin canhgac
 #                       cargo build --release -p canhgac-detect --example measure
@@ -62,10 +64,18 @@ worker=$!
 until curl -sf "http://127.0.0.1:$mport/metrics" >/dev/null; do sleep 0.1; done
 # Drain: the topic holds every event; time from the first acked event to the last.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / hz}' "/proc/$1/stat"; }
+threads() { # per-thread CPU seconds of the worker: "tid<TAB>name<TAB>seconds"
+    local hz t
+    hz=$(getconf CLK_TCK)
+    for t in /proc/"$worker"/task/*; do
+        printf '%s\t%s\t%s\n' "${t##*/}" "$( [ "${t##*/}" = "$worker" ] && echo main || cat "$t/comm")" \
+            "$(sed 's/.*) //' "$t/stat" | awk -v hz="$hz" '{printf "%.2f", ($12 + $13) / hz}')"
+    done 2>/dev/null
+}
 t0=$(wait_events 1); n0=$(metric canhgac_detect_events_total)
-w0=$(cpu $worker); b0=$(cpu $broker)
+w0=$(cpu $worker); b0=$(cpu $broker); threads >"$dir/threads0"
 t1=$(wait_events "$drain")
-w1=$(cpu $worker); b1=$(cpu $broker)
+w1=$(cpu $worker); b1=$(cpu $broker); threads >"$dir/threads1"
 curl -s "http://127.0.0.1:$mport/metrics" >"$dir/drain.txt"
 # Live: the worker is caught up; 3 more copies published one after the other, 1 s apart.
 live=3
@@ -73,7 +83,7 @@ for c in $(seq $((copies + 1)) $((copies + live))); do publish "$c"; sleep 1; do
 wait_events $(((copies + live) * 8255)) >/dev/null
 curl -s "http://127.0.0.1:$mport/metrics" >"$dir/live.txt"
 grep -h '"rules loaded"\|"ioc list loaded"' "$dir/detect.log" | cut -c1-400
-python3 - "$dir/drain.txt" "$dir/live.txt" "$t0" "$t1" "$n0" "$drain" "$w0" "$w1" "$b0" "$b1" <<'PY'
+python3 - "$dir/drain.txt" "$dir/live.txt" "$t0" "$t1" "$n0" "$drain" "$w0" "$w1" "$b0" "$b1" "$dir/threads0" "$dir/threads1" <<'PY'
 import re, sys
 def load(path):
     m = {}
@@ -98,6 +108,20 @@ w0, w1, b0, b1 = map(float, sys.argv[7:11])
 print(f"   process CPU during the drain (user + system): worker {w1 - w0:.2f} s ({(w1 - w0) / secs:.2f} cores), "
       f"broker {b1 - b0:.2f} s ({(b1 - b0) / secs:.2f} cores); "
       f"{(total - n0) / max(w1 - w0, 1e-9):,.0f} events per worker CPU-second")
+def threads(path):
+    out = {}
+    for l in open(path):
+        tid, name, sec = l.rstrip('\n').split('\t')
+        out[tid] = (name, float(sec))
+    return out
+th0, th1 = threads(sys.argv[11]), threads(sys.argv[12])
+by_name = {}
+for tid, (name, sec) in th1.items():
+    d = sec - th0.get(tid, (name, 0.0))[1]
+    n, c = by_name.get(name, (0, 0.0))
+    by_name[name] = (n + 1, c + d)
+print("   worker threads' CPU during the drain: " + ", ".join(
+    f"{name} x{n} {c:.2f} s" for name, (n, c) in sorted(by_name.items(), key=lambda x: -x[1][1]) if c >= 0.01))
 print("   stage wall s: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(phases(drain, 'canhgac_detect_stage_seconds_total').items())))
 print("   evaluation CPU s (all threads): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(phases(drain, 'canhgac_detect_cpu_seconds_total').items())))
 def hist(m):

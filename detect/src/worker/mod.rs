@@ -26,7 +26,7 @@ pub mod ruleset;
 pub mod stage;
 
 pub use metrics::DetectMetrics;
-pub use ruleset::{reload, watch, Reload, RulesHandle, Ruleset, RulesetSpec};
+pub use ruleset::{reload, watch, PooledScratch, Reload, RulesHandle, Ruleset, RulesetSpec};
 pub use stage::{DetectStage, StageOptions, StageStats};
 
 use std::path::PathBuf;

@@ -57,6 +57,9 @@ pub struct Ruleset {
     pub registry: Registry,
     /// Increases with every successful (re)load.
     pub generation: u64,
+    /// Warm working memory of the engine (route caches filled, buffers grown), taken by each
+    /// evaluation job and given back when it ends.
+    scratch: std::sync::Mutex<Vec<crate::Scratch>>,
 }
 
 impl RulesetSpec {
@@ -105,6 +108,7 @@ impl RulesetSpec {
             taxonomy,
             registry,
             generation,
+            scratch: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -131,6 +135,21 @@ impl RulesetSpec {
 }
 
 impl Ruleset {
+    /// Working memory for one evaluation job: a warm one from an earlier job when there is
+    /// one; it returns to this ruleset when dropped.
+    pub fn scratch(&self) -> PooledScratch<'_> {
+        let s = self
+            .scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_else(|| self.engine.scratch());
+        PooledScratch {
+            pool: &self.scratch,
+            scratch: Some(s),
+        }
+    }
+
     /// The files and directories the loaded IOC lists were read from.
     pub fn ioc_paths(&self) -> Vec<PathBuf> {
         self.ioc.lists().iter().map(|l| l.path.clone()).collect()
@@ -264,6 +283,33 @@ pub async fn watch(
         let (s, h) = (spec.clone(), handle.clone());
         if let Ok(outcome) = tokio::task::spawn_blocking(move || reload(&s, &h)).await {
             on_reload(&outcome);
+        }
+    }
+}
+
+/// A [`crate::Scratch`] borrowed from a [`Ruleset`] (see [`Ruleset::scratch`]).
+pub struct PooledScratch<'a> {
+    pool: &'a std::sync::Mutex<Vec<crate::Scratch>>,
+    scratch: Option<crate::Scratch>,
+}
+
+impl std::ops::Deref for PooledScratch<'_> {
+    type Target = crate::Scratch;
+    fn deref(&self) -> &crate::Scratch {
+        self.scratch.as_ref().expect("present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for PooledScratch<'_> {
+    fn deref_mut(&mut self) -> &mut crate::Scratch {
+        self.scratch.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for PooledScratch<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.scratch.take() {
+            self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(s);
         }
     }
 }
