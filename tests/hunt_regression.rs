@@ -130,3 +130,26 @@ fn rules_check_strict_fails_on_rejections() {
         "without --strict rejections are reported, not fatal"
     );
 }
+
+#[test]
+fn rules_check_strict_fields_rejects_every_unsupported_file() {
+    let sigma = sigma_dir();
+    let bin = env!("CARGO_BIN_EXE_canhgac");
+    let run = |extra: &[&str]| {
+        let out = Command::new(bin)
+            .args(["rules", "check"])
+            .args(extra)
+            .arg(sigma.join("rules/unsupported"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let strict = run(&["--strict-fields"]);
+    assert!(strict.starts_with("loaded 0 rules"), "{strict}");
+    assert!(strict.contains("enrichment-field (2):"), "{strict}");
+    assert!(strict.contains("unknown-field (2):"), "{strict}");
+    // Without it, the two rules naming enrichment fields load (with a warning on stderr).
+    let plain = run(&[]);
+    assert!(plain.starts_with("loaded 2 rules"), "{plain}");
+    assert!(!plain.contains("enrichment-field"), "{plain}");
+}

@@ -2,11 +2,11 @@
 //!
 //! Decoding a record into a `Value` costs about three times its evaluation: every key and
 //! string allocated, every object an `IndexMap` hashed with SipHash (the `evtx` crate turns on
-//! `preserve_order`), all of it freed again. [`FlatRecord::read`] walks the text once with
+//! `preserve_order`), all of it freed again. `FlatRecord::read` walks the text once with
 //! serde_json's tokenizer and keeps, in reused buffers:
 //!
 //! - the text of every scalar (strings unescaped, numbers as `Value` prints them);
-//! - the fields the extraction of [`crate::extract`] would report, in the same order, named
+//! - the fields the extraction of `crate::extract` would report, in the same order, named
 //!   the same way (evtx `System` attributes as `Provider_Name`, `EventData`'s `Data` items by
 //!   their `Name`, `UserData` members; dotted paths for flat records);
 //! - the keyword text (every scalar, lowercased, `0xFF`-separated), as `join_scalars` builds

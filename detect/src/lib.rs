@@ -23,7 +23,12 @@
 //!
 //! **Extraction** walks the event's `original` JSON once, keeping only fields that rules or
 //! mappings reference, copying and case-folding each once into a reused buffer
-//! ([`Scratch`]): evaluation allocates nothing once warm.
+//! ([`Scratch`]): evaluation allocates nothing once warm. [`Engine::eval_json`] does the same
+//! from the record's JSON text without building a `serde_json::Value` ([`flat`]), with the
+//! same result; the detect worker evaluates that way.
+//!
+//! **Keyword rules** search every scalar of the event: the text is joined once, lowercased, and
+//! a SIMD search for any keyword needle (Teddy) decides whether the automaton runs at all.
 //!
 //! A rule that cannot be supported is rejected with a named [`Reject`] reason, never
 //! silently dropped; that includes a rule naming a field its logsource never carries, where

@@ -34,6 +34,12 @@ pub struct CheckArgs {
     /// Directory of mapping files (default: the mappings built into the binary)
     #[arg(long, value_name = "DIR")]
     pub mappings: Option<PathBuf>,
+    /// Also reject rules naming fields only enriching sensors (Aurora, EDRs) add to their
+    /// logsource, e.g. `ParentImage` on network connections: for plain-Sysmon deployments,
+    /// where such a selection never matches and such a filter never applies (they load with a
+    /// warning otherwise)
+    #[arg(long)]
+    pub strict_fields: bool,
 }
 
 pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
@@ -63,7 +69,8 @@ pub fn load_placeholders(file: Option<&std::path::Path>) -> anyhow::Result<Place
 
 fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut b = EngineBuilder::new(load_mappings(a.mappings.as_deref())?)
-        .placeholders(load_placeholders(a.placeholders.as_deref())?);
+        .placeholders(load_placeholders(a.placeholders.as_deref())?)
+        .strict_fields(a.strict_fields);
     for p in &a.paths {
         b.add_path(p).map_err(|e| UsageError(e.to_string()))?;
     }
