@@ -17,7 +17,8 @@
 # - rsigma as a library (bench/rsigma-eval: `rsigma_eval::Engine` with logsource pruning on
 #   product=windows, over the same events flattened to top-level Sigma field names by
 #   scripts/flatten-evtx.jq): `eval` = pre-decoded `Value`s, evaluation only; `raw` = JSON
-#   line -> Value -> evaluation. Ours and rsigma alternate on one core, PAIRS times (default 3).
+#   line -> Value -> evaluation; next to ours in the same process on the same flattened lines
+#   (`eval` on pre-decoded events, `json` from the text), passes alternating.
 # - rsigma's command line: `rsigma engine eval --logsource-routing --event-logsource
 #   product=windows` over the same file, wall time with events minus wall time with no events
 #   (load), best of ROUNDS; includes its line reading, JSON parsing and output.
@@ -66,16 +67,12 @@ if [[ "${SKIP_CHECK:-}" != 1 ]]; then
 fi
 
 echo "== $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  core: $CORE  events: $N"
-# Speed: ours and rsigma as a library, alternately on the same core, PAIRS times (the machine is
-# noisy: compare the ratios of adjacent runs).
+# Speed: both engines in one process (bench/rsigma-eval with ALTERNATE=1), over the same
+# flattened events, pass by pass in alternation so that the machine's drift cancels out of the
+# ratios; PAIRS runs (default 3), best of ROUNDS rounds each.
 for i in $(seq "${PAIRS:-3}"); do
-	echo "-- pair $i"
-	PASSES=eval,json ROUNDS=$ROUNDS taskset -c "$CORE" "$MEASURE" "$EVENTS" "${DIRS[@]}" | tail -1 | tee "$OUT/ours.$i"
-	PASSES=eval,raw ROUNDS=$ROUNDS taskset -c "$CORE" "$RSLIB" "$OUT/flat.jsonl" "${DIRS[@]}" | tee "$OUT/rs.$i"
-	awk -v i="$i" 'FNR == 1 { f++ } f == 1 { for (k = 1; k < NF; k++) if ($k == "eval" || $k == "json") o[$k] = $(k + 1) }
-		f == 2 && ($1 == "eval:" || $1 == "raw:") { r[$1] = $2 }
-		END { printf "   ratio (ours / rsigma): evaluation only %.1fx, text -> evaluation %.1fx\n", o["eval"] / r["eval:"], o["json"] / r["raw:"] }' \
-		"$OUT/ours.$i" "$OUT/rs.$i"
+	ALTERNATE=1 PASSES=none ROUNDS=$((ROUNDS * 3)) taskset -c "$CORE" "$RSLIB" "$OUT/flat.jsonl" "${DIRS[@]}" |
+		grep -E 'load|alternating'
 done
 echo "== canhgac-detect, every pass (measure.rs), with load time and RSS"
 MATCHES=$OUT/ours.tsv ROUNDS=$ROUNDS taskset -c "$CORE" "$MEASURE" "$EVENTS" "${DIRS[@]}"

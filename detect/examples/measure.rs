@@ -19,7 +19,8 @@
 //!
 //! Environment: `ROUNDS=n` timed passes per kind (best is reported, default 5), `PASSES=a,b`
 //! which passes to run (default `eval,json,raw,event`), `MATCHES=FILE` writes
-//! `line-index<TAB>rule-id` for every match (to compare match sets), `SCANNERS=1` lists the
+//! `line-index<TAB>rule-id` for every match (to compare match sets; it also checks that `eval_json`
+//! matches the same rules as `eval` on every event), `SCANNERS=1` lists the
 //! largest automata and the rules without a prefilter.
 //!
 //! Each pass is its own non-inlined function, so a profiler can count exactly one of them:
@@ -33,6 +34,12 @@ use std::time::Instant;
 
 use canhgac_core::Event;
 use canhgac_detect::input::EventPayload;
+
+// The allocator of the `canhgac` binary, so that offline and worker figures compare the same
+// code.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use canhgac_detect::{Engine, EngineBuilder, Mappings, RuleIdx, Scratch};
 
 fn rss_mb() -> f64 {
@@ -214,12 +221,24 @@ fn main() {
     let matches = warm_up(&engine, &mut scratch, &mut out, &events);
     if let Ok(path) = std::env::var("MATCHES") {
         let mut w = String::new();
+        let mut by_text = Vec::new();
         for (i, e) in events.iter().enumerate() {
             out.clear();
             engine.eval(e, &mut scratch, &mut out);
             for r in &out {
                 w.push_str(&format!("{i}\t{}\n", engine.rule(*r).id));
             }
+            // The text path must give the same rules on every event.
+            by_text.clear();
+            engine
+                .eval_json(e.dataset.as_str(), lines[i], &mut scratch, &mut by_text)
+                .expect("json");
+            assert_eq!(
+                by_text,
+                out,
+                "eval_json differs from eval on line {}",
+                i + 1
+            );
         }
         std::fs::write(path, w).expect("write matches");
     }

@@ -414,10 +414,20 @@ impl Engine {
     fn eval_flat(&self, pi: u32, rec: &FlatRecord, s: &mut Scratch, out: &mut Vec<RuleIdx>) {
         let plan = &self.plans[pi as usize];
         s.fields.reset();
+        // The record's texts, original and folded, go in whole; values are ranges of them.
+        let t = s.fields.append(&rec.text);
+        let k = s.fields.append(&rec.kw);
+        let push = |f: &mut Fields, slot: u32, v: &crate::flat::Scalar| {
+            f.push_ranges(
+                slot,
+                (t + v.start, t + v.end),
+                (k + v.low.0, k + v.low.1),
+                v.null,
+            )
+        };
         for (slot, v) in &rec.fields {
             if bit(&plan.route_bits, *slot) {
-                s.fields
-                    .push_text(*slot, &rec.text[v.start as usize..v.end as usize], v.null);
+                push(&mut s.fields, *slot, v);
             }
         }
         let ri = self.route_of(pi, plan, s);
@@ -427,8 +437,7 @@ impl Engine {
         }
         for (slot, v) in &rec.fields {
             if !bit(&plan.route_bits, *slot) && bit(&route.wanted, *slot) {
-                s.fields
-                    .push_text(*slot, &rec.text[v.start as usize..v.end as usize], v.null);
+                push(&mut s.fields, *slot, v);
             }
         }
         self.eval_routed(ri, s, out, Source::Flat(rec));

@@ -105,6 +105,19 @@ impl Fields {
         self.link(slot, (start as u32, end as u32), low, null);
     }
 
+    /// Appends a text buffer whose ranges [`Fields::push_ranges`] then refers to; returns
+    /// where it starts.
+    pub fn append(&mut self, text: &[u8]) -> u32 {
+        let at = self.text.len() as u32;
+        self.text.extend_from_slice(text);
+        at
+    }
+
+    /// Records a value whose original and case-folded texts are already in the buffer.
+    pub fn push_ranges(&mut self, slot: u32, orig: (u32, u32), low: (u32, u32), null: bool) {
+        self.link(slot, orig, low, null);
+    }
+
     /// Pushes a scalar's text (`null`: a JSON null, whose text is empty).
     pub fn push_text(&mut self, slot: u32, text: &[u8], null: bool) {
         let start = self.text.len();

@@ -13,8 +13,9 @@
 //!   it.
 //!
 //! What this walk does not reproduce it declines ([`Declined`]), and the caller decodes a
-//! `Value` instead: evtx-layout records that do not begin with `Event` (Winlogbeat, NXLog),
-//! and flat records holding XML-style objects (`#text` members below the top level).
+//! `Value` instead: Winlogbeat records (`winlog`) and evtx-layout records with `Event` after
+//! other members, and flat records holding XML-style objects (`#text` members below the top
+//! level).
 //! The tests below check that both ways give the same fields and keyword text on every record
 //! of the shared data sets.
 
@@ -39,6 +40,8 @@ pub(crate) struct Scalar {
     pub start: u32,
     pub end: u32,
     pub null: bool,
+    /// Its case-folded text: a range of [`FlatRecord::kw`] (empty for a null).
+    pub low: (u32, u32),
 }
 
 /// A record's scalars, referenced fields and keyword text. Reuse one per thread.
@@ -110,23 +113,26 @@ impl FlatRecord {
 
     /// Records a scalar (its text is already at `start..`) and reports it to `slot`.
     fn scalar(&mut self, start: usize, null: bool, slot: u32) {
-        let s = Scalar {
-            start: start as u32,
-            end: self.text.len() as u32,
-            null,
-        };
-        self.scalars.push(s);
+        let at = self.kw.len();
         if !null {
             let t = &self.text[start..];
             if t.is_ascii() {
-                let at = self.kw.len();
                 self.kw.extend_from_slice(t);
                 self.kw[at..].make_ascii_lowercase();
             } else {
                 fold_into(t, &mut self.kw);
             }
+        }
+        let s = Scalar {
+            start: start as u32,
+            end: self.text.len() as u32,
+            null,
+            low: (at as u32, self.kw.len() as u32),
+        };
+        if !null {
             self.kw.push(0xFF);
         }
+        self.scalars.push(s);
         if slot != NONE {
             self.fields.push((slot, s));
         }
@@ -334,11 +340,25 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Found, A::Error> {
         let parent = match self.ctx {
             Ctx::Root(Layout::Evtx) => {
-                // evtx_dump's records are `{"Event": {...}}`; other evtx-layout shapes
-                // (Winlogbeat, NXLog) go through a decoded `Value`.
-                let first = map.next_key_seed(Key)?;
-                if first.as_deref() != Some("Event") {
-                    return Err(de::Error::custom("not an evtx_dump record"));
+                // evtx_dump's records are `{"Event": {...}}`; flat ones (NXLog, or events
+                // already flattened to Sigma field names) are read as flat records; Winlogbeat
+                // (`winlog`) goes through a decoded `Value`.
+                let Some(first) = map.next_key_seed(Key)? else {
+                    return Ok(Found::Nothing);
+                };
+                if first != "Event" {
+                    if first == "winlog" {
+                        return Err(de::Error::custom("a Winlogbeat record"));
+                    }
+                    self.rec.name.clear();
+                    self.flat_member(&mut map, &first)?;
+                    while let Some(key) = map.next_key_seed(Key)? {
+                        if key == "Event" || key == "winlog" {
+                            return Err(de::Error::custom("Event or winlog after other members"));
+                        }
+                        self.flat_member(&mut map, &key)?;
+                    }
+                    return Ok(Found::Nothing);
                 }
                 map.next_value_seed(self.child(Ctx::Event))?;
                 // Anything after `Event` is not extracted, only searched by keywords.
@@ -362,24 +382,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
         let mut found = Found::Nothing;
         while let Some(key) = map.next_key_seed(Key)? {
             match parent {
-                Ctx::Flat => {
-                    if key == "#text" && !self.rec.name.is_empty() {
-                        return Err(de::Error::custom("XML-style object in a flat record"));
-                    }
-                    let len = self.rec.name.len();
-                    if len > 0 {
-                        self.rec.name.push('.');
-                    }
-                    self.rec.name.push_str(&key);
-                    let slot = self.slot_of(&self.rec.name);
-                    // An object below goes on extending the path; anything else is the
-                    // field's value.
-                    map.next_value_seed(FlatMember {
-                        walk: self.child(Ctx::Flat),
-                        slot,
-                    })?;
-                    self.rec.name.truncate(len);
-                }
+                Ctx::Flat => self.flat_member(&mut map, &key)?,
                 Ctx::SystemChild => {
                     // Members of `System.<k>`: the owner's name is in `name`.
                     let ctx = match &*key {
@@ -421,6 +424,30 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
 }
 
 impl Walk<'_, '_> {
+    /// One member of a flat object (its path so far in `rec.name`): an object below goes on
+    /// extending the path, anything else is the field's value.
+    fn flat_member<'de, A: MapAccess<'de>>(
+        &mut self,
+        map: &mut A,
+        key: &str,
+    ) -> Result<(), A::Error> {
+        if key == "#text" && !self.rec.name.is_empty() {
+            return Err(de::Error::custom("XML-style object in a flat record"));
+        }
+        let len = self.rec.name.len();
+        if len > 0 {
+            self.rec.name.push('.');
+        }
+        self.rec.name.push_str(key);
+        let slot = self.slot_of(&self.rec.name);
+        map.next_value_seed(FlatMember {
+            walk: self.child(Ctx::Flat),
+            slot,
+        })?;
+        self.rec.name.truncate(len);
+        Ok(())
+    }
+
     /// A `Data` item: `{"#attributes": {"Name": N}, "#text": V}` reports `V` to `N` (to
     /// `Data` without a name; a null when there is no `#text`).
     fn data_item<'de, A: MapAccess<'de>>(mut self, mut map: A) -> Result<Found, A::Error> {
@@ -468,6 +495,7 @@ impl Walk<'_, '_> {
                     start: at,
                     end: at,
                     null: true,
+                    low: (0, 0),
                 },
             ));
         }
@@ -643,10 +671,63 @@ mod tests {
         b.build().0
     }
 
+    /// Reads `line` both ways and asserts the same fields, keyword text and keyword values;
+    /// returns what the `Value` extraction reported, `None` when the record has no plan.
+    fn compare(
+        engine: &Engine,
+        rec: &mut FlatRecord,
+        line: &str,
+        at: &str,
+        walked: &mut usize,
+        declined: &mut usize,
+    ) -> Option<Vec<(u32, Value)>> {
+        let n = engine.slots.len();
+        let v: Value = serde_json::from_str(line).expect("json");
+        let dataset = crate::input::guess_dataset(&v);
+        let &pi = engine.plan_by_dataset.get(dataset.as_str())?;
+        let layout = engine.plans[pi as usize].layout;
+        let mut path = String::new();
+        let mut pairs = Vec::new();
+        Extractor {
+            slots: &engine.slots,
+            path: &mut path,
+            sink: |slot, x: &Value| pairs.push((slot, x.clone())),
+        }
+        .run(layout, &v);
+        if rec.read(line, layout, &engine.slots).is_err() {
+            *declined += 1;
+            return Some(pairs);
+        }
+        *walked += 1;
+        let mut by_value = Fields::new(n);
+        for (slot, x) in &pairs {
+            by_value.push_json(*slot, x);
+        }
+        let mut by_walk = Fields::new(n);
+        for (slot, x) in &rec.fields {
+            let t = &rec.text[x.start as usize..x.end as usize];
+            by_walk.push_text(*slot, t, x.null);
+        }
+        assert_eq!(dump(&by_walk, n), dump(&by_value, n), "fields of {at}");
+
+        let mut kw = Vec::new();
+        join_scalars(&v, &mut kw);
+        assert!(kw == rec.kw, "keyword text of {at}");
+
+        let mut kv = Fields::new(n);
+        keywords(&mut kv, &v);
+        let mut kf = Fields::new(n);
+        for x in rec.scalars.iter().filter(|x| !x.null) {
+            let t = &rec.text[x.start as usize..x.end as usize];
+            kf.push_text(crate::compile::KEYWORD_SLOT, t, false);
+        }
+        assert_eq!(dump(&kf, n), dump(&kv, n), "keyword values of {at}");
+        Some(pairs)
+    }
+
     #[test]
     fn walk_equals_the_value_path_on_the_shared_data() {
         let engine = engine();
-        let n = engine.slots.len();
         let mut sets = vec![
             (
                 "windows/evtx-attack-samples.jsonl.gz".to_string(),
@@ -681,50 +762,30 @@ mod tests {
         for (rel, max) in &sets {
             let rel = rel.as_str();
             for (i, line) in lines(rel, *max).iter().enumerate() {
-                let v: Value = serde_json::from_str(line).expect("json");
-                let dataset = crate::input::guess_dataset(&v);
-                let Some(&pi) = engine.plan_by_dataset.get(dataset.as_str()) else {
+                let at = format!("{rel}:{}", i + 1);
+                let Some(pairs) = compare(&engine, &mut rec, line, &at, &mut walked, &mut declined)
+                else {
                     continue;
                 };
-                let layout = engine.plans[pi as usize].layout;
-                if rec.read(line, layout, &engine.slots).is_err() {
-                    declined += 1;
-                    continue;
+                // The same Windows event flattened to its field names (as NXLog writes it, or
+                // scripts/flatten-evtx.jq): read as a flat record under the evtx layout.
+                if rel.starts_with("windows/") {
+                    let mut flat = serde_json::Map::new();
+                    for (slot, x) in pairs {
+                        if !x.is_object() {
+                            flat.entry(engine.slots.name(slot).to_string()).or_insert(x);
+                        }
+                    }
+                    let flat = Value::Object(flat).to_string();
+                    compare(
+                        &engine,
+                        &mut rec,
+                        &flat,
+                        &format!("{at} flattened"),
+                        &mut walked,
+                        &mut declined,
+                    );
                 }
-                walked += 1;
-                let at = format!("{rel}:{}", i + 1);
-
-                let mut by_value = Fields::new(n);
-                let mut path = String::new();
-                let mut pairs = Vec::new();
-                Extractor {
-                    slots: &engine.slots,
-                    path: &mut path,
-                    sink: |slot, x: &Value| pairs.push((slot, x.clone())),
-                }
-                .run(layout, &v);
-                for (slot, x) in &pairs {
-                    by_value.push_json(*slot, x);
-                }
-                let mut by_walk = Fields::new(n);
-                for (slot, x) in &rec.fields {
-                    let t = &rec.text[x.start as usize..x.end as usize];
-                    by_walk.push_text(*slot, t, x.null);
-                }
-                assert_eq!(dump(&by_walk, n), dump(&by_value, n), "fields of {at}");
-
-                let mut kw = Vec::new();
-                join_scalars(&v, &mut kw);
-                assert!(kw == rec.kw, "keyword text of {at}");
-
-                let mut kv = Fields::new(n);
-                keywords(&mut kv, &v);
-                let mut kf = Fields::new(n);
-                for x in rec.scalars.iter().filter(|x| !x.null) {
-                    let t = &rec.text[x.start as usize..x.end as usize];
-                    kf.push_text(crate::compile::KEYWORD_SLOT, t, false);
-                }
-                assert_eq!(dump(&kf, n), dump(&kv, n), "keyword values of {at}");
             }
         }
         assert!(walked > 20_000, "walked {walked}, declined {declined}");

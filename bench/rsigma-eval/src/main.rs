@@ -11,7 +11,10 @@
 //!   `Engine::evaluate_pruned`, the most pruning rsigma can do with this data;
 //! - `raw`: JSON line → `Value` → evaluation.
 //!
-//! `PASSES=eval,routed,raw` picks the passes. `MATCHES=FILE` writes `line<TAB>rule id` for every match of the `eval` pass.
+//! `PASSES=eval,routed,raw` picks the passes. `ALTERNATE=1` also loads canhgac-detect over the
+//! same rule trees and times both engines in this one process, pass by pass in alternation
+//! (ours `eval` on pre-decoded events and `json` from the record text, rsigma `eval` and `raw`),
+//! so that the machine's drift cancels out of the ratios; best of `ROUNDS` each. `MATCHES=FILE` writes `line<TAB>rule id` for every match of the `eval` pass.
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -182,6 +185,10 @@ fn main() {
         best(rounds, n, "raw", || pass_raw(&engine, &lines));
     }
 
+    if std::env::var("ALTERNATE").is_ok() {
+        alternate(&engine, &args[1..], &lines, &events, rounds);
+    }
+
     if let Ok(path) = std::env::var("MATCHES") {
         let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("MATCHES file"));
         for (i, v) in events.iter().enumerate() {
@@ -191,4 +198,82 @@ fn main() {
             }
         }
     }
+}
+
+/// Both engines, pass by pass in alternation, in this process.
+fn alternate(rs: &Engine, dirs: &[String], lines: &[&str], values: &[Value], rounds: usize) {
+    use canhgac_detect::{EngineBuilder, Mappings};
+    let t = Instant::now();
+    let mut b = EngineBuilder::new(Mappings::builtin());
+    for d in dirs {
+        b.add_path(Path::new(d)).expect("rules");
+    }
+    let (ours, report) = b.build();
+    println!(
+        "   canhgac-detect load: {:.2} s, {} rules ({} rejected)",
+        t.elapsed().as_secs_f64(),
+        ours.len(),
+        report.rejections.len()
+    );
+    let now = chrono_now();
+    let events: Vec<canhgac_core::Event> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            canhgac_detect::input::record_to_event(
+                v.clone(),
+                "bench",
+                i as u64,
+                lines[i].as_bytes(),
+                now,
+            )
+        })
+        .collect();
+    let mut s = ours.scratch();
+    let mut out = Vec::new();
+    let mut ours_eval = || {
+        let mut n = 0;
+        for e in &events {
+            out.clear();
+            ours.eval(e, &mut s, &mut out);
+            n += out.len();
+        }
+        n
+    };
+    let mut s2 = ours.scratch();
+    let mut out2 = Vec::new();
+    let mut ours_json = || {
+        let mut n = 0;
+        for (l, e) in lines.iter().zip(&events) {
+            out2.clear();
+            ours.eval_json(e.dataset.as_str(), l, &mut s2, &mut out2)
+                .expect("json");
+            n += out2.len();
+        }
+        n
+    };
+    let n = lines.len() as f64;
+    let mut best = [f64::MAX; 4];
+    let mut counts = [0usize; 4];
+    for _ in 0..rounds {
+        for k in 0..4 {
+            let t = Instant::now();
+            counts[k] = match k {
+                0 => ours_eval(),
+                1 => pass_eval(rs, values),
+                2 => ours_json(),
+                _ => pass_raw(rs, lines),
+            };
+            best[k] = best[k].min(t.elapsed().as_secs_f64());
+        }
+    }
+    let rate = |k: usize| n / best[k];
+    println!(
+        "   alternating, best of {rounds}: ours eval {:.0} ev/s ({} matches), rsigma eval {:.0} ev/s ({}) -> {:.2}x; ours json {:.0} ev/s, rsigma raw {:.0} ev/s -> {:.2}x",
+        rate(0), counts[0], rate(1), counts[1], rate(0) / rate(1), rate(2), rate(3), rate(2) / rate(3)
+    );
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
 }
