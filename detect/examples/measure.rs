@@ -11,6 +11,9 @@
 //! - `eval`: pre-parsed Events, evaluation only;
 //! - `json`: record text → evaluation ([`Engine::eval_json`]: no `Value` is built), the
 //!   dataset known (as a sensor knows it);
+//! - `flat`: evaluation alone over records already read from their text
+//!   ([`Engine::read_record`] beforehand, [`Engine::eval_record`] timed): the decoded form the
+//!   detect worker evaluates;
 //! - `raw`: record text → `serde_json::Value` → [`record_to_event`] (blake3 id, timestamp)
 //!   → evaluation, the path of `hunt` over JSON lines;
 //! - `event`: a serialized Event (the detect worker's Kafka payload, built here from the same
@@ -18,7 +21,7 @@
 //!   whole `Event` decoded for events that matched: the path of the detect worker.
 //!
 //! Environment: `ROUNDS=n` timed passes per kind (best is reported, default 5), `PASSES=a,b`
-//! which passes to run (default `eval,json,raw,event`), `MATCHES=FILE` writes
+//! which passes to run (default `eval,flat,json,raw,event`), `MATCHES=FILE` writes
 //! `line-index<TAB>rule-id` for every match (to compare match sets; it also checks that `eval_json`
 //! matches the same rules as `eval` on every event), `SCANNERS=1` lists the
 //! largest automata and the rules without a prefilter.
@@ -33,6 +36,7 @@ use std::io::Read;
 use std::time::Instant;
 
 use canhgac_core::Event;
+use canhgac_detect::flat::FlatRecord;
 use canhgac_detect::input::EventPayload;
 
 // The allocator of the `canhgac` binary, so that offline and worker figures compare the same
@@ -116,6 +120,23 @@ fn pass_json(
     n
 }
 
+/// Records already read from their text → evaluation.
+#[inline(never)]
+fn pass_flat(
+    engine: &Engine,
+    s: &mut Scratch,
+    out: &mut Vec<RuleIdx>,
+    records: &[(String, FlatRecord)],
+) -> usize {
+    let mut n = 0;
+    for (dataset, r) in records {
+        out.clear();
+        engine.eval_record(dataset, r, s, out);
+        n += out.len();
+    }
+    n
+}
+
 /// Serialized Event (Kafka payload) → `EventPayload` → `eval_json` → the whole `Event` when
 /// something matched (as the detect worker does).
 #[inline(never)]
@@ -160,7 +181,7 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
-    let passes = std::env::var("PASSES").unwrap_or_else(|_| "eval,json,raw,event".into());
+    let passes = std::env::var("PASSES").unwrap_or_else(|_| "eval,flat,json,raw,event".into());
     let pass = |name: &str| passes.split(',').any(|p| p.trim() == name);
 
     let rss0 = rss_mb();
@@ -215,6 +236,21 @@ fn main() {
     } else {
         Vec::new()
     };
+    let records: Vec<(String, FlatRecord)> = if pass("flat") {
+        lines
+            .iter()
+            .zip(&events)
+            .map(|(l, e)| {
+                let mut r = FlatRecord::new();
+                engine
+                    .read_record(e.dataset.as_str(), l, &mut r)
+                    .expect("a record the text walk reads");
+                (e.dataset.as_str().to_string(), r)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut scratch = engine.scratch();
     let mut out = Vec::new();
     // Warm-up pass (route cache, buffers, regex caches); its count is the match count.
@@ -252,6 +288,7 @@ fn main() {
     let mut line = String::new();
     for (name, on) in [
         ("eval", pass("eval")),
+        ("flat", pass("flat")),
         ("json", pass("json")),
         ("raw", pass("raw")),
         ("event", pass("event")),
@@ -262,6 +299,9 @@ fn main() {
         let (secs, m) = match name {
             "eval" => best_of(rounds, || {
                 pass_eval(&engine, &mut scratch, &mut out, &events)
+            }),
+            "flat" => best_of(rounds, || {
+                pass_flat(&engine, &mut scratch, &mut out, &records)
             }),
             "json" => best_of(rounds, || {
                 pass_json(&engine, &mut scratch, &mut out, &lines, &events)

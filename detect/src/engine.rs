@@ -411,6 +411,36 @@ impl Engine {
         result
     }
 
+    /// Reads a record of `dataset` from its JSON text into `rec`, for [`Engine::eval_record`]
+    /// (what [`Engine::eval_json`] does in one call). `Ok(false)`: no mapping routes the
+    /// dataset; `Err`: the text is not JSON or its shape needs a decoded `Value`.
+    pub fn read_record(
+        &self,
+        dataset: &str,
+        json: &str,
+        rec: &mut FlatRecord,
+    ) -> Result<bool, crate::flat::Declined> {
+        let Some(&pi) = self.plan_by_dataset.get(dataset) else {
+            return Ok(false);
+        };
+        rec.read(json, self.plans[pi as usize].layout, &self.slots)?;
+        Ok(true)
+    }
+
+    /// Evaluates a record read by [`Engine::read_record`] (evaluation alone, the record's
+    /// decoding done).
+    pub fn eval_record(
+        &self,
+        dataset: &str,
+        rec: &FlatRecord,
+        s: &mut Scratch,
+        out: &mut Vec<RuleIdx>,
+    ) {
+        if let Some(&pi) = self.plan_by_dataset.get(dataset) {
+            self.eval_flat(pi, rec, s, out);
+        }
+    }
+
     fn eval_flat(&self, pi: u32, rec: &FlatRecord, s: &mut Scratch, out: &mut Vec<RuleIdx>) {
         let plan = &self.plans[pi as usize];
         s.fields.reset();

@@ -13,9 +13,9 @@
 //!   it.
 //!
 //! What this walk does not reproduce it declines ([`Declined`]), and the caller decodes a
-//! `Value` instead: Winlogbeat records (`winlog`) and evtx-layout records with `Event` after
-//! other members, and flat records holding XML-style objects (`#text` members below the top
-//! level).
+//! `Value` instead: Winlogbeat records (a `winlog` object) and evtx-layout records with an
+//! `Event` object after other members, and flat records holding XML-style objects (`#text`
+//! members below the top level).
 //! The tests below check that both ways give the same fields and keyword text on every record
 //! of the shared data sets.
 
@@ -347,16 +347,13 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
                     return Ok(Found::Nothing);
                 };
                 if first != "Event" {
-                    if first == "winlog" {
-                        return Err(de::Error::custom("a Winlogbeat record"));
-                    }
+                    // An `Event` or `winlog` object would make it another shape (decline);
+                    // any other value under those names is a flat field like the rest.
+                    let special = |k: &str| k == "Event" || k == "winlog";
                     self.rec.name.clear();
-                    self.flat_member(&mut map, &first)?;
+                    self.flat_member(&mut map, &first, special(&first))?;
                     while let Some(key) = map.next_key_seed(Key)? {
-                        if key == "Event" || key == "winlog" {
-                            return Err(de::Error::custom("Event or winlog after other members"));
-                        }
-                        self.flat_member(&mut map, &key)?;
+                        self.flat_member(&mut map, &key, special(&key))?;
                     }
                     return Ok(Found::Nothing);
                 }
@@ -382,7 +379,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
         let mut found = Found::Nothing;
         while let Some(key) = map.next_key_seed(Key)? {
             match parent {
-                Ctx::Flat => self.flat_member(&mut map, &key)?,
+                Ctx::Flat => self.flat_member(&mut map, &key, false)?,
                 Ctx::SystemChild => {
                     // Members of `System.<k>`: the owner's name is in `name`.
                     let ctx = match &*key {
@@ -408,6 +405,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
                     map.next_value_seed(SystemMember {
                         walk: self.child(Ctx::SystemChild),
                         slot,
+                        decline_map: false,
                     })?;
                 }
                 Ctx::DataAttributes if key == "Name" && matches!(found, Found::Nothing) => {
@@ -430,6 +428,7 @@ impl Walk<'_, '_> {
         &mut self,
         map: &mut A,
         key: &str,
+        decline_map: bool,
     ) -> Result<(), A::Error> {
         if key == "#text" && !self.rec.name.is_empty() {
             return Err(de::Error::custom("XML-style object in a flat record"));
@@ -443,6 +442,7 @@ impl Walk<'_, '_> {
         map.next_value_seed(FlatMember {
             walk: self.child(Ctx::Flat),
             slot,
+            decline_map,
         })?;
         self.rec.name.truncate(len);
         Ok(())
@@ -551,12 +551,16 @@ impl<'de> Visitor<'de> for NameOf<'_, '_> {
 struct SystemMember<'r, 's> {
     walk: Walk<'r, 's>,
     slot: u32,
+    decline_map: bool,
 }
 
 /// A member of a flat object: an object extends the path, anything else is the value.
 struct FlatMember<'r, 's> {
     walk: Walk<'r, 's>,
     slot: u32,
+    /// An `Event` or `winlog` object at the top of an evtx-layout record makes it another
+    /// shape: decline.
+    decline_map: bool,
 }
 
 macro_rules! value_or_map {
@@ -574,6 +578,11 @@ macro_rules! value_or_map {
                 f.write_str("a JSON value")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Found, A::Error> {
+                if self.decline_map {
+                    return Err(de::Error::custom(
+                        "an Event or winlog object after other members",
+                    ));
+                }
                 self.walk.visit_map(map)
             }
             fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<Found, E> {
