@@ -2,10 +2,11 @@
 //! files): table-driven cases (logsource + detection → loads, warns or is rejected with the
 //! reason), against one test mapping; the corpus side is in `corpus.rs`.
 
-use canhgac_core::event::{Dataset, Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
 use canhgac_detect::mapping::MappingFile;
 use canhgac_detect::{EngineBuilder, LoadReport, Mappings};
-use serde_json::{json, Value};
+use serde_json::json;
+
+mod common;
 
 const MAPPING: &str = r#"
 datasets: [test]
@@ -220,7 +221,10 @@ fn names_compare_case_sensitively_like_the_engine() {
         let mut s = engine.scratch();
         !engine
             .matches(
-                &event(json!({"EventID": 99, "CommandLine": "cmd /c whoami"})),
+                &common::event(
+                    "test",
+                    json!({"EventID": 99, "CommandLine": "cmd /c whoami"}),
+                ),
                 &mut s,
             )
             .is_empty()
@@ -264,24 +268,4 @@ fn sigma_filter_documents_are_checked() {
     assert_eq!(report.rejections.len(), 1);
     assert_eq!(report.rejections[0].reason.kind(), "unknown-field");
     assert_eq!(report.filters, 0);
-}
-
-fn event(original: Value) -> Event {
-    Event {
-        schema: EVENT_SCHEMA_VERSION,
-        id: Default::default(),
-        agency: "a".into(),
-        sensor: "s".into(),
-        dataset: Dataset::new("test"),
-        timestamp: "2024-01-01T00:00:00Z".parse().unwrap(),
-        received: "2024-01-01T00:00:00Z".parse().unwrap(),
-        source: SourceRef {
-            kind: SourceKind::File,
-            name: "t".into(),
-            offset: None,
-            line: None,
-        },
-        ecs: Default::default(),
-        original,
-    }
 }

@@ -3,38 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use canhgac_core::event::{Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
-use canhgac_core::{Category, Dataset, Id};
+use canhgac_core::event::Event;
+use canhgac_core::Category;
 use canhgac_detect::taxonomy::{RuleFacts, Taxonomy};
 use canhgac_detect::{EngineBuilder, Mappings};
 use serde_json::{json, Value};
+
+mod common;
 
 fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/sigma")
 }
 
-fn event(dataset: &str, original: Value) -> Event {
-    Event {
-        schema: EVENT_SCHEMA_VERSION,
-        id: Id::default(),
-        agency: "byt".into(),
-        sensor: "t".into(),
-        dataset: Dataset::new(dataset),
-        timestamp: "2022-04-01T00:00:00Z".parse().unwrap(),
-        received: "2022-04-01T00:00:00Z".parse().unwrap(),
-        source: SourceRef {
-            kind: SourceKind::File,
-            name: "t".into(),
-            offset: None,
-            line: None,
-        },
-        ecs: Default::default(),
-        original,
-    }
-}
-
 fn sysmon(event_id: u32, data: Value) -> Event {
-    event(
+    common::event(
         "windows",
         json!({"Event": {"System": {"EventID": event_id, "Channel": "Microsoft-Windows-Sysmon/Operational",
                                      "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}}, "Computer": "PC01"},
@@ -43,28 +25,28 @@ fn sysmon(event_id: u32, data: Value) -> Event {
 }
 
 fn web(method: &str, stem: &str, query: &str, status: u16) -> Event {
-    event(
+    common::event(
         "web.access",
         json!({"c-ip": "203.0.113.9", "cs-method": method, "cs-uri-stem": stem, "cs-uri-query": query, "sc-status": status}),
     )
 }
 
 fn mail(subject: &str, from: &str, hosts: &[&str], attachments: &[&str]) -> Event {
-    event(
+    common::event(
         "email",
         json!({"subject": subject, "from": [from], "url_hosts": hosts, "attachment_names": attachments}),
     )
 }
 
 fn dns(query: &str) -> Event {
-    event(
+    common::event(
         "zeek.dns",
         json!({"_path": "dns", "query": query, "id.orig_h": "10.20.1.5"}),
     )
 }
 
 fn suricata(signature: &str, category: &str) -> Event {
-    event(
+    common::event(
         "suricata",
         json!({"event_type": "alert", "src_ip": "10.20.1.5", "dest_ip": "198.51.100.7",
                              "alert": {"signature": signature, "category": category, "severity": 1}}),

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
+use canhgac_core::event::{Dataset, Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
 use canhgac_detect::{Engine, EngineBuilder, LoadReport, Mappings, Placeholders};
+use serde_json::Value;
 
 /// `../shared/data` resolved from the workspace root; panics with a clear message if absent.
 pub fn data_dir() -> PathBuf {
@@ -86,4 +88,25 @@ pub fn read_case(path: &std::path::Path) -> Vec<canhgac_core::Event> {
         .into_iter()
         .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
         .collect()
+}
+
+/// An event of `dataset` around `original`, every other field a fixed placeholder.
+pub fn event(dataset: &str, original: Value) -> Event {
+    Event {
+        schema: EVENT_SCHEMA_VERSION,
+        id: Default::default(),
+        agency: "a".into(),
+        sensor: "s".into(),
+        dataset: Dataset::new(dataset),
+        timestamp: "2024-01-01T00:00:00Z".parse().unwrap(),
+        received: "2024-01-01T00:00:00Z".parse().unwrap(),
+        source: SourceRef {
+            kind: SourceKind::File,
+            name: "t".into(),
+            offset: None,
+            line: None,
+        },
+        ecs: Default::default(),
+        original,
+    }
 }

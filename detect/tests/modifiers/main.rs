@@ -1,6 +1,8 @@
 //! Table-driven modifier and condition tests (rule YAML + event JSON → verdict), one module
 //! per family, Hayabusa-style.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod condition;
 mod encoding;
 mod field;
@@ -8,7 +10,7 @@ mod string;
 mod typed;
 mod wildcard_props;
 
-use canhgac_core::event::{Dataset, Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
+use canhgac_core::event::Event;
 use canhgac_detect::mapping::MappingFile;
 use canhgac_detect::{EngineBuilder, Mappings, Placeholders};
 use serde_json::Value;
@@ -36,23 +38,7 @@ fn rule_yaml(detection: &str) -> String {
 }
 
 pub fn event(original: Value) -> Event {
-    Event {
-        schema: EVENT_SCHEMA_VERSION,
-        id: Default::default(),
-        agency: "a".into(),
-        sensor: "s".into(),
-        dataset: Dataset::new("test"),
-        timestamp: "2024-01-01T00:00:00Z".parse().unwrap(),
-        received: "2024-01-01T00:00:00Z".parse().unwrap(),
-        source: SourceRef {
-            kind: SourceKind::File,
-            name: "t".into(),
-            offset: None,
-            line: None,
-        },
-        ecs: Default::default(),
-        original,
-    }
+    common::event("test", original)
 }
 
 /// Whether the rule fires on the event; panics if the rule is rejected.
