@@ -189,3 +189,26 @@ pub fn read_events(text: &str, source: &str) -> Vec<Result<Event, String>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `EventPayload` restates `Event`'s serde names: a serialized event must come back whole.
+    #[test]
+    fn event_payload_reads_back_a_serialized_event() {
+        let original = serde_json::json!({"Event": {"System": {"EventID": 1}}, "n": [1.5, null]});
+        let mut event = record_to_event(
+            original,
+            "f.jsonl",
+            7,
+            b"raw",
+            "2024-01-01T00:00:00Z".parse().unwrap(),
+        );
+        event.ecs.event_code = Some("1".into());
+        event.source.line = Some(3);
+        let bytes = serde_json::to_vec(&event).expect("serialise");
+        let head: EventPayload = serde_json::from_slice(&bytes).expect("payload");
+        assert_eq!(head.into_event().expect("event"), event);
+    }
+}
