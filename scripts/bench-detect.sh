@@ -15,19 +15,22 @@
 # Per-thread CPU of the worker is printed too ("main" is the async stage; the Sigma evaluation
 # runs on rayon's threads, which carry the binary's name).
 # Profile the worker: WRAP="perf record -F 999 -g -o /tmp/detect.perf --" scripts/bench-detect.sh
+# More worker arguments: DETECT_ARGS="--batch 2048 -X fetch.max.bytes=…" scripts/bench-detect.sh
 # Needs release builds: cargo build --release --bin canhgac
 #                       cargo build --release -p canhgac-detect --example measure
+#                       cargo build --release -p canhgac-kafka --example drain (optional)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 copies=${1:-13}
 T=${CARGO_TARGET_DIR:-target}
 bin=$T/release/canhgac
 measure=$T/release/examples/measure
+drainer=$T/release/examples/drain
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 D=$(cd ../shared/data && pwd)
 W=$D/windows/evtx-attack-samples.jsonl.gz
 export CANHGAC_DATA=$D
-rules=(--rules "$D/sigma/rules/rules" --rules rules/sigma)
+rules=(--rules "${SIGMA:-$D/sigma/rules/rules}" --rules rules/sigma)
 ioc=(--ioc rules/ioc/maltrail-malicious.yaml --ioc rules/ioc/maltrail-malware.yaml
      --ioc rules/ioc/eset-misp.yaml --ioc rules/ioc/misp-warninglists.yaml)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -39,9 +42,48 @@ PASSES=eval,event "$measure" "$W" "$D/sigma/rules/rules" rules/sigma | tee /tmp/
 metric() { # name -> value summed over label sets
     curl -s "http://127.0.0.1:$mport/metrics" | awk -v n="$1" '$1 ~ "^"n"({|$)" {s+=$2} END {printf "%.0f\n", s+0}'
 }
-wait_events() { # n -> prints the time the worker had acked... n events
+wait_events() { # n -> waits until the worker has acked n events
     while [ "$(metric canhgac_detect_events_total)" -lt "$1" ]; do sleep 0.05; done
-    date +%s.%N
+}
+# Watches the drain from one process (a curl and an awk every 50 ms cost this 2-core machine
+# a third of a core, taken from the worker): polls the metrics over one connection; at the
+# first acked event and at the last writes "time events worker-cpu broker-cpu" and the
+# worker's per-thread CPU ("tid<TAB>name<TAB>seconds") to DIR/mark0|1 and DIR/threads0|1.
+watch_drain() { # n dir
+    python3 - "$mport" "$1" "$worker" "$broker" "$2" <<'PY'
+import http.client, os, sys, time
+port, want, worker, broker, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+hz = os.sysconf('SC_CLK_TCK')
+conn = http.client.HTTPConnection('127.0.0.1', int(port), timeout=10)
+def events():
+    global conn
+    try:
+        conn.request('GET', '/metrics')
+        body = conn.getresponse().read().decode()
+    except OSError:
+        conn = http.client.HTTPConnection('127.0.0.1', int(port), timeout=10)
+        return 0
+    return sum(float(l.rsplit(' ', 1)[1]) for l in body.splitlines()
+               if l.startswith('canhgac_detect_events_total'))
+def cpu(stat):
+    f = open(stat).read().rsplit(')', 1)[1].split()
+    return (int(f[11]) + int(f[12])) / hz
+def mark(i, n):
+    t = time.time()
+    with open(f'{out}/mark{i}', 'w') as m:
+        m.write(f'{t:.3f} {n:.0f} {cpu(f"/proc/{worker}/stat"):.2f} {cpu(f"/proc/{broker}/stat"):.2f}\n')
+    with open(f'{out}/threads{i}', 'w') as th:
+        for tid in os.listdir(f'/proc/{worker}/task'):
+            try:
+                name = 'main' if tid == worker else open(f'/proc/{worker}/task/{tid}/comm').read().strip()
+                th.write(f'{tid}\t{name}\t{cpu(f"/proc/{worker}/task/{tid}/stat"):.2f}\n')
+            except OSError:
+                pass
+for i, target in enumerate([1, want]):
+    while (n := events()) < target:
+        time.sleep(0.05)
+    mark(i, n)
+PY
 }
 port=$(free_port); mport=$(free_port)
 dir=$(mktemp -d)
@@ -57,30 +99,28 @@ publish() { # copy
 echo "== end to end, one worker, Tansu memory://"
 for c in $(seq "$copies"); do publish "$c"; done
 drain=$((copies * 8255))
+# The broker's ceiling: the same topic read with no processing, in fresh groups, by
+# librdkafka alone and by our subscription (consumer thread, offset tracking, channel).
+if [ -x "$drainer" ]; then
+    for mode in raw ours; do
+        "$drainer" "127.0.0.1:$port" '^canhgac\.events\..*' "$drain" "$mode" 2>>"$dir/drain.log" \
+            | sed 's/^/   /'
+    done
+fi
 ${WRAP:-} "$bin" detect --brokers "127.0.0.1:$port" --group bench --reload-interval 0 \
     --metrics-listen "127.0.0.1:$mport" --log-format json "${rules[@]}" "${ioc[@]}" \
-    2>"$dir/detect.log" &
+    ${DETECT_ARGS:-} 2>"$dir/detect.log" &
 worker=$!
 until curl -sf "http://127.0.0.1:$mport/metrics" >/dev/null; do sleep 0.1; done
 # Drain: the topic holds every event; time from the first acked event to the last.
-cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / hz}' "/proc/$1/stat"; }
-threads() { # per-thread CPU seconds of the worker: "tid<TAB>name<TAB>seconds"
-    local hz t
-    hz=$(getconf CLK_TCK)
-    for t in /proc/"$worker"/task/*; do
-        printf '%s\t%s\t%s\n' "${t##*/}" "$( [ "${t##*/}" = "$worker" ] && echo main || cat "$t/comm")" \
-            "$(sed 's/.*) //' "$t/stat" | awk -v hz="$hz" '{printf "%.2f", ($12 + $13) / hz}')"
-    done 2>/dev/null
-}
-t0=$(wait_events 1); n0=$(metric canhgac_detect_events_total)
-w0=$(cpu $worker); b0=$(cpu $broker); threads >"$dir/threads0"
-t1=$(wait_events "$drain")
-w1=$(cpu $worker); b1=$(cpu $broker); threads >"$dir/threads1"
+watch_drain "$drain" "$dir"
+read -r t0 n0 w0 b0 <"$dir/mark0"
+read -r t1 _ w1 b1 <"$dir/mark1"
 curl -s "http://127.0.0.1:$mport/metrics" >"$dir/drain.txt"
 # Live: the worker is caught up; 3 more copies published one after the other, 1 s apart.
 live=3
 for c in $(seq $((copies + 1)) $((copies + live))); do publish "$c"; sleep 1; done
-wait_events $(((copies + live) * 8255)) >/dev/null
+wait_events $(((copies + live) * 8255))
 curl -s "http://127.0.0.1:$mport/metrics" >"$dir/live.txt"
 grep -h '"rules loaded"\|"ioc list loaded"' "$dir/detect.log" | cut -c1-400
 python3 - "$dir/drain.txt" "$dir/live.txt" "$t0" "$t1" "$n0" "$drain" "$w0" "$w1" "$b0" "$b1" "$dir/threads0" "$dir/threads1" <<'PY'

@@ -2,33 +2,35 @@
 //!
 //! Decoding a record into a `Value` costs about three times its evaluation: every key and
 //! string allocated, every object an `IndexMap` hashed with SipHash (the `evtx` crate turns on
-//! `preserve_order`), all of it freed again. `FlatRecord::read` walks the text once with
-//! serde_json's tokenizer and keeps, in reused buffers:
+//! `preserve_order`), all of it freed again. `FlatRecord::read` walks the text once with the
+//! pull parser of [`scan`] and keeps, in reused buffers:
 //!
-//! - the text of every scalar (strings unescaped, numbers as `Value` prints them);
+//! - the text of every scalar (strings unescaped, numbers as `Value` prints them), each
+//!   followed by a `0xFF` byte (nulls have no text and no separator);
 //! - the fields the extraction of `crate::extract` would report, in the same order, named
 //!   the same way (evtx `System` attributes as `Provider_Name`, `EventData`'s `Data` items by
 //!   their `Name`, `UserData` members; dotted paths for flat records);
 //! - the keyword text (every scalar, lowercased, `0xFF`-separated), as `join_scalars` builds
-//!   it.
+//!   it. For an all-ASCII record it is the scalar text lowercased in one pass, so a scalar's
+//!   folded range equals its original one.
 //!
 //! What this walk does not reproduce it declines ([`Declined`]), and the caller decodes a
 //! `Value` instead: Winlogbeat records (a `winlog` object) and evtx-layout records with an
-//! `Event` object after other members, and flat records holding XML-style objects (`#text`
-//! members below the top level).
-//! The tests below check that both ways give the same fields and keyword text on every record
-//! of the shared data sets.
+//! `Event` object after other members, flat records holding XML-style objects (`#text`
+//! members below the top level), and text the parser is unsure of (see [`scan`]).
+//! The tests check that both ways give the same fields and keyword text on every record of
+//! the shared data sets.
 
-use std::borrow::Cow;
 use std::fmt;
-use std::io::Write as _;
-
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use crate::compile::SlotTable;
-use crate::extract::{push_u64, NONE};
+use crate::extract::NONE;
 use crate::mapping::Layout;
 use crate::modifiers::string::fold_into;
+
+mod scan;
+
+use scan::{Parser, MAX_DEPTH};
 
 /// Slot of values whose field name is not known yet (a `Data` item's `#text` before its
 /// `Name` attribute).
@@ -47,6 +49,7 @@ pub(crate) struct Scalar {
 /// A record's scalars, referenced fields and keyword text. Reuse one per thread.
 #[derive(Debug, Default)]
 pub struct FlatRecord {
+    /// Every scalar's text, each non-null one followed by `0xFF`.
     pub(crate) text: Vec<u8>,
     /// Every scalar, in document order (nulls included, flagged).
     pub(crate) scalars: Vec<Scalar>,
@@ -70,10 +73,8 @@ impl fmt::Display for Declined {
 
 impl std::error::Error for Declined {}
 
-impl de::Error for Declined {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        Declined(msg.to_string())
-    }
+fn decline<T>(why: &str) -> Result<T, Declined> {
+    Err(Declined(why.to_string()))
 }
 
 impl FlatRecord {
@@ -100,41 +101,76 @@ impl FlatRecord {
         self.scalars.clear();
         self.fields.clear();
         self.kw.clear();
-        let mut de = serde_json::Deserializer::from_str(json);
-        let walk = Walk {
+        let mut walk = Walk {
             rec: self,
             slots,
-            ctx: Ctx::Root(layout),
+            p: Parser::new(json),
+            depth: 0,
         };
-        walk.deserialize(&mut de)
-            .map_err(|e| Declined(e.to_string()))?;
-        de.end().map_err(|e| Declined(e.to_string()))
+        walk.value(Ctx::Root(layout))?;
+        walk.p.end()?;
+        let ascii = walk.p.ascii;
+        self.keyword_text(ascii);
+        Ok(())
     }
 
-    /// Records a scalar (its text is already at `start..`) and reports it to `slot`.
+    /// Records a scalar whose text is at `start..` of [`FlatRecord::text`] and reports it to
+    /// `slot`. Its folded range is set by [`FlatRecord::keyword_text`].
+    #[inline]
     fn scalar(&mut self, start: usize, null: bool, slot: u32) {
-        let at = self.kw.len();
-        if !null {
-            let t = &self.text[start..];
-            if t.is_ascii() {
-                self.kw.extend_from_slice(t);
-                self.kw[at..].make_ascii_lowercase();
-            } else {
-                fold_into(t, &mut self.kw);
-            }
-        }
+        let end = self.text.len() as u32;
         let s = Scalar {
             start: start as u32,
-            end: self.text.len() as u32,
+            end,
             null,
-            low: (at as u32, self.kw.len() as u32),
+            low: (start as u32, end),
         };
         if !null {
-            self.kw.push(0xFF);
+            self.text.push(0xFF);
         }
         self.scalars.push(s);
         if slot != NONE {
             self.fields.push((slot, s));
+        }
+    }
+
+    /// Builds [`FlatRecord::kw`]: the text lowercased in one pass when every string was
+    /// ASCII (the folded ranges are then the original ones), each scalar folded on its own
+    /// otherwise (folding may change lengths).
+    fn keyword_text(&mut self, ascii: bool) {
+        if ascii {
+            self.kw.extend_from_slice(&self.text);
+            self.kw.make_ascii_lowercase();
+            return;
+        }
+        for s in &mut self.scalars {
+            let at = self.kw.len();
+            if !s.null {
+                let t = &self.text[s.start as usize..s.end as usize];
+                if t.is_ascii() {
+                    self.kw.extend_from_slice(t);
+                    self.kw[at..].make_ascii_lowercase();
+                } else {
+                    fold_into(t, &mut self.kw);
+                }
+            }
+            s.low = (at as u32, self.kw.len() as u32);
+            if !s.null {
+                self.kw.push(0xFF);
+            }
+        }
+        let scalars = &self.scalars;
+        for (_, f) in self.fields.iter_mut().filter(|(_, f)| !f.null) {
+            // Non-null scalars start at distinct offsets (each ends with a separator); a
+            // null may share its offset with the scalar after it.
+            let i = scalars.partition_point(|s| s.start < f.start);
+            if let Some(s) = scalars[i..]
+                .iter()
+                .take_while(|s| s.start == f.start)
+                .find(|s| !s.null)
+            {
+                f.low = s.low;
+            }
         }
     }
 }
@@ -166,10 +202,11 @@ enum Ctx {
     Flat,
 }
 
-struct Walk<'r, 's> {
+struct Walk<'r, 's, 'j> {
     rec: &'r mut FlatRecord,
     slots: &'s SlotTable,
-    ctx: Ctx,
+    p: Parser<'j>,
+    depth: u32,
 }
 
 /// What a walk found that its parent needs: the `Name` of a `Data` item.
@@ -178,44 +215,14 @@ enum Found {
     Name(u32),
 }
 
-impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
-    type Value = Found;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-/// A map key, borrowed from the input unless it holds escapes.
-struct Key;
-
-impl<'de> DeserializeSeed<'de> for Key {
-    type Value = Cow<'de, str>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Key {
-    type Value = Cow<'de, str>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_string()))
-    }
-}
-
-impl<'s> Walk<'_, 's> {
+impl Walk<'_, '_, '_> {
     fn slot_of(&self, name: &str) -> u32 {
         self.slots.get(name).unwrap_or(NONE)
     }
 
     /// The slot a scalar in this context reports to.
-    fn scalar_slot(&self) -> u32 {
-        match self.ctx {
+    fn scalar_slot(&self, ctx: Ctx) -> u32 {
+        match ctx {
             Ctx::Value(s) | Ctx::Element(s) => s,
             Ctx::Root(_) => self.slot_of("message"),
             Ctx::DataList | Ctx::DataItem => self.slot_of("Data"),
@@ -223,32 +230,8 @@ impl<'s> Walk<'_, 's> {
         }
     }
 
-    fn child(&mut self, ctx: Ctx) -> Walk<'_, 's> {
-        Walk {
-            rec: self.rec,
-            slots: self.slots,
-            ctx,
-        }
-    }
-
-    fn done_scalar<E: de::Error>(self, start: usize, null: bool) -> Result<Found, E> {
-        if self.ctx == Ctx::Event {
-            // `{"Event": "..."}` is read as a flat record by the `Value` path.
-            return Err(E::custom("Event is not an object"));
-        }
-        let slot = self.scalar_slot();
-        self.rec.scalar(start, null, slot);
-        Ok(Found::Nothing)
-    }
-
-    fn text_scalar<E: de::Error>(self, s: &str) -> Result<Found, E> {
-        let start = self.rec.text.len();
-        self.rec.text.extend_from_slice(s.as_bytes());
-        self.done_scalar(start, false)
-    }
-
-    /// The context of the value under `key` in a map walked in context `self.ctx`.
-    fn member_ctx(&mut self, key: &str, parent: Ctx) -> Ctx {
+    /// The context of the value under `key` in a map walked in context `parent`.
+    fn member_ctx(&self, key: &str, parent: Ctx) -> Ctx {
         match parent {
             Ctx::Event => match key {
                 "System" => Ctx::System,
@@ -269,60 +252,87 @@ impl<'s> Walk<'_, 's> {
             _ => Ctx::Ignore,
         }
     }
-}
 
-impl<'de> Visitor<'de> for Walk<'_, '_> {
-    type Value = Found;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON record")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Found, E> {
-        self.text_scalar(if v { "true" } else { "false" })
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Found, E> {
-        let start = self.rec.text.len();
-        push_u64(&mut self.rec.text, v);
-        self.done_scalar(start, false)
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Found, E> {
-        let start = self.rec.text.len();
-        let _ = write!(self.rec.text, "{}", serde_json::Number::from(v));
-        self.done_scalar(start, false)
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Found, E> {
-        let start = self.rec.text.len();
-        match serde_json::Number::from_f64(v) {
-            Some(n) => {
-                let _ = write!(self.rec.text, "{n}");
+    /// One value, in context `ctx`.
+    fn value(&mut self, ctx: Ctx) -> Result<Found, Declined> {
+        match self.p.peek()? {
+            c @ (b'{' | b'[') => {
+                if self.depth == MAX_DEPTH {
+                    return decline("nested too deeply");
+                }
+                self.depth += 1;
+                let found = if c == b'{' {
+                    self.object(ctx)?
+                } else {
+                    self.array(ctx)?;
+                    Found::Nothing
+                };
+                self.depth -= 1;
+                Ok(found)
             }
-            None => return Err(E::custom("non-finite number")),
+            _ => {
+                if ctx == Ctx::Event {
+                    // `{"Event": "..."}` is read as a flat record by the `Value` path.
+                    return decline("Event is not an object");
+                }
+                let slot = self.scalar_slot(ctx);
+                self.scalar(slot)
+            }
         }
-        self.done_scalar(start, false)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Found, E> {
-        self.text_scalar(v)
+    /// A scalar (at its peeked first byte), reported to `slot`.
+    #[inline]
+    fn scalar(&mut self, slot: u32) -> Result<Found, Declined> {
+        let text = &mut self.rec.text;
+        let start = text.len();
+        let null = match self.p.peek()? {
+            b'"' => {
+                self.p.string_into(text)?;
+                false
+            }
+            b't' => {
+                self.p.literal(b"true")?;
+                text.extend_from_slice(b"true");
+                false
+            }
+            b'f' => {
+                self.p.literal(b"false")?;
+                text.extend_from_slice(b"false");
+                false
+            }
+            b'n' => {
+                self.p.literal(b"null")?;
+                true
+            }
+            _ => {
+                self.p.number_into(text)?;
+                false
+            }
+        };
+        self.rec.scalar(start, null, slot);
+        Ok(Found::Nothing)
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Found, E> {
-        let start = self.rec.text.len();
-        self.done_scalar(start, true)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Found, E> {
-        self.visit_unit()
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Found, A::Error> {
-        if self.ctx == Ctx::Event {
-            return Err(de::Error::custom("Event is not an object"));
+    /// A member's value: an object is walked in `map_ctx`, anything else is the value of
+    /// `slot`. With `decline_map`, an object declines the record.
+    fn member_value(&mut self, map_ctx: Ctx, slot: u32, decline_map: bool) -> Result<(), Declined> {
+        if self.p.peek()? == b'{' {
+            if decline_map {
+                return decline("an Event or winlog object after other members");
+            }
+            self.value(map_ctx)?;
+        } else {
+            self.value(Ctx::Value(slot))?;
         }
-        let ctx = match self.ctx {
+        Ok(())
+    }
+
+    fn array(&mut self, ctx: Ctx) -> Result<(), Declined> {
+        if ctx == Ctx::Event {
+            return decline("Event is not an object");
+        }
+        let child = match ctx {
             Ctx::Value(s) => Ctx::Element(s),
             Ctx::Root(_) => Ctx::Element(self.slot_of("message")),
             Ctx::DataList => Ctx::DataItem,
@@ -330,61 +340,40 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
             // An array inside an array element, or anywhere else: keyword text only.
             _ => Ctx::Ignore,
         };
-        while seq.next_element_seed(self.child(ctx))?.is_some() {}
-        Ok(Found::Nothing)
+        if self.p.array_first()? {
+            loop {
+                self.value(child)?;
+                if !self.p.array_next()? {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Found, A::Error> {
-        let parent = match self.ctx {
-            Ctx::Root(Layout::Evtx) => {
-                // evtx_dump's records are `{"Event": {...}}`; flat ones (NXLog, or events
-                // already flattened to Sigma field names) are read as flat records; Winlogbeat
-                // (`winlog`) goes through a decoded `Value`.
-                let Some(first) = map.next_key_seed(Key)? else {
-                    return Ok(Found::Nothing);
-                };
-                if first != "Event" {
-                    // An `Event` or `winlog` object would make it another shape (decline);
-                    // any other value under those names is a flat field like the rest.
-                    let special = |k: &str| k == "Event" || k == "winlog";
-                    self.rec.name.clear();
-                    self.flat_member(&mut map, &first, special(&first))?;
-                    while let Some(key) = map.next_key_seed(Key)? {
-                        self.flat_member(&mut map, &key, special(&key))?;
-                    }
-                    return Ok(Found::Nothing);
-                }
-                map.next_value_seed(self.child(Ctx::Event))?;
-                // Anything after `Event` is not extracted, only searched by keywords.
-                while let Some(key) = map.next_key_seed(Key)? {
-                    if key == "Event" {
-                        return Err(de::Error::custom("two Event members"));
-                    }
-                    map.next_value_seed(self.child(Ctx::Ignore))?;
-                }
-                return Ok(Found::Nothing);
-            }
+    fn object(&mut self, ctx: Ctx) -> Result<Found, Declined> {
+        let parent = match ctx {
+            Ctx::Root(Layout::Evtx) => return self.evtx_root(),
             Ctx::Root(Layout::Flat) => {
                 self.rec.name.clear();
                 Ctx::Flat
             }
-            // A `System` member that is an object: `#text` and `#attributes`.
-            Ctx::SystemChild => Ctx::SystemChild,
-            Ctx::DataList | Ctx::DataItem => return self.data_item(map),
+            Ctx::DataList | Ctx::DataItem => return self.data_item(),
             other => other,
         };
         let mut found = Found::Nothing;
-        while let Some(key) = map.next_key_seed(Key)? {
+        let mut next = self.p.object_first()?;
+        while let Some(key) = next {
             match parent {
-                Ctx::Flat => self.flat_member(&mut map, &key, false)?,
+                Ctx::Flat => self.flat_member(&key, false)?,
+                // Members of `System.<k>`: the owner's name is in `name`.
                 Ctx::SystemChild => {
-                    // Members of `System.<k>`: the owner's name is in `name`.
                     let ctx = match &*key {
                         "#text" => Ctx::Value(self.slot_of(&self.rec.name)),
                         "#attributes" => Ctx::Attributes,
                         _ => Ctx::Ignore,
                     };
-                    map.next_value_seed(self.child(ctx))?;
+                    self.value(ctx)?;
                 }
                 Ctx::Attributes => {
                     let len = self.rec.name.len();
@@ -392,43 +381,62 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
                     self.rec.name.push_str(&key);
                     let slot = self.slot_of(&self.rec.name);
                     self.rec.name.truncate(len);
-                    map.next_value_seed(self.child(Ctx::Value(slot)))?;
+                    self.value(Ctx::Value(slot))?;
                 }
                 Ctx::System => {
                     // The member's name, for its `#text`/`#attributes` if it is an object.
                     self.rec.name.clear();
                     self.rec.name.push_str(&key);
                     let slot = self.slot_of(&key);
-                    map.next_value_seed(SystemMember {
-                        walk: self.child(Ctx::SystemChild),
-                        slot,
-                        decline_map: false,
-                    })?;
+                    self.member_value(Ctx::SystemChild, slot, false)?;
                 }
                 Ctx::DataAttributes if key == "Name" && matches!(found, Found::Nothing) => {
-                    found = map.next_value_seed(NameOf(self.child(Ctx::Ignore)))?;
+                    found = self.name_of()?;
                 }
                 _ => {
                     let ctx = self.member_ctx(&key, parent);
-                    map.next_value_seed(self.child(ctx))?;
+                    self.value(ctx)?;
                 }
             }
+            next = self.p.object_next()?;
         }
         Ok(found)
     }
-}
 
-impl Walk<'_, '_> {
+    /// evtx_dump's records are `{"Event": {...}}`; flat ones (NXLog, or events already
+    /// flattened to Sigma field names) are read as flat records; Winlogbeat (`winlog`) goes
+    /// through a decoded `Value`.
+    fn evtx_root(&mut self) -> Result<Found, Declined> {
+        let Some(first) = self.p.object_first()? else {
+            return Ok(Found::Nothing);
+        };
+        if first != "Event" {
+            // An `Event` or `winlog` object would make it another shape (decline); any other
+            // value under those names is a flat field like the rest.
+            let special = |k: &str| k == "Event" || k == "winlog";
+            self.rec.name.clear();
+            self.flat_member(&first, special(&first))?;
+            while let Some(key) = self.p.object_next()? {
+                self.flat_member(&key, special(&key))?;
+            }
+            return Ok(Found::Nothing);
+        }
+        self.value(Ctx::Event)?;
+        // Anything after `Event` is not extracted, only searched by keywords.
+        while let Some(key) = self.p.object_next()? {
+            if key == "Event" {
+                return decline("two Event members");
+            }
+            self.value(Ctx::Ignore)?;
+        }
+        Ok(Found::Nothing)
+    }
+
     /// One member of a flat object (its path so far in `rec.name`): an object below goes on
     /// extending the path, anything else is the field's value.
-    fn flat_member<'de, A: MapAccess<'de>>(
-        &mut self,
-        map: &mut A,
-        key: &str,
-        decline_map: bool,
-    ) -> Result<(), A::Error> {
+    fn flat_member(&mut self, key: &str, decline_map: bool) -> Result<(), Declined> {
         if key == "#text" && !self.rec.name.is_empty() {
-            return Err(de::Error::custom("XML-style object in a flat record"));
+            return decline("XML-style object in a flat record");
         }
         let len = self.rec.name.len();
         if len > 0 {
@@ -436,25 +444,38 @@ impl Walk<'_, '_> {
         }
         self.rec.name.push_str(key);
         let slot = self.slot_of(&self.rec.name);
-        map.next_value_seed(FlatMember {
-            walk: self.child(Ctx::Flat),
-            slot,
-            decline_map,
-        })?;
+        self.member_value(Ctx::Flat, slot, decline_map)?;
         self.rec.name.truncate(len);
         Ok(())
     }
 
+    /// The value of a `Data` item's `Name` attribute: its slot when it is a string.
+    fn name_of(&mut self) -> Result<Found, Declined> {
+        if self.p.peek()? != b'"' {
+            self.value(Ctx::Ignore)?;
+            return Ok(Found::Nothing);
+        }
+        let start = self.rec.text.len();
+        self.p.string_into(&mut self.rec.text)?;
+        let slot = match std::str::from_utf8(&self.rec.text[start..]) {
+            Ok(name) => self.slot_of(name),
+            Err(_) => return decline("invalid Name"),
+        };
+        self.rec.scalar(start, false, NONE);
+        Ok(Found::Name(slot))
+    }
+
     /// A `Data` item: `{"#attributes": {"Name": N}, "#text": V}` reports `V` to `N` (to
     /// `Data` without a name; a null when there is no `#text`).
-    fn data_item<'de, A: MapAccess<'de>>(mut self, mut map: A) -> Result<Found, A::Error> {
+    fn data_item(&mut self) -> Result<Found, Declined> {
         let mut name: Option<u32> = None;
         let mut text_seen = false;
         let mut pending_from: Option<usize> = None;
-        while let Some(key) = map.next_key_seed(Key)? {
+        let mut next = self.p.object_first()?;
+        while let Some(key) = next {
             match &*key {
                 "#attributes" if name.is_none() => {
-                    if let Found::Name(s) = map.next_value_seed(self.child(Ctx::DataAttributes))? {
+                    if let Found::Name(s) = self.value(Ctx::DataAttributes)? {
                         name = Some(s);
                     }
                 }
@@ -467,12 +488,13 @@ impl Walk<'_, '_> {
                             PENDING
                         }
                     };
-                    map.next_value_seed(self.child(Ctx::Value(slot)))?;
+                    self.value(Ctx::Value(slot))?;
                 }
                 _ => {
-                    map.next_value_seed(self.child(Ctx::Ignore))?;
+                    self.value(Ctx::Ignore)?;
                 }
             }
+            next = self.p.object_next()?;
         }
         let slot = name.unwrap_or_else(|| self.slot_of("Data"));
         if let Some(from) = pending_from {
@@ -492,130 +514,13 @@ impl Walk<'_, '_> {
                     start: at,
                     end: at,
                     null: true,
-                    low: (0, 0),
+                    low: (at, at),
                 },
             ));
         }
         Ok(Found::Nothing)
     }
 }
-
-/// The value of a `Data` item's `Name` attribute: its slot when it is a string.
-struct NameOf<'r, 's>(Walk<'r, 's>);
-
-impl<'de> DeserializeSeed<'de> for NameOf<'_, '_> {
-    type Value = Found;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for NameOf<'_, '_> {
-    type Value = Found;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a name")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Found, E> {
-        let slot = self.0.slot_of(v);
-        self.0.text_scalar::<E>(v)?;
-        Ok(Found::Name(slot))
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Found, E> {
-        self.0.visit_bool(v).map(|_| Found::Nothing)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Found, E> {
-        self.0.visit_u64(v).map(|_| Found::Nothing)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Found, E> {
-        self.0.visit_i64(v).map(|_| Found::Nothing)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Found, E> {
-        self.0.visit_f64(v).map(|_| Found::Nothing)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Found, E> {
-        self.0.visit_unit().map(|_| Found::Nothing)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Found, A::Error> {
-        self.0.visit_seq(seq).map(|_| Found::Nothing)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Found, A::Error> {
-        self.0.visit_map(map).map(|_| Found::Nothing)
-    }
-}
-
-/// A `System` member: an object is walked for `#text`/`#attributes`, anything else is the
-/// field's value.
-struct SystemMember<'r, 's> {
-    walk: Walk<'r, 's>,
-    slot: u32,
-    decline_map: bool,
-}
-
-/// A member of a flat object: an object extends the path, anything else is the value.
-struct FlatMember<'r, 's> {
-    walk: Walk<'r, 's>,
-    slot: u32,
-    /// An `Event` or `winlog` object at the top of an evtx-layout record makes it another
-    /// shape: decline.
-    decline_map: bool,
-}
-
-macro_rules! value_or_map {
-    ($t:ident) => {
-        impl<'de> DeserializeSeed<'de> for $t<'_, '_> {
-            type Value = Found;
-            fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
-                d.deserialize_any(self)
-            }
-        }
-
-        impl<'de> Visitor<'de> for $t<'_, '_> {
-            type Value = Found;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Found, A::Error> {
-                if self.decline_map {
-                    return Err(de::Error::custom(
-                        "an Event or winlog object after other members",
-                    ));
-                }
-                self.walk.visit_map(map)
-            }
-            fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<Found, E> {
-                self.walk.ctx = Ctx::Value(self.slot);
-                self.walk.visit_bool(v)
-            }
-            fn visit_u64<E: de::Error>(mut self, v: u64) -> Result<Found, E> {
-                self.walk.ctx = Ctx::Value(self.slot);
-                self.walk.visit_u64(v)
-            }
-            fn visit_i64<E: de::Error>(mut self, v: i64) -> Result<Found, E> {
-                self.walk.ctx = Ctx::Value(self.slot);
-                self.walk.visit_i64(v)
-            }
-            fn visit_f64<E: de::Error>(mut self, v: f64) -> Result<Found, E> {
-                self.walk.ctx = Ctx::Value(self.slot);
-                self.walk.visit_f64(v)
-            }
-            fn visit_str<E: de::Error>(mut self, v: &str) -> Result<Found, E> {
-                self.walk.ctx = Ctx::Value(self.slot);
-                self.walk.visit_str(v)
-            }
-            fn visit_unit<E: de::Error>(mut self) -> Result<Found, E> {
-                self.walk.ctx = Ctx::Value(self.slot);
-                self.walk.visit_unit()
-            }
-            fn visit_seq<A: SeqAccess<'de>>(mut self, seq: A) -> Result<Found, A::Error> {
-                self.walk.ctx = Ctx::Value(self.slot);
-                self.walk.visit_seq(seq)
-            }
-        }
-    };
-}
-
-value_or_map!(SystemMember);
-value_or_map!(FlatMember);
 
 #[cfg(test)]
 mod tests;
