@@ -102,7 +102,7 @@ drain=$((copies * 8255))
 # The broker's ceiling: the same topic read with no processing, in fresh groups, by
 # librdkafka alone and by our subscription (consumer thread, offset tracking, channel).
 if [ -x "$drainer" ]; then
-    for mode in raw ours; do
+    for mode in ${DRAIN_MODES:-raw ours}; do
         "$drainer" "127.0.0.1:$port" '^canhgac\.events\..*' "$drain" "$mode" 2>>"$dir/drain.log" \
             | sed 's/^/   /'
     done

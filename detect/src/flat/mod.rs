@@ -270,23 +270,23 @@ impl Walk<'_, '_, '_> {
                 self.depth -= 1;
                 Ok(found)
             }
-            _ => {
+            c => {
                 if ctx == Ctx::Event {
                     // `{"Event": "..."}` is read as a flat record by the `Value` path.
                     return decline("Event is not an object");
                 }
                 let slot = self.scalar_slot(ctx);
-                self.scalar(slot)
+                self.scalar(c, slot)
             }
         }
     }
 
-    /// A scalar (at its peeked first byte), reported to `slot`.
+    /// A scalar (at its peeked first byte `c`), reported to `slot`.
     #[inline]
-    fn scalar(&mut self, slot: u32) -> Result<Found, Declined> {
+    fn scalar(&mut self, c: u8, slot: u32) -> Result<Found, Declined> {
         let text = &mut self.rec.text;
         let start = text.len();
-        let null = match self.p.peek()? {
+        let null = match c {
             b'"' => {
                 self.p.string_into(text)?;
                 false
@@ -317,15 +317,12 @@ impl Walk<'_, '_, '_> {
     /// A member's value: an object is walked in `map_ctx`, anything else is the value of
     /// `slot`. With `decline_map`, an object declines the record.
     fn member_value(&mut self, map_ctx: Ctx, slot: u32, decline_map: bool) -> Result<(), Declined> {
-        if self.p.peek()? == b'{' {
-            if decline_map {
-                return decline("an Event or winlog object after other members");
-            }
-            self.value(map_ctx)?;
-        } else {
-            self.value(Ctx::Value(slot))?;
+        match self.p.peek()? {
+            b'{' if decline_map => decline("an Event or winlog object after other members"),
+            b'{' => self.value(map_ctx).map(drop),
+            b'[' => self.value(Ctx::Value(slot)).map(drop),
+            c => self.scalar(c, slot).map(drop),
         }
-        Ok(())
     }
 
     fn array(&mut self, ctx: Ctx) -> Result<(), Declined> {
@@ -439,6 +436,11 @@ impl Walk<'_, '_, '_> {
             return decline("XML-style object in a flat record");
         }
         let len = self.rec.name.len();
+        if len == 0 && self.p.peek()? != b'{' {
+            // A top-level field: its name is the key.
+            let slot = self.slot_of(key);
+            return self.member_value(Ctx::Flat, slot, decline_map);
+        }
         if len > 0 {
             self.rec.name.push('.');
         }
