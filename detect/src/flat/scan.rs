@@ -72,10 +72,14 @@ impl<'j> Parser<'j> {
 
     /// Only white space is left.
     pub fn end(&mut self) -> Result<(), Declined> {
-        match self.peek() {
-            Err(_) => Ok(()),
-            Ok(_) => declined("trailing characters", self.i),
+        // Not through `peek`: its error at the end would format a message for every record.
+        while let Some(&c) = self.b.get(self.i) {
+            if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                return declined("trailing characters", self.i);
+            }
+            self.i += 1;
         }
+        Ok(())
     }
 
     /// At a peeked `{`: its first key, `None` for an empty object.
