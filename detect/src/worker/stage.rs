@@ -230,15 +230,21 @@ impl<P: Publisher> DetectStage<P> {
                             (rules.scratch(), Vec::new(), Vec::new(), clock)
                         },
                         |(scratch, matched, hits, clock), (agency, payload)| {
-                            evaluate_one(
-                                &rules,
+                            guarded(
                                 scratch,
-                                matched,
-                                hits,
-                                clock,
-                                agency,
-                                &payload,
-                                correlating,
+                                || rules.engine.scratch(),
+                                |scratch| {
+                                    evaluate_one(
+                                        &rules,
+                                        scratch,
+                                        matched,
+                                        hits,
+                                        clock,
+                                        agency,
+                                        &payload,
+                                        correlating,
+                                    )
+                                },
                             )
                         },
                     )
@@ -508,6 +514,31 @@ impl Drop for Clock<'_> {
     }
 }
 
+/// Runs one event's evaluation. A panic (a bug the event's content triggers) becomes that
+/// event's DLQ record, with the panic's message, instead of failing its batch, which would be
+/// read again and fail again after every restart. The job's scratch memory, which the panic may
+/// have left half updated, is replaced by `fresh`.
+fn guarded(
+    scratch: &mut crate::Scratch,
+    fresh: impl FnOnce() -> crate::Scratch,
+    eval: impl FnOnce(&mut crate::Scratch) -> (Outcome, Option<Evaluated>),
+) -> (Outcome, Option<Evaluated>) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eval(scratch))) {
+        Ok(done) => done,
+        Err(panic) => {
+            *scratch = fresh();
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            tracing::error!(panic = %what, "evaluating an event panicked; it goes to the DLQ");
+            let why = format!("evaluating the event panicked: {what}");
+            (Outcome::Invalid("evaluation_panicked", why), None)
+        }
+    }
+}
+
 /// Decodes one payload and runs the Sigma engine and the IOC lists on it.
 #[allow(clippy::too_many_arguments)]
 fn evaluate_one(
@@ -630,3 +661,52 @@ fn settle(
 
 /// How long to wait between lag samples (the binary samples the Kafka consumer).
 pub const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_event_becomes_its_own_dlq_record_and_the_scratch_is_replaced() {
+        let engine = crate::EngineBuilder::new(crate::Mappings::builtin())
+            .build()
+            .0;
+        let mut scratch = engine.scratch();
+        for (panics, message) in [
+            (
+                Box::new(|| panic!("bad input")) as Box<dyn Fn()>,
+                "bad input",
+            ),
+            (
+                Box::new(|| panic!("index {} out of range", 7)),
+                "index 7 out of range",
+            ),
+        ] {
+            let mut replaced = false;
+            let fresh = || {
+                replaced = true;
+                engine.scratch()
+            };
+            let (outcome, evaluated) = guarded(&mut scratch, fresh, |_| {
+                panics();
+                unreachable!()
+            });
+            assert!(replaced, "the scratch memory is replaced after a panic");
+            assert!(evaluated.is_none());
+            match outcome {
+                Outcome::Invalid(reason, why) => {
+                    assert_eq!(reason, "evaluation_panicked");
+                    assert!(why.contains(message), "{why}");
+                }
+                Outcome::Detections(..) => panic!("a panic must become a DLQ record"),
+            }
+        }
+        // Without a panic the evaluation's own outcome passes through and the scratch stays.
+        let (outcome, _) = guarded(
+            &mut scratch,
+            || unreachable!("no panic, no new scratch"),
+            |_| (Outcome::Detections(Vec::new(), chrono::Utc::now()), None),
+        );
+        assert!(matches!(outcome, Outcome::Detections(..)));
+    }
+}
