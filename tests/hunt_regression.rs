@@ -153,3 +153,31 @@ fn rules_check_strict_fields_rejects_every_unsupported_file() {
     assert!(plain.starts_with("loaded 2 rules"), "{plain}");
     assert!(!plain.contains("enrichment-field"), "{plain}");
 }
+
+/// SigmaHQ's Cisco AAA rules are bare keyword searches (`more`, `dir`, `copy`): routed to every
+/// syslog line they fired hundreds of times on Linux, SSH and Apache logs. They now see only
+/// lines carrying a Cisco message mnemonic (the positive case is the regression case above).
+#[test]
+fn cisco_keyword_rules_stay_off_other_hosts_syslog() {
+    let sigma = sigma_dir();
+    let syslog = sigma.join("../syslog");
+    let out = Command::new(env!("CARGO_BIN_EXE_canhgac"))
+        .args(["hunt", "--format", "jsonl", "--rules"])
+        .arg(sigma.join("rules/rules/network/cisco"))
+        .arg(syslog.join("Linux_2k.log"))
+        .arg(syslog.join("OpenSSH_2k.log"))
+        .arg(syslog.join("Apache_2k.log"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().count(),
+        0,
+        "Cisco rules fired off Cisco devices:\n{stdout}"
+    );
+}

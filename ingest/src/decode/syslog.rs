@@ -58,6 +58,9 @@ impl Decoder for SyslogDecoder {
         let mut ecs = Ecs::default();
         let mut original = header.to_original();
         original.insert("message".into(), Value::String(header.message.to_string()));
+        if let Some(vendor) = device_vendor(line) {
+            original.insert("device_vendor".into(), Value::String(vendor.into()));
+        }
         header.fill_ecs(&mut ecs);
         ecs.message = Some(header.message.to_string());
         let is_auth = header
@@ -75,6 +78,33 @@ impl Decoder for SyslogDecoder {
             original: Value::Object(original),
         }))
     }
+}
+
+/// The network-device vendor whose own message format a syslog line carries, so that device
+/// rules (Sigma `product: cisco`, routed by `rules/mappings/linux.yml`) see only that device's
+/// logs: SigmaHQ's Cisco AAA rules are keyword searches (`more`, `dir`, `copy`) that would fire
+/// on any host's syslog. Cisco: a message mnemonic `%FACILITY[-SUB]-SEVERITY-MNEMONIC:` (IOS,
+/// IOS XE, NX-OS, ASA: `%SYS-5-CONFIG_I:`, `%ASA-6-302013:`).
+pub(crate) fn device_vendor(line: &str) -> Option<&'static str> {
+    let is_cisco_mnemonic = |m: &str| {
+        let parts: Vec<&str> = m.split('-').collect();
+        parts.len() >= 3
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            && parts[0].as_bytes()[0].is_ascii_uppercase()
+            && matches!(parts[parts.len() - 2].as_bytes(), [b'0'..=b'7'])
+    };
+    line.match_indices('%')
+        .any(|(at, _)| {
+            let rest = &line[at + 1..];
+            rest.find(':')
+                .filter(|&end| end <= 64)
+                .is_some_and(|end| is_cisco_mnemonic(&rest[..end]))
+        })
+        .then_some("cisco")
 }
 
 /// A parsed syslog header; `message` is what follows it.

@@ -191,3 +191,27 @@ fn no_tag() {
     assert!(d.original.get("appname").is_none());
     assert_eq!(d.original["message"], "some free text here");
 }
+
+#[test]
+fn cisco_messages_are_marked_and_other_hosts_are_not() {
+    for line in [
+        "172.16.5.10 6705: Feb 17 13:40:03.673: %PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:no access-session port-control",
+        "<189>52: *Mar  1 00:05:21.323: %SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.5)",
+        "<166>Jan 12 2024 10:01:02 fw01 : %ASA-6-302013: Built inbound TCP connection 1 for outside:1.2.3.4/5",
+        "2024 Jan 12 10:01:02 nx01 %AUTHPRIV-6-SYSTEM_MSG: pam_unix(aaa:session): session opened",
+        "<187>Jan 12 10:01:02 r1 %LINEPROTO-SP-5-UPDOWN: Line protocol on Interface Gi0/1, changed state to up",
+    ] {
+        let d = decode(line);
+        assert_eq!(d.original["device_vendor"], "cisco", "{line}");
+    }
+    for line in [
+        "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4",
+        "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
+        "Jan 12 10:01:02 web1 app[1]: disk at 95%: more space needed",
+        "Jan 12 10:01:02 web1 app[1]: progress 50%-5-DONE: halfway",
+        "<190>Jan 12 10:01:02 hw1 %%01SHELL/5/CMDRECORD(s)[0]:Recorded command information.",
+    ] {
+        let d = decode(line);
+        assert!(d.original.get("device_vendor").is_none(), "{line}");
+    }
+}
