@@ -123,8 +123,8 @@ fn check_ground_truth(index_dir: &Path, truth: &Path, seed: u64) {
     let detections: Vec<canhgac_core::Detection> =
         index_full_contents(index_dir).1.into_values().collect();
     // The truth is about the national classes, which our own rules (rules/sigma) detect; the
-    // SigmaHQ corpus also fires on simulated benign traffic (e.g. the Cisco keyword rule
-    // "aaa" inside a random SSH key fingerprint), which is not what the simulator scores.
+    // SigmaHQ corpus also fires on simulated benign traffic (its broad hunting rules), which is
+    // not what the simulator scores.
     let own = own_rule_ids();
     let simulated: Vec<&canhgac_core::Detection> = detections
         .iter()
