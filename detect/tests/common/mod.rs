@@ -84,6 +84,17 @@ pub fn load(folders: &[&str], placeholders: Option<Placeholders>) -> (Engine, Lo
 /// Events of a regression case file (concatenated `evtx_dump` JSON or raw text).
 pub fn read_case(path: &std::path::Path) -> Vec<canhgac_core::Event> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if path.extension().is_some_and(|x| x == "raw") {
+        // Bare log lines (the Cisco case), read as the sensor and `hunt` read them: with the
+        // ingest syslog decoder, which marks a device's own message format.
+        use canhgac_ingest::decode::{Decoder, SyslogDecoder};
+        let mut dec = SyslogDecoder::new(&Default::default());
+        return text
+            .lines()
+            .filter_map(|l| dec.decode(l.as_bytes()).expect("a syslog line"))
+            .map(|d| event(d.dataset.as_str(), d.original))
+            .collect();
+    }
     canhgac_detect::input::read_events(&text, &path.display().to_string())
         .into_iter()
         .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
