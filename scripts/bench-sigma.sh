@@ -76,11 +76,12 @@ for i in $(seq "${PAIRS:-3}"); do
 done
 echo "== canhgac-detect, every pass (measure.rs), with load time and RSS"
 MATCHES=$OUT/ours.tsv ROUNDS=$ROUNDS taskset -c "$CORE" "$MEASURE" "$EVENTS" "${DIRS[@]}"
-echo "== rsigma $("$RSIGMA" --version | awk '{print $2}') command line (its whole run over the same events)"
+echo "== rsigma $("$RSIGMA" --version | awk 'NR == 1 {print $2}') command line (its whole run over the same events)"
 best() { # best wall seconds of ROUNDS runs over $1
 	local b=999999 t
 	for _ in $(seq "$ROUNDS"); do
-		t=$( { /usr/bin/time -f "%e %M" taskset -c "$CORE" "${RS[@]}" -e "@$1" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+		/usr/bin/time -f "%e %M" -o "$OUT/time" taskset -c "$CORE" "${RS[@]}" -e "@$1" >/dev/null 2>&1
+		t=$(tail -1 "$OUT/time")
 		echo "$t" >>"$OUT/rsigma-times-$(basename "$1")"
 		b=$(echo "$b ${t%% *}" | awk '{print ($2 < $1) ? $2 : $1}')
 	done
