@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::io::Write as _;
 
-use super::Declined;
+use super::{decline, Declined};
 
 /// Nesting this reader declines (serde_json's own limit is 128).
 pub(super) const MAX_DEPTH: u32 = 100;
@@ -19,7 +19,7 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 fn declined<T>(what: &str, at: usize) -> Result<T, Declined> {
-    Err(Declined(format!("{what} at byte {at}")))
+    decline(&format!("{what} at byte {at}"))
 }
 
 /// The bytes of the little-endian word `w` that end a run of plain string text: `"`, `\`,
@@ -58,28 +58,33 @@ impl<'j> Parser<'j> {
         }
     }
 
-    /// The next byte after white space (not consumed).
+    /// Moves past white space; the byte there, if any.
     #[inline]
-    pub fn peek(&mut self) -> Result<u8, Declined> {
+    fn skip_ws(&mut self) -> Option<u8> {
         while let Some(&c) = self.b.get(self.i) {
             if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
-                return Ok(c);
+                return Some(c);
             }
             self.i += 1;
         }
-        declined("unexpected end", self.i)
+        None
+    }
+
+    /// The next byte after white space (not consumed).
+    #[inline]
+    pub fn peek(&mut self) -> Result<u8, Declined> {
+        match self.skip_ws() {
+            Some(c) => Ok(c),
+            None => declined("unexpected end", self.i),
+        }
     }
 
     /// Only white space is left.
     pub fn end(&mut self) -> Result<(), Declined> {
-        // Not through `peek`: its error at the end would format a message for every record.
-        while let Some(&c) = self.b.get(self.i) {
-            if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
-                return declined("trailing characters", self.i);
-            }
-            self.i += 1;
+        match self.skip_ws() {
+            Some(_) => declined("trailing characters", self.i),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// At a peeked `{`: its first key, `None` for an empty object.
