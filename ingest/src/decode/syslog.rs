@@ -87,15 +87,15 @@ impl Decoder for SyslogDecoder {
 /// IOS XE, NX-OS, ASA: `%SYS-5-CONFIG_I:`, `%ASA-6-302013:`).
 pub(crate) fn device_vendor(line: &str) -> Option<&'static str> {
     let is_cisco_mnemonic = |m: &str| {
-        let parts: Vec<&str> = m.split('-').collect();
-        parts.len() >= 3
-            && parts.iter().all(|p| {
-                !p.is_empty()
-                    && p.bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-            })
-            && parts[0].as_bytes()[0].is_ascii_uppercase()
-            && matches!(parts[parts.len() - 2].as_bytes(), [b'0'..=b'7'])
+        let part = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        };
+        m.split('-').count() >= 3
+            && m.split('-').all(part)
+            && m.as_bytes()[0].is_ascii_uppercase()
+            && matches!(m.rsplit('-').nth(1).map(str::as_bytes), Some([b'0'..=b'7']))
     };
     line.match_indices('%')
         .any(|(at, _)| {
