@@ -146,19 +146,25 @@ fn pass_event(
     out: &mut Vec<RuleIdx>,
     payloads: &[Vec<u8>],
 ) -> usize {
-    let mut n = 0;
-    for p in payloads {
-        let head: EventPayload = serde_json::from_slice(p).expect("event payload");
-        out.clear();
-        engine
-            .eval_json(head.dataset.as_str(), head.original.get(), s, out)
-            .expect("original");
-        if !out.is_empty() {
-            std::hint::black_box(head.into_event().expect("event"));
-        }
-        n += out.len();
+    payloads
+        .iter()
+        .map(|p| eval_payload(engine, s, out, p))
+        .sum()
+}
+
+/// One payload as the worker takes it: `EventPayload` → `eval_json` → the whole `Event` when
+/// something matched; the number of rules that matched.
+#[inline]
+fn eval_payload(engine: &Engine, s: &mut Scratch, out: &mut Vec<RuleIdx>, p: &[u8]) -> usize {
+    let head: EventPayload = serde_json::from_slice(p).expect("event payload");
+    out.clear();
+    engine
+        .eval_json(head.dataset.as_str(), head.original.get(), s, out)
+        .expect("original");
+    if !out.is_empty() {
+        std::hint::black_box(head.into_event().expect("event"));
     }
-    n
+    out.len()
 }
 
 /// The `event` pass on every core: batches of 512 payloads, each evaluated in parallel with
@@ -173,17 +179,7 @@ fn pass_par(engine: &Engine, payloads: &[Vec<u8>]) -> usize {
                 .par_iter()
                 .map_init(
                     || (engine.scratch(), Vec::new()),
-                    |(s, out), p| {
-                        let head: EventPayload = serde_json::from_slice(p).expect("event payload");
-                        out.clear();
-                        engine
-                            .eval_json(head.dataset.as_str(), head.original.get(), s, out)
-                            .expect("original");
-                        if !out.is_empty() {
-                            std::hint::black_box(head.into_event().expect("event"));
-                        }
-                        out.len()
-                    },
+                    |(s, out), p| eval_payload(engine, s, out, p),
                 )
                 .sum::<usize>()
         })
