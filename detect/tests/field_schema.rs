@@ -143,13 +143,7 @@ fn run(cases: &[Case]) {
             failed.push(format!("{}: expected {:?}, got {got}", c.name, c.expect));
         }
     }
-    assert!(
-        failed.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failed.len(),
-        cases.len(),
-        failed.join("\n")
-    );
+    common::assert_all_passed(&failed, cases.len());
 }
 
 #[test]

@@ -57,10 +57,5 @@ fn all_regression_cases_fire() {
         }
     }
     assert_eq!(cases, 145);
-    assert!(
-        failures.is_empty(),
-        "{} of {cases} cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_all_passed(&failures, cases);
 }

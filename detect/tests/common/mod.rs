@@ -121,3 +121,13 @@ pub fn event(dataset: &str, original: Value) -> Event {
         original,
     }
 }
+
+/// Fails with every failed case listed, `n of total cases failed`, if any failed.
+pub fn assert_all_passed(failed: &[String], total: usize) {
+    assert!(
+        failed.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}

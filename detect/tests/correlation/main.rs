@@ -4,13 +4,15 @@
 //! every event carries its time, nothing reads a clock.
 
 mod cases;
+#[path = "../common/mod.rs"]
+mod common;
 mod load;
 mod spec;
 mod state;
 
 use std::sync::Arc;
 
-use canhgac_core::event::{Dataset, Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
+use canhgac_core::event::Event;
 use canhgac_core::id::IdHasher;
 use canhgac_core::Id;
 use canhgac_detect::mapping::MappingFile;
@@ -99,21 +101,10 @@ pub fn event(secs: i64, n: usize, original: Value) -> Event {
     };
     let t = t0() + Duration::seconds(secs);
     Event {
-        schema: EVENT_SCHEMA_VERSION,
         id,
-        agency: "a".into(),
-        sensor: "s".into(),
-        dataset: Dataset::new("test"),
         timestamp: t,
         received: t,
-        source: SourceRef {
-            kind: SourceKind::File,
-            name: "t".into(),
-            offset: None,
-            line: None,
-        },
-        ecs: Default::default(),
-        original,
+        ..common::event("test", original)
     }
 }
 
