@@ -115,6 +115,16 @@ impl Drop for Ack {
 pub trait Subscription: Send {
     /// The next message; `None` when the transport is closed.
     fn recv(&mut self) -> impl Future<Output = Option<Result<Received, CoreError>>> + Send;
+
+    /// A message that is already waiting, without waiting for one: `None` when none is ready
+    /// now, `Some(None)` when the transport is closed. Batching loops take their batches with
+    /// it. Polling `recv` once instead would count against tokio's cooperative budget, which
+    /// makes a full channel look empty after 128 receives in one turn of the task (the detect
+    /// stage's batches were capped at 127 events that way).
+    fn try_recv(&mut self) -> Option<Option<Result<Received, CoreError>>> {
+        use futures::FutureExt;
+        tokio::task::unconstrained(self.recv()).now_or_never()
+    }
 }
 
 /// Which topics a subscription takes.
@@ -305,6 +315,30 @@ mod tests {
         drop(sub.recv().await.unwrap().unwrap());
         assert!(delivery.await.is_err());
         assert!(publisher.send(msg("y", "b")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn try_recv_takes_every_waiting_message_in_one_turn() {
+        let bus = Bus::new(1000);
+        let mut sub = bus.subscribe(TopicFilter::Exact(vec!["t".into()]));
+        let publisher = bus.publisher();
+        let mut deliveries = Vec::new();
+        for i in 0..600 {
+            deliveries.push(publisher.send(msg("t", &i.to_string())).await.unwrap());
+        }
+        // One task turn, no await in between: tokio's budget would stop a plain poll at 128.
+        let mut got = Vec::new();
+        while let Some(m) = sub.try_recv() {
+            got.push(m.expect("open").expect("a message"));
+        }
+        assert_eq!(got.len(), 600, "every waiting message, none left behind");
+        assert_eq!(got[599].payload, b"599");
+        got.into_iter().for_each(|m| m.ack.ack());
+        for d in deliveries {
+            d.await.unwrap();
+        }
+        bus.close();
+        assert!(matches!(sub.try_recv(), Some(None)), "closed: Some(None)");
     }
 
     #[tokio::test]

@@ -167,9 +167,9 @@ impl<P: Publisher> Notifier<P> {
             let Some(first) = first else { break };
             let mut batch = vec![first?];
             while batch.len() < inner.options.batch.max(1) {
-                match tokio::time::timeout(Duration::ZERO, sub.recv()).await {
-                    Ok(Some(r)) => batch.push(r?),
-                    _ => break,
+                match sub.try_recv() {
+                    Some(Some(r)) => batch.push(r?),
+                    Some(None) | None => break,
                 }
             }
             summary.messages += batch.len() as u64;

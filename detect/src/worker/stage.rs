@@ -123,7 +123,7 @@ impl<P: Publisher> DetectStage<P> {
                 settle(done, &mut stats, &self.metrics, &mut failure);
             }
             let first = if pending.is_some() {
-                match sub.recv().now_or_never() {
+                match sub.try_recv() {
                     Some(m) => m,
                     None => {
                         // Nothing more waiting: deliver the batch under evaluation.
@@ -159,7 +159,7 @@ impl<P: Publisher> DetectStage<P> {
                 Some(Ok(m)) => batch.push(m),
             }
             while batch.len() < self.options.batch {
-                match sub.recv().now_or_never() {
+                match sub.try_recv() {
                     Some(Some(Ok(m))) => batch.push(m),
                     Some(Some(Err(e))) => tracing::warn!(error = %e, "transport error"),
                     Some(None) | None => break,
