@@ -40,6 +40,11 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     // hop of the pipeline would otherwise add up to half a second to the time from event to
     // searchable incident. With data waiting, fetches return at once either way.
     ("fetch.wait.max.ms", "100"),
+    // Once librdkafka's prefetch queue is over its threshold (64 MB by default), it waits this
+    // long before fetching that partition again. At librdkafka's default of 1000 ms a stage that
+    // drains the queue in less than a second then finds nothing to read: a detect worker
+    // draining a full topic stalled 0.66 s every 80k events (55.8k events/s; 77.2k with 10 ms).
+    ("fetch.queue.backoff.ms", "10"),
 ];
 
 /// What to subscribe to.
