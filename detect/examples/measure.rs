@@ -17,7 +17,7 @@
 //! - `raw`: record text → `serde_json::Value` → [`record_to_event`] (blake3 id, timestamp)
 //!   → evaluation, the path of `hunt` over JSON lines;
 //! - `event`: a serialized Event (the detect worker's Kafka payload, built here from the same
-//!   records, `ecs` empty) → `EventPayload` (the record left as text) → `eval_json`, and the
+//!   records, `ecs` empty) → `PayloadHead` (the record left as text) → `eval_json`, and the
 //!   whole `Event` decoded for events that matched: the path of the detect worker.
 //!
 //! Environment: `ROUNDS=n` timed passes per kind (best is reported, default 5), `PASSES=a,b`
@@ -37,7 +37,7 @@ use std::time::Instant;
 
 use canhgac_core::Event;
 use canhgac_detect::flat::FlatRecord;
-use canhgac_detect::input::EventPayload;
+use canhgac_detect::input::PayloadHead;
 
 // The allocator of the `canhgac` binary, so that offline and worker figures compare the same
 // code.
@@ -137,7 +137,7 @@ fn pass_flat(
     n
 }
 
-/// Serialized Event (Kafka payload) → `EventPayload` → `eval_json` → the whole `Event` when
+/// Serialized Event (Kafka payload) → `PayloadHead` → `eval_json` → the whole `Event` when
 /// something matched (as the detect worker does).
 #[inline(never)]
 fn pass_event(
@@ -152,17 +152,17 @@ fn pass_event(
         .sum()
 }
 
-/// One payload as the worker takes it: `EventPayload` → `eval_json` → the whole `Event` when
+/// One payload as the worker takes it: `PayloadHead` → `eval_json` → the whole `Event` when
 /// something matched; the number of rules that matched.
 #[inline]
 fn eval_payload(engine: &Engine, s: &mut Scratch, out: &mut Vec<RuleIdx>, p: &[u8]) -> usize {
-    let head: EventPayload = serde_json::from_slice(p).expect("event payload");
+    let head = PayloadHead::read(p).expect("event payload");
     out.clear();
     engine
-        .eval_json(head.dataset.as_str(), head.original.get(), s, out)
+        .eval_json(head.dataset(), head.original(), s, out)
         .expect("original");
     if !out.is_empty() {
-        std::hint::black_box(head.into_event().expect("event"));
+        std::hint::black_box(head.event().expect("event"));
     }
     out.len()
 }

@@ -48,42 +48,89 @@ fn timestamp_of(v: &Value) -> Option<DateTime<Utc>> {
     }
 }
 
-/// A serialized [`Event`] (the detect worker's Kafka payload) with its `original` record left
-/// as JSON text: the engine reads that text directly ([`crate::Engine::eval_json`]), and the
-/// record is decoded into a `Value` only for events that produce a detection.
-#[derive(Debug, serde::Deserialize)]
-pub struct EventPayload<'a> {
-    #[serde(rename = "v")]
-    pub schema: u16,
-    pub id: canhgac_core::Id,
-    pub agency: String,
-    pub sensor: String,
-    pub dataset: Dataset,
-    #[serde(rename = "@timestamp")]
-    pub timestamp: DateTime<Utc>,
-    pub received: DateTime<Utc>,
-    pub source: SourceRef,
-    #[serde(default)]
-    pub ecs: canhgac_core::Ecs,
-    #[serde(borrow)]
-    pub original: &'a serde_json::value::RawValue,
+/// A serialized [`Event`] (the detect worker's Kafka payload) read as far as evaluation
+/// needs: its dataset, schema version and receive time, with the `original` record and the
+/// `ecs` fields left as JSON text. The engine reads the record's text directly
+/// ([`crate::Engine::eval_json`]); the whole `Event` is decoded only for events that produce a
+/// detection ([`PayloadHead::event`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayloadHead<'a> {
+    payload: &'a [u8],
+    head: crate::flat::envelope::Head<'a>,
 }
 
-impl EventPayload<'_> {
-    /// The whole event (decodes `original`).
-    pub fn into_event(self) -> Result<Event, serde_json::Error> {
-        Ok(Event {
-            schema: self.schema,
-            id: self.id,
-            agency: self.agency,
-            sensor: self.sensor,
-            dataset: self.dataset,
-            timestamp: self.timestamp,
-            received: self.received,
-            source: self.source,
-            ecs: self.ecs,
-            original: serde_json::from_str(self.original.get())?,
-        })
+/// What serde_json reads when the envelope reader declines a payload: `Event`'s members with
+/// the same names (a test serialises an `Event` and reads it back both ways).
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // The members only serde_json reads are checked, not kept.
+struct SerdeHead<'a> {
+    #[serde(rename = "v")]
+    schema: u16,
+    id: canhgac_core::Id,
+    agency: String,
+    sensor: String,
+    #[serde(borrow)]
+    dataset: std::borrow::Cow<'a, str>,
+    #[serde(rename = "@timestamp")]
+    timestamp: DateTime<Utc>,
+    received: DateTime<Utc>,
+    source: SourceRef,
+    #[serde(default, borrow)]
+    ecs: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    original: &'a serde_json::value::RawValue,
+}
+
+impl<'a> PayloadHead<'a> {
+    /// Reads a payload's head with the envelope reader, or with serde_json when that reader
+    /// declines it; the error is serde_json's.
+    pub fn read(payload: &'a [u8]) -> Result<Self, serde_json::Error> {
+        if let Ok(text) = std::str::from_utf8(payload) {
+            if let Ok(head) = crate::flat::envelope::read(text) {
+                return Ok(PayloadHead { payload, head });
+            }
+        }
+        let h: SerdeHead<'a> = serde_json::from_slice(payload)?;
+        let head = crate::flat::envelope::Head {
+            schema: h.schema,
+            dataset: h.dataset,
+            received: h.received,
+            ecs: h.ecs.map(|e| e.get()),
+            original: h.original.get(),
+        };
+        Ok(PayloadHead { payload, head })
+    }
+
+    /// Payload schema version (`v`).
+    pub fn schema(&self) -> u16 {
+        self.head.schema
+    }
+
+    pub fn dataset(&self) -> &str {
+        &self.head.dataset
+    }
+
+    /// When the sensor read the event.
+    pub fn received(&self) -> DateTime<Utc> {
+        self.head.received
+    }
+
+    /// The `original` record's JSON text.
+    pub fn original(&self) -> &'a str {
+        self.head.original
+    }
+
+    /// The ECS fields, decoded (empty when the payload has none).
+    pub fn ecs(&self) -> Result<canhgac_core::Ecs, serde_json::Error> {
+        match self.head.ecs {
+            Some(text) => serde_json::from_str(text),
+            None => Ok(Default::default()),
+        }
+    }
+
+    /// The whole event, decoded.
+    pub fn event(&self) -> Result<Event, serde_json::Error> {
+        serde_json::from_slice(self.payload)
     }
 }
 
@@ -194,21 +241,179 @@ pub fn read_events(text: &str, source: &str) -> Vec<Result<Event, String>> {
 mod tests {
     use super::*;
 
-    /// `EventPayload` restates `Event`'s serde names: a serialized event must come back whole.
-    #[test]
-    fn event_payload_reads_back_a_serialized_event() {
+    fn event() -> Event {
         let original = serde_json::json!({"Event": {"System": {"EventID": 1}}, "n": [1.5, null]});
         let mut event = record_to_event(
             original,
             "f.jsonl",
             7,
             b"raw",
-            "2024-01-01T00:00:00Z".parse().unwrap(),
+            "2024-01-01T00:00:00.25Z".parse().unwrap(),
         );
         event.ecs.event_code = Some("1".into());
+        event.ecs.source_ip = Some("10.0.0.1".parse().unwrap());
         event.source.line = Some(3);
-        let bytes = serde_json::to_vec(&event).expect("serialise");
-        let head: EventPayload = serde_json::from_slice(&bytes).expect("payload");
-        assert_eq!(head.into_event().expect("event"), event);
+        event
+    }
+
+    /// Reads `payload` with the envelope reader and with serde_json: where the envelope reader
+    /// takes it, both must agree; `PayloadHead::read` takes what serde_json takes.
+    fn both_ways(payload: &str) -> Result<PayloadHead<'_>, serde_json::Error> {
+        let serde = serde_json::from_str::<SerdeHead>(payload);
+        let fast = std::str::from_utf8(payload.as_bytes())
+            .ok()
+            .and_then(|t| crate::flat::envelope::read(t).ok());
+        let head = PayloadHead::read(payload.as_bytes());
+        match (&serde, &fast) {
+            (Ok(h), Some(f)) => {
+                assert_eq!(h.schema, f.schema, "{payload}");
+                assert_eq!(h.dataset, f.dataset, "{payload}");
+                assert_eq!(h.received, f.received, "{payload}");
+                assert_eq!(h.ecs.map(|e| e.get()), f.ecs, "{payload}");
+                assert_eq!(h.original.get(), f.original, "{payload}");
+            }
+            (Err(e), Some(_)) => {
+                panic!("the envelope reader took what serde rejects ({e}): {payload}")
+            }
+            _ => {}
+        }
+        assert_eq!(head.is_ok(), serde.is_ok(), "{payload}");
+        head
+    }
+
+    /// `SerdeHead` restates `Event`'s serde names, and both readers find the same head in a
+    /// serialized event; the whole event comes back from it.
+    #[test]
+    fn a_serialized_event_reads_back_both_ways() {
+        let event = event();
+        let text = serde_json::to_string(&event).expect("serialise");
+        let pretty = serde_json::to_string_pretty(&event).expect("serialise");
+        for payload in [&text, &pretty] {
+            let head = both_ways(payload).expect("a payload");
+            assert!(crate::flat::envelope::read(payload).is_ok(), "{payload}");
+            assert_eq!(head.schema(), EVENT_SCHEMA_VERSION);
+            assert_eq!(head.dataset(), "windows");
+            assert_eq!(head.received(), event.received);
+            assert_eq!(head.ecs().expect("ecs"), event.ecs);
+            let original: Value = serde_json::from_str(head.original()).expect("original");
+            assert_eq!(original, event.original);
+            assert_eq!(head.event().expect("event"), event);
+        }
+    }
+
+    #[test]
+    fn payloads_the_envelope_reader_is_unsure_of_are_serde_json_s_to_judge() {
+        let v = serde_json::to_value(event()).expect("serialise");
+        let with = |f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+            let mut m = v.as_object().expect("object").clone();
+            f(&mut m);
+            serde_json::to_string(&m).expect("serialise")
+        };
+        let text = serde_json::to_string(&v).expect("serialise");
+        let mut cases = vec![
+            // Taken by both.
+            (
+                with(&|m| {
+                    let o = m.remove("original").unwrap();
+                    let mut n = serde_json::Map::new();
+                    n.insert("original".into(), o);
+                    n.append(m);
+                    *m = n;
+                }),
+                true,
+            ),
+            (
+                with(&|m| {
+                    m.remove("ecs");
+                }),
+                true,
+            ),
+            (
+                with(&|m| {
+                    m.insert(
+                        "extra".into(),
+                        serde_json::json!({"a": [1, "bé", null, true]}),
+                    );
+                }),
+                true,
+            ),
+            (
+                with(&|m| {
+                    m.insert("dataset".into(), "zeek.dns\n".into());
+                }),
+                true,
+            ),
+            (
+                text.replace(r#""dataset":"windows""#, r#""dataset":"win\u0064ows""#),
+                true,
+            ),
+            (
+                text.replace(
+                    r#""received":"2024-01-01T00:00:00.250Z""#,
+                    r#""received":"2024-01-01T07:00:00.25+07:00""#,
+                ),
+                true,
+            ),
+            // Rejected by both.
+            (
+                with(&|m| {
+                    m.remove("original");
+                }),
+                false,
+            ),
+            (
+                with(&|m| {
+                    m.remove("sensor");
+                }),
+                false,
+            ),
+            (
+                with(&|m| {
+                    m.insert("v".into(), "1".into());
+                }),
+                false,
+            ),
+            (
+                with(&|m| {
+                    m.insert("v".into(), serde_json::json!(1.0));
+                }),
+                false,
+            ),
+            (
+                with(&|m| {
+                    m.insert("v".into(), serde_json::json!(70000));
+                }),
+                false,
+            ),
+            (
+                with(&|m| {
+                    m.insert("agency".into(), serde_json::json!(7));
+                }),
+                false,
+            ),
+            (
+                with(&|m| {
+                    m.insert("source".into(), "file".into());
+                }),
+                false,
+            ),
+            (
+                with(&|m| {
+                    m.insert("received".into(), "yesterday".into());
+                }),
+                false,
+            ),
+            (text.replacen(r#""v":1"#, r#""v":1,"v":1"#, 1), false),
+            (text.replace(r#""Event""#, r#""Ev\u0000ent""#), true),
+            (text.replace(r#""Event""#, r#""Ev\u0000ent"#), false),
+            (format!("{text} trailing"), false),
+            (text[..text.len() - 1].to_string(), false),
+            ("[]".to_string(), false),
+        ];
+        cases.push((text.replace(r#""Event""#, "\"Ev\tent\""), false));
+        for (payload, ok) in &cases {
+            assert_eq!(both_ways(payload).is_ok(), *ok, "{payload}");
+        }
+        assert!(PayloadHead::read(b"{\"v\":1,\xff}").is_err(), "not UTF-8");
     }
 }

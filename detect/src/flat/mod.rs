@@ -28,6 +28,7 @@ use crate::extract::NONE;
 use crate::mapping::Layout;
 use crate::modifiers::string::fold_into;
 
+pub mod envelope;
 mod scan;
 
 use scan::{Parser, MAX_DEPTH};

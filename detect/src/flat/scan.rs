@@ -280,6 +280,63 @@ impl<'j> Parser<'j> {
         Ok(v)
     }
 
+    /// Where the parser is: a byte offset of the input.
+    pub fn pos(&self) -> usize {
+        self.i
+    }
+
+    /// Moves past one value, checking it as strictly as the readers above do, without copying
+    /// it anywhere; `scratch` takes the text of escapes and numbers on the way.
+    pub fn skip_value(&mut self, scratch: &mut Vec<u8>, depth: u32) -> Result<(), Declined> {
+        if depth > MAX_DEPTH {
+            return declined("nesting too deep", self.i);
+        }
+        match self.peek()? {
+            b'{' => {
+                let mut key = self.object_first()?;
+                while key.is_some() {
+                    self.skip_value(scratch, depth + 1)?;
+                    key = self.object_next()?;
+                }
+                Ok(())
+            }
+            b'[' => {
+                let mut more = self.array_first()?;
+                while more {
+                    self.skip_value(scratch, depth + 1)?;
+                    more = self.array_next()?;
+                }
+                Ok(())
+            }
+            b'"' => {
+                self.i += 1;
+                loop {
+                    let stop = self.scan(0);
+                    self.i = stop;
+                    match self.b.get(stop) {
+                        Some(b'"') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        Some(b'\\') => {
+                            scratch.clear();
+                            self.escape(scratch)?;
+                        }
+                        Some(_) => return declined("control character in a string", stop),
+                        None => return declined("unterminated string", stop),
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => {
+                scratch.clear();
+                self.number_into(scratch)
+            }
+        }
+    }
+
     /// `true`, `false` or `null` (at its peeked first letter).
     pub fn literal(&mut self, word: &[u8]) -> Result<(), Declined> {
         if self.b.get(self.i..self.i + word.len()) != Some(word) {
@@ -434,6 +491,41 @@ mod tests {
                 "{json}"
             );
             assert!(number(json).is_err(), "{json} was accepted");
+        }
+    }
+
+    #[test]
+    fn skip_value_ends_where_the_value_does_and_rejects_what_serde_json_rejects() {
+        for json in [
+            r#"{"a": [1, -2.5e3, true, false, null, "x\"y\u00e9"], "b": {}, "c": []}"#,
+            r#""tiếng Việt \ud83d\ude00""#,
+            "[[[[]]]]",
+            "12345678901234567890",
+            "{}",
+        ] {
+            let text = format!("{json} ,");
+            let mut p = Parser::new(&text);
+            p.skip_value(&mut Vec::new(), 1).expect(json);
+            assert_eq!(p.pos(), json.len(), "{json}");
+            assert_eq!(p.peek().unwrap(), b',');
+            serde_json::from_str::<serde::de::IgnoredAny>(json).expect("valid");
+        }
+        let deep = format!("{}{}", "[".repeat(130), "]".repeat(130));
+        for json in [
+            "{\"a\" 1}",
+            "[1,]",
+            "{\"a\":1,}",
+            "\"tab\there\"",
+            r#""lone \ud83d""#,
+            "tru",
+            "01",
+            "[1 2]",
+            deep.as_str(),
+        ] {
+            let mut p = Parser::new(json);
+            let skipped = p.skip_value(&mut Vec::new(), 1).and_then(|()| p.end());
+            assert!(skipped.is_err(), "{json} was accepted");
+            assert!(serde_json::from_str::<serde_json::Value>(json).is_err(), "{json}");
         }
     }
 }

@@ -15,7 +15,7 @@ use canhgac_core::CoreError;
 use super::correlate::{Correlator, SharedCorrelator};
 use super::detector::{correlation_detection, ioc_detections, sigma_detections};
 use super::{DetectMetrics, RulesHandle, WorkerError};
-use crate::input::EventPayload;
+use crate::input::PayloadHead;
 use crate::CorrelationConfig;
 
 /// Settings of the stage.
@@ -562,8 +562,8 @@ fn evaluate_one(
     };
     let t0 = Instant::now();
     // The record itself stays JSON text: most events match nothing and never need a `Value`.
-    let head: EventPayload = match serde_json::from_slice(payload) {
-        Ok(e) => e,
+    let head = match PayloadHead::read(payload) {
+        Ok(h) => h,
         Err(e) => {
             return (
                 Outcome::Invalid("invalid_event", format!("not an event: {e}")),
@@ -571,19 +571,18 @@ fn evaluate_one(
             )
         }
     };
-    if head.schema != EVENT_SCHEMA_VERSION {
+    if head.schema() != EVENT_SCHEMA_VERSION {
         let why = format!(
             "event schema {} (this worker reads {EVENT_SCHEMA_VERSION})",
-            head.schema
+            head.schema()
         );
         return (Outcome::Invalid("schema_version", why), None);
     }
     let t1 = Instant::now();
     matched.clear();
-    if let Err(e) =
-        rules
-            .engine
-            .eval_json(head.dataset.as_str(), head.original.get(), scratch, matched)
+    if let Err(e) = rules
+        .engine
+        .eval_json(head.dataset(), head.original(), scratch, matched)
     {
         let why = format!("original record: {e}");
         return (Outcome::Invalid("invalid_event", why), None);
@@ -591,23 +590,29 @@ fn evaluate_one(
     let t2 = Instant::now();
     hits.clear();
     if !rules.ioc.is_empty() {
-        clock.suppressed += rules.ioc.matches_ecs(&head.ecs, hits) as u64;
+        match head.ecs() {
+            Ok(ecs) => clock.suppressed += rules.ioc.matches_ecs(&ecs, hits) as u64,
+            Err(e) => {
+                let why = format!("not an event: ecs: {e}");
+                return (Outcome::Invalid("invalid_event", why), None);
+            }
+        }
     }
     let t3 = Instant::now();
     clock.sigma += (t2 - t1).as_secs_f64();
     clock.ioc += (t3 - t2).as_secs_f64();
     clock.eval_seconds.observe((t3 - t1).as_secs_f64());
-    let received = head.received;
+    let received = head.received();
     if matched.is_empty() && hits.is_empty() {
         clock.decode += (t1 - t0).as_secs_f64();
         return (Outcome::Detections(Vec::new(), received), None);
     }
     // Something matched: the detections carry the whole event.
     let t4 = Instant::now();
-    let mut event = match head.into_event() {
+    let mut event = match head.event() {
         Ok(e) => e,
         Err(e) => {
-            let why = format!("original record: {e}");
+            let why = format!("not an event: {e}");
             return (Outcome::Invalid("invalid_event", why), None);
         }
     };

@@ -1,0 +1,195 @@
+//! The head of a serialized Event (the detect worker's Kafka payload), read with the pull
+//! parser of [`super::scan`] and without decoding the record it carries.
+//!
+//! serde_json spent more on a payload's envelope than the engine on its record: it scans the
+//! whole `original` to keep it as a `RawValue`, decodes every ECS field into owned strings
+//! and parses both timestamps. This reader walks the envelope once, keeps `original` and
+//! `ecs` as the spans of text they are, parses `received` only, and checks the other members
+//! for JSON validity and type (strings are strings, `source` an object). A payload it is
+//! unsure of (duplicate or missing members, a `v` that is not a small integer, anything the
+//! parser declines) it declines, and the caller lets serde_json decide. An event that produces
+//! a detection is decoded whole, so every member of those is checked to the letter.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::scan::Parser;
+use super::{decline, Declined};
+
+/// What the worker reads of a payload before it evaluates the record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head<'a> {
+    /// `v`, the payload schema version.
+    pub schema: u16,
+    pub dataset: Cow<'a, str>,
+    /// When the sensor read the event.
+    pub received: DateTime<Utc>,
+    /// The text of the `ecs` object, when the payload has one.
+    pub ecs: Option<&'a str>,
+    /// The text of the `original` record.
+    pub original: &'a str,
+}
+
+/// The members of `core::Event`; every one but `ecs` is required.
+const MEMBERS: [&str; 10] = [
+    "v",
+    "id",
+    "agency",
+    "sensor",
+    "dataset",
+    "@timestamp",
+    "received",
+    "source",
+    "ecs",
+    "original",
+];
+const ECS: u16 = 1 << 8;
+const ALL: u16 = (1 << MEMBERS.len()) - 1;
+
+/// Reads a payload's head; declines what serde_json should judge.
+pub fn read(s: &str) -> Result<Head<'_>, Declined> {
+    let mut p = Parser::new(s);
+    let mut scratch = Vec::new();
+    if p.peek()? != b'{' {
+        return decline("not an object");
+    }
+    let (mut schema, mut dataset, mut received, mut ecs, mut original) =
+        (None, None, None, None, None);
+    let mut seen = 0u16;
+    let mut key = p.object_first()?;
+    while let Some(k) = key {
+        let member = MEMBERS.iter().position(|m| *m == k);
+        if let Some(i) = member {
+            if seen & (1 << i) != 0 {
+                return decline("duplicate member");
+            }
+            seen |= 1 << i;
+        }
+        let first = p.peek()?;
+        let start = p.pos();
+        match (member, first) {
+            (Some(0), _) => {
+                scratch.clear();
+                p.number_into(&mut scratch)?;
+                let v = std::str::from_utf8(&scratch)
+                    .ok()
+                    .and_then(|t| t.parse().ok());
+                schema = Some(v.ok_or_else(|| Declined("`v` is not a u16".into()))?);
+            }
+            (Some(4 | 6), b'"') => {
+                scratch.clear();
+                p.string_into(&mut scratch)?;
+                let text = if scratch.len() == p.pos() - start - 2 {
+                    // No escapes: the value is the text between the quotes.
+                    Cow::Borrowed(&s[start + 1..p.pos() - 1])
+                } else {
+                    match String::from_utf8(std::mem::take(&mut scratch)) {
+                        Ok(t) => Cow::Owned(t),
+                        Err(_) => return decline("invalid UTF-8"),
+                    }
+                };
+                if member == Some(4) {
+                    dataset = Some(text);
+                } else {
+                    received = Some(utc(&text).ok_or_else(|| Declined("`received`".into()))?);
+                }
+            }
+            (Some(1 | 2 | 3 | 5), b'"') | (Some(7), b'{') | (Some(8 | 9), _) | (None, _) => {
+                p.skip_value(&mut scratch, 1)?;
+                match member {
+                    Some(8) => ecs = Some(&s[start..p.pos()]),
+                    Some(9) => original = Some(&s[start..p.pos()]),
+                    _ => {}
+                }
+            }
+            _ => return decline("a member of the wrong type"),
+        }
+        key = p.object_next()?;
+    }
+    p.end()?;
+    if seen | ECS != ALL {
+        return decline("a member is missing");
+    }
+    match (schema, dataset, received, original) {
+        (Some(schema), Some(dataset), Some(received), Some(original)) => Ok(Head {
+            schema,
+            dataset,
+            received,
+            ecs,
+            original,
+        }),
+        _ => decline("a member is missing"),
+    }
+}
+
+/// A timestamp as chrono writes one (`2022-04-01T12:34:56.123Z`, 0 to 9 fraction digits),
+/// parsed without chrono's general parser; any other form goes through chrono's, which is
+/// what serde uses for a `DateTime<Utc>`.
+pub fn utc(t: &str) -> Option<DateTime<Utc>> {
+    fast_utc(t).or_else(|| t.parse().ok())
+}
+
+fn fast_utc(t: &str) -> Option<DateTime<Utc>> {
+    let b = t.as_bytes();
+    let n = b.len();
+    if n < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' || b[n - 1] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |a, &c| {
+            c.is_ascii_digit().then(|| a * 10 + (c - b'0') as u32)
+        })
+    };
+    let nanos = match n - 20 {
+        0 => 0,
+        // `.` and one to nine digits.
+        f @ 2..=10 if b[19] == b'.' => num(20..n - 1)? * 10u32.pow(10 - f as u32),
+        _ => return None,
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?
+        .and_hms_nano_opt(num(11..13)?, num(14..16)?, num(17..19)?, nanos)
+        .map(|d| d.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_parse_as_chrono_parses_them() {
+        for t in [
+            "2022-04-01T12:34:56Z",
+            "2022-04-01T12:34:56.1Z",
+            "2022-04-01T12:34:56.123Z",
+            "2022-04-01T12:34:56.123456Z",
+            "2022-04-01T12:34:56.123456789Z",
+            "1999-12-31T23:59:59.999999999Z",
+            "2024-02-29T00:00:00Z",
+        ] {
+            let want: DateTime<Utc> = t.parse().expect("chrono parses it");
+            assert_eq!(fast_utc(t), Some(want), "{t}");
+            let written = serde_json::to_value(want).unwrap();
+            let written = written.as_str().expect("a string");
+            assert_eq!(fast_utc(written), Some(want), "chrono writes {written}");
+        }
+        // Other forms are chrono's to judge.
+        for (t, ok) in [
+            ("2022-04-01T12:34:56+07:00", true),
+            ("2022-04-01 12:34:56Z", true),
+            ("2022-04-01T12:34:56.1234567890Z", true),
+            ("2023-02-29T00:00:00Z", false),
+            ("2022-04-01T24:00:00Z", false),
+            ("2022-04-01T12:34:5xZ", false),
+            ("2022-04-01T12:34:56.Z", false),
+            ("yesterday", false),
+        ] {
+            assert_eq!(fast_utc(t), None, "{t}");
+            assert_eq!(utc(t), t.parse().ok(), "{t}");
+            assert_eq!(utc(t).is_some(), ok, "{t}");
+        }
+    }
+}
