@@ -156,11 +156,9 @@ fn pass_event(
 /// something matched; the number of rules that matched.
 #[inline]
 fn eval_payload(engine: &Engine, s: &mut Scratch, out: &mut Vec<RuleIdx>, p: &[u8]) -> usize {
-    let head = PayloadHead::read(p).expect("event payload");
+    let mut head = PayloadHead::read(p).expect("event payload");
     out.clear();
-    engine
-        .eval_json(head.dataset(), head.original(), s, out)
-        .expect("original");
+    head.eval(engine, s, out).expect("original");
     if !out.is_empty() {
         std::hint::black_box(head.event().expect("event"));
     }

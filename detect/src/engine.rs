@@ -385,7 +385,8 @@ impl Engine {
 
     /// Evaluates a record of `dataset` given as JSON text (an event's `original`), without
     /// decoding it into a `Value` ([`crate::flat`]) where its shape allows; same result as
-    /// [`Engine::eval`] on the decoded record. Errs only if the text is not JSON.
+    /// [`Engine::eval`] on the decoded record. Errs only if the text is not one JSON value
+    /// (checked for every dataset, also those no rule reads).
     pub fn eval_json(
         &self,
         dataset: &str,
@@ -394,7 +395,7 @@ impl Engine {
         out: &mut Vec<RuleIdx>,
     ) -> Result<(), serde_json::Error> {
         let Some(&pi) = self.plan_by_dataset.get(dataset) else {
-            return Ok(());
+            return serde_json::from_str::<serde::de::IgnoredAny>(json).map(|_| ());
         };
         let plan = &self.plans[pi as usize];
         let mut rec = std::mem::take(&mut s.flat);

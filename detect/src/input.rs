@@ -90,6 +90,10 @@ impl<'a> PayloadHead<'a> {
                 return Ok(PayloadHead { payload, head });
             }
         }
+        Self::read_with_serde(payload)
+    }
+
+    fn read_with_serde(payload: &'a [u8]) -> Result<Self, serde_json::Error> {
         let h: SerdeHead<'a> = serde_json::from_slice(payload)?;
         let head = crate::flat::envelope::Head {
             schema: h.schema,
@@ -97,8 +101,28 @@ impl<'a> PayloadHead<'a> {
             received: h.received,
             ecs: h.ecs.map(|e| e.get()),
             original: h.original.get(),
+            unchecked: false,
         };
         Ok(PayloadHead { payload, head })
+    }
+
+    /// Evaluates the record ([`crate::Engine::eval_json`]). When the envelope reader took
+    /// `original` as the rest of the payload and that text is not one JSON value (a member
+    /// followed it), the payload is read again with serde_json, whose verdict stands.
+    pub fn eval(
+        &mut self,
+        engine: &crate::Engine,
+        s: &mut crate::Scratch,
+        out: &mut Vec<crate::RuleIdx>,
+    ) -> Result<(), serde_json::Error> {
+        match engine.eval_json(self.dataset(), self.original(), s, out) {
+            Err(_) if self.head.unchecked => {
+                out.clear();
+                *self = Self::read_with_serde(self.payload)?;
+                engine.eval_json(self.dataset(), self.original(), s, out)
+            }
+            done => done,
+        }
     }
 
     /// Payload schema version (`v`).
@@ -257,13 +281,21 @@ mod tests {
     }
 
     /// Reads `payload` with the envelope reader and with serde_json: where the envelope reader
-    /// takes it, both must agree; `PayloadHead::read` takes what serde_json takes.
+    /// takes it, both must agree; `PayloadHead::read` and `PayloadHead::eval` together take
+    /// what serde_json takes.
     fn both_ways(payload: &str) -> Result<PayloadHead<'_>, serde_json::Error> {
         let serde = serde_json::from_str::<SerdeHead>(payload);
-        let fast = std::str::from_utf8(payload.as_bytes())
-            .ok()
-            .and_then(|t| crate::flat::envelope::read(t).ok());
-        let head = PayloadHead::read(payload.as_bytes());
+        // An unchecked `original` that is not one JSON value sends the payload to serde_json.
+        let fast = crate::flat::envelope::read(payload).ok().filter(|f| {
+            !f.unchecked || serde_json::from_str::<serde::de::IgnoredAny>(f.original).is_ok()
+        });
+        let engine = crate::EngineBuilder::new(crate::Mappings::builtin())
+            .build()
+            .0;
+        let head = PayloadHead::read(payload.as_bytes()).and_then(|mut h| {
+            h.eval(&engine, &mut engine.scratch(), &mut Vec::new())
+                .map(|()| h)
+        });
         match (&serde, &fast) {
             (Ok(h), Some(f)) => {
                 assert_eq!(h.schema, f.schema, "{payload}");
@@ -415,5 +447,10 @@ mod tests {
             assert_eq!(both_ways(payload).is_ok(), *ok, "{payload}");
         }
         assert!(PayloadHead::read(b"{\"v\":1,\xff}").is_err(), "not UTF-8");
+        // A member after `original`: the head evaluated is serde_json's, with the record alone.
+        let extra = format!("{}, \"extra\": [1]}}", &text[..text.len() - 1]);
+        let head = both_ways(&extra).expect("taken");
+        let original: Value = serde_json::from_str(head.original()).expect("one value");
+        assert_eq!(original, v["original"]);
     }
 }

@@ -18,6 +18,12 @@ use super::scan::Parser;
 use super::{decline, Declined};
 
 /// What the worker reads of a payload before it evaluates the record.
+///
+/// `original` comes last in a serialized `Event`, and the reader takes it without walking it
+/// when every other required member came before it: its text then runs to the payload's
+/// closing brace. Whether that text is one JSON value (whether `original` really was last) is
+/// left to its reader, [`crate::Engine::eval_json`], which errs if not; [`Head::unchecked`]
+/// says so, and the caller then reads the payload again the slow way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head<'a> {
     /// `v`, the payload schema version.
@@ -29,6 +35,8 @@ pub struct Head<'a> {
     pub ecs: Option<&'a str>,
     /// The text of the `original` record.
     pub original: &'a str,
+    /// `original` was taken as the rest of the payload, not walked (see above).
+    pub unchecked: bool,
 }
 
 /// The members of `core::Event`; every one but `ecs` is required.
@@ -95,6 +103,25 @@ pub fn read(s: &str) -> Result<Head<'_>, Declined> {
                     received = Some(utc(&text).ok_or_else(|| Declined("`received`".into()))?);
                 }
             }
+            (Some(9), _) if seen | ECS == ALL => {
+                // Every other member came first: `original` is the rest of the object.
+                let end = s.trim_end();
+                let Some(rest) = end.strip_suffix('}') else {
+                    return decline("not an object");
+                };
+                let (Some(schema), Some(dataset), Some(received)) = (schema, dataset, received)
+                else {
+                    return decline("a member is missing");
+                };
+                return Ok(Head {
+                    schema,
+                    dataset,
+                    received,
+                    ecs,
+                    original: rest[start..].trim_end(),
+                    unchecked: true,
+                });
+            }
             (Some(1 | 2 | 3 | 5), b'"') | (Some(7), b'{') | (Some(8 | 9), _) | (None, _) => {
                 p.skip_value(&mut scratch, 1)?;
                 match member {
@@ -118,6 +145,7 @@ pub fn read(s: &str) -> Result<Head<'_>, Declined> {
             received,
             ecs,
             original,
+            unchecked: false,
         }),
         _ => decline("a member is missing"),
     }

@@ -525,7 +525,10 @@ mod tests {
             let mut p = Parser::new(json);
             let skipped = p.skip_value(&mut Vec::new(), 1).and_then(|()| p.end());
             assert!(skipped.is_err(), "{json} was accepted");
-            assert!(serde_json::from_str::<serde_json::Value>(json).is_err(), "{json}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(json).is_err(),
+                "{json}"
+            );
         }
     }
 }

@@ -562,7 +562,7 @@ fn evaluate_one(
     };
     let t0 = Instant::now();
     // The record itself stays JSON text: most events match nothing and never need a `Value`.
-    let head = match PayloadHead::read(payload) {
+    let mut head = match PayloadHead::read(payload) {
         Ok(h) => h,
         Err(e) => {
             return (
@@ -580,10 +580,7 @@ fn evaluate_one(
     }
     let t1 = Instant::now();
     matched.clear();
-    if let Err(e) = rules
-        .engine
-        .eval_json(head.dataset(), head.original(), scratch, matched)
-    {
+    if let Err(e) = head.eval(&rules.engine, scratch, matched) {
         let why = format!("original record: {e}");
         return (Outcome::Invalid("invalid_event", why), None);
     }
