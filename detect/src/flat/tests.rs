@@ -258,3 +258,25 @@ fn shapes_the_walk_declines_or_handles() {
     assert_eq!(rec.fields.len(), 1);
     assert_eq!(rec.kw, b"plain text\xff");
 }
+
+/// `eval_json` errs on text that is not one JSON value, whatever the dataset: routed ones
+/// through the walk or serde_json, others through a check of the text alone (the worker's
+/// envelope reader leaves `original` to it unchecked).
+#[test]
+fn eval_json_checks_the_text_of_every_dataset() {
+    let engine = engine();
+    let mut s = engine.scratch();
+    let mut out = Vec::new();
+    for dataset in ["windows", "web.access", "no.rules.read.this"] {
+        for (text, ok) in [
+            (r#"{"a": 1}"#, true),
+            (" [1, \"x\"] ", true),
+            (r#"{"a": 1}, "v": 1"#, false),
+            (r#"{"a": 1"#, false),
+            ("", false),
+        ] {
+            let got = engine.eval_json(dataset, text, &mut s, &mut out);
+            assert_eq!(got.is_ok(), ok, "{dataset}: {text}");
+        }
+    }
+}
