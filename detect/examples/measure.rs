@@ -17,11 +17,14 @@
 //! - `raw`: record text → `serde_json::Value` → [`record_to_event`] (blake3 id, timestamp)
 //!   → evaluation, the path of `hunt` over JSON lines;
 //! - `event`: a serialized Event (the detect worker's Kafka payload, built here from the same
-//!   records, `ecs` empty) → `PayloadHead` (the record left as text) → `eval_json`, and the
-//!   whole `Event` decoded for events that matched: the path of the detect worker.
+//!   records, its ECS fields filled by the ingest Windows decoder as a sensor fills them) →
+//!   `PayloadHead` (the envelope read, the record left as text) → `eval_json`, and the whole
+//!   `Event` decoded for events that matched: the path of the detect worker (its IOC lookups
+//!   and detections excepted);
+//! - `par`: the `event` pass on every core, in batches of 512 as the worker evaluates them.
 //!
 //! Environment: `ROUNDS=n` timed passes per kind (best is reported, default 5), `PASSES=a,b`
-//! which passes to run (default `eval,flat,json,raw,event`), `MATCHES=FILE` writes
+//! which passes to run (default `eval,flat,json,raw,event`; `par` on request), `MATCHES=FILE` writes
 //! `line-index<TAB>rule-id` for every match (to compare match sets; it also checks that `eval_json`
 //! matches the same rules as `eval` on every event), `SCANNERS=1` lists the
 //! largest automata and the rules without a prefilter.
