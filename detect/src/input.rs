@@ -144,6 +144,18 @@ impl<'a> PayloadHead<'a> {
         self.head.original
     }
 
+    /// The ECS fields the IOC lists read, borrowed from the payload where they can be;
+    /// `owned` takes the decoded `Ecs` where they cannot.
+    pub fn ioc_fields<'s>(
+        &'s self,
+        owned: &'s mut Option<canhgac_core::Ecs>,
+    ) -> Result<crate::ioc::IocFields<'s>, serde_json::Error> {
+        match self.head.ecs {
+            Some(text) => crate::ioc::IocFields::decode(text, owned),
+            None => Ok(Default::default()),
+        }
+    }
+
     /// The ECS fields, decoded (empty when the payload has none).
     pub fn ecs(&self) -> Result<canhgac_core::Ecs, serde_json::Error> {
         match self.head.ecs {

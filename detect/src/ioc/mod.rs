@@ -70,6 +70,7 @@
 
 pub mod definition;
 mod error;
+pub mod fields;
 pub mod indicator;
 mod loader;
 mod misp;
@@ -81,6 +82,7 @@ pub mod warninglist;
 
 pub use definition::{ListFormat, ListMeta, ListRole};
 pub use error::{IocError, LoadWarning};
+pub use fields::IocFields;
 pub use indicator::IndicatorKind;
 pub use loader::{detect_format, IocLoader, ListReport};
 pub use set::{IocMatch, IocSet, IocStats, Suppression};

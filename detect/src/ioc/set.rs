@@ -9,6 +9,7 @@ use canhgac_core::Event;
 use rustc_hash::FxHashMap;
 
 use super::definition::{ListMeta, ListRole};
+use super::fields::IocFields;
 use super::indicator::{self, IndicatorKind, Key};
 use super::loader::{ListReport, LoadedList};
 use super::table::{
@@ -320,11 +321,17 @@ impl IocSet {
     /// `file.hash.*`, `email.attachments.file.hash.*`, `related.hash`; `email.from.address`
     /// (the address, and its domain against domain indicators).
     pub fn matches(&self, event: &Event, out: &mut Vec<IocMatch>) -> usize {
-        self.matches_ecs(&event.ecs, out)
+        self.matches_fields(&IocFields::from(&event.ecs), out)
     }
 
-    /// [`IocSet::matches`] on an event's ECS fields alone (what the matching reads).
+    /// [`IocSet::matches`] on an event's ECS fields alone.
     pub fn matches_ecs(&self, e: &Ecs, out: &mut Vec<IocMatch>) -> usize {
+        self.matches_fields(&IocFields::from(e), out)
+    }
+
+    /// [`IocSet::matches`] on the fields it reads, borrowed ([`IocFields`]: what the detect
+    /// worker decodes from a payload's `ecs` text).
+    pub fn matches_fields(&self, e: &IocFields<'_>, out: &mut Vec<IocMatch>) -> usize {
         let mut cx = Cx {
             start: out.len(),
             out,
@@ -341,34 +348,31 @@ impl IocSet {
                 self.ip(ip, port, field, None, &mut cx);
             }
         }
-        for &ip in &e.related.ip {
+        for &ip in e.related.ip.iter() {
             if !primary.iter().any(|p| p.1 == Some(ip)) {
                 self.ip(ip, None, "related.ip", None, &mut cx);
             }
         }
         let hosts = [
-            ("dns.question.name", &e.dns_question_name),
-            ("url.domain", &e.url_domain),
-            ("tls.server.sni", &e.tls_sni),
+            ("dns.question.name", e.dns_question_name),
+            ("url.domain", e.url_domain),
+            ("tls.server.sni", e.tls_sni),
         ];
         for (field, h) in hosts {
             if let Some(h) = h {
                 self.host(h, h, field, &mut cx);
             }
         }
-        for h in &e.related.hosts {
-            if !hosts
-                .iter()
-                .any(|p| p.1.as_deref().is_some_and(|x| same_host(x, h)))
-            {
+        for h in e.related.hosts.iter() {
+            if !hosts.iter().any(|p| p.1.is_some_and(|x| same_host(x, h))) {
                 self.host(h, h, "related.hosts", &mut cx);
             }
         }
-        match (&e.url_full, &e.url_path) {
+        match (e.url_full, e.url_path) {
             (Some(u), _) => self.url(u, "url.full", &mut cx),
             (None, Some(p)) => {
                 let parts = UrlParts {
-                    host: e.url_domain.as_deref().unwrap_or(""),
+                    host: e.url_domain.unwrap_or(""),
                     port: None,
                     effective_port: None,
                     rest: p,
@@ -377,32 +381,32 @@ impl IocSet {
             }
             _ => {}
         }
-        for u in &e.related.url {
-            if e.url_full.as_ref() != Some(u) {
+        for u in e.related.url.iter() {
+            if e.url_full != Some(u) {
                 self.url(u, "related.url", &mut cx);
             }
         }
         let files = [
-            ("file.hash.md5", &e.file_hash_md5),
-            ("file.hash.sha1", &e.file_hash_sha1),
-            ("file.hash.sha256", &e.file_hash_sha256),
+            ("file.hash.md5", e.file_hash_md5),
+            ("file.hash.sha1", e.file_hash_sha1),
+            ("file.hash.sha256", e.file_hash_sha256),
         ];
         for (field, h) in files {
             if let Some(h) = h {
                 self.hash(h, field, &mut cx);
             }
         }
-        for a in &e.email_attachments {
-            self.hash(&a.md5, "email.attachments.file.hash.md5", &mut cx);
-            self.hash(&a.sha1, "email.attachments.file.hash.sha1", &mut cx);
-            self.hash(&a.sha256, "email.attachments.file.hash.sha256", &mut cx);
+        for a in e.email_attachments.iter() {
+            self.hash(a.md5, "email.attachments.file.hash.md5", &mut cx);
+            self.hash(a.sha1, "email.attachments.file.hash.sha1", &mut cx);
+            self.hash(a.sha256, "email.attachments.file.hash.sha256", &mut cx);
         }
-        for h in &e.related.hash {
+        for h in e.related.hash.iter() {
             let seen = files
                 .iter()
-                .any(|f| f.1.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h)))
+                .any(|f| f.1.is_some_and(|x| x.eq_ignore_ascii_case(h)))
                 || e.email_attachments.iter().any(|a| {
-                    [&a.md5, &a.sha1, &a.sha256]
+                    [a.md5, a.sha1, a.sha256]
                         .iter()
                         .any(|x| x.eq_ignore_ascii_case(h))
                 });
@@ -410,7 +414,7 @@ impl IocSet {
                 self.hash(h, "related.hash", &mut cx);
             }
         }
-        if let Some(from) = &e.email_from {
+        if let Some(from) = e.email_from {
             self.email(from, "email.from.address", &mut cx);
         }
         cx.suppressed

@@ -587,8 +587,8 @@ fn evaluate_one(
     let t2 = Instant::now();
     hits.clear();
     if !rules.ioc.is_empty() {
-        match head.ecs() {
-            Ok(ecs) => clock.suppressed += rules.ioc.matches_ecs(&ecs, hits) as u64,
+        match head.ioc_fields(&mut None) {
+            Ok(f) => clock.suppressed += rules.ioc.matches_fields(&f, hits) as u64,
             Err(e) => {
                 let why = format!("not an event: ecs: {e}");
                 return (Outcome::Invalid("invalid_event", why), None);
