@@ -100,6 +100,7 @@ impl<'a> PayloadHead<'a> {
             dataset: h.dataset,
             received: h.received,
             ecs: h.ecs.map(|e| e.get()),
+            ioc: None,
             original: h.original.get(),
             unchecked: false,
         };
@@ -144,15 +145,18 @@ impl<'a> PayloadHead<'a> {
         self.head.original
     }
 
-    /// The ECS fields the IOC lists read, borrowed from the payload where they can be;
-    /// `owned` takes the decoded `Ecs` where they cannot.
+    /// The ECS fields the IOC lists read, borrowed from the payload: as the envelope reader
+    /// took them, else decoded from the `ecs` text (`owned` takes the decoded `Ecs` where a
+    /// string cannot be borrowed).
     pub fn ioc_fields<'s>(
         &'s self,
         owned: &'s mut Option<canhgac_core::Ecs>,
-    ) -> Result<crate::ioc::IocFields<'s>, serde_json::Error> {
-        match self.head.ecs {
-            Some(text) => crate::ioc::IocFields::decode(text, owned),
-            None => Ok(Default::default()),
+    ) -> Result<std::borrow::Cow<'s, crate::ioc::IocFields<'s>>, serde_json::Error> {
+        use std::borrow::Cow;
+        match (&self.head.ioc, self.head.ecs) {
+            (Some(fields), _) => Ok(Cow::Borrowed(fields)),
+            (None, Some(text)) => crate::ioc::IocFields::decode(text, owned).map(Cow::Owned),
+            (None, None) => Ok(Cow::Owned(Default::default())),
         }
     }
 

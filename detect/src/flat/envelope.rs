@@ -16,6 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::scan::Parser;
 use super::{decline, Declined};
+use crate::ioc::fields::{AttachmentHashes, Attachments, IocFields, RelatedFields, Strs};
 
 /// What the worker reads of a payload before it evaluates the record.
 ///
@@ -33,6 +34,9 @@ pub struct Head<'a> {
     pub received: DateTime<Utc>,
     /// The text of the `ecs` object, when the payload has one.
     pub ecs: Option<&'a str>,
+    /// The ECS fields the IOC lists read, taken on the way; `None` when the reader left them
+    /// to serde_json (a string with an escape, a value it is unsure of).
+    pub ioc: Option<IocFields<'a>>,
     /// The text of the `original` record.
     pub original: &'a str,
     /// `original` was taken as the rest of the payload, not walked (see above).
@@ -64,6 +68,7 @@ pub fn read(s: &str) -> Result<Head<'_>, Declined> {
     }
     let (mut schema, mut dataset, mut received, mut ecs, mut original) =
         (None, None, None, None, None);
+    let mut ioc = Some(IocFields::default());
     let mut seen = 0u16;
     let mut key = p.object_first()?;
     while let Some(k) = key {
@@ -118,14 +123,27 @@ pub fn read(s: &str) -> Result<Head<'_>, Declined> {
                     dataset,
                     received,
                     ecs,
+                    ioc,
                     original: rest[start..].trim_end(),
                     unchecked: true,
                 });
             }
+            (Some(8), b'{') => {
+                ioc = ioc_fields(&mut p, &mut scratch).ok();
+                if ioc.is_none() {
+                    p.rewind(start);
+                    p.skip_value(&mut scratch, 1)?;
+                }
+                ecs = Some(&s[start..p.pos()]);
+            }
             (Some(1 | 2 | 3 | 5), b'"') | (Some(7), b'{') | (Some(8 | 9), _) | (None, _) => {
                 p.skip_value(&mut scratch, 1)?;
                 match member {
-                    Some(8) => ecs = Some(&s[start..p.pos()]),
+                    Some(8) => {
+                        // Not an object: serde_json judges it when the IOC lists read it.
+                        ioc = None;
+                        ecs = Some(&s[start..p.pos()]);
+                    }
                     Some(9) => original = Some(&s[start..p.pos()]),
                     _ => {}
                 }
@@ -144,11 +162,174 @@ pub fn read(s: &str) -> Result<Head<'_>, Declined> {
             dataset,
             received,
             ecs,
+            ioc,
             original,
             unchecked: false,
         }),
         _ => decline("a member is missing"),
     }
+}
+
+/// The IOC view of an `ecs` object (at its peeked `{`), strings borrowed from the text. What
+/// serde_json would read differently or reject (escapes, duplicate or mistyped fields) is
+/// declined, and [`IocFields::decode`] reads that object instead.
+fn ioc_fields<'a>(p: &mut Parser<'a>, scratch: &mut Vec<u8>) -> Result<IocFields<'a>, Declined> {
+    let mut f = IocFields::default();
+    let mut seen = 0u32;
+    let mut key = p.object_first()?;
+    while let Some(k) = key {
+        let Some(i) = IOC_FIELDS.iter().position(|n| *n == k) else {
+            p.skip_value(scratch, 2)?;
+            key = p.object_next()?;
+            continue;
+        };
+        if seen & (1 << i) != 0 {
+            return decline("duplicate field");
+        }
+        seen |= 1 << i;
+        match i {
+            0 => f.source_ip = opt(p, ip)?,
+            1 => f.source_port = opt(p, |p| port(p, scratch))?,
+            2 => f.destination_ip = opt(p, ip)?,
+            3 => f.destination_port = opt(p, |p| port(p, scratch))?,
+            4 => f.host_ip = opt(p, ip)?,
+            5 => f.dns_question_name = opt(p, text)?,
+            6 => f.url_domain = opt(p, text)?,
+            7 => f.tls_sni = opt(p, text)?,
+            8 => f.url_full = opt(p, text)?,
+            9 => f.url_path = opt(p, text)?,
+            10 => f.file_hash_md5 = opt(p, text)?,
+            11 => f.file_hash_sha1 = opt(p, text)?,
+            12 => f.file_hash_sha256 = opt(p, text)?,
+            13 => f.email_from = opt(p, text)?,
+            14 => f.email_attachments = Attachments::Text(attachments(p, scratch)?),
+            _ => f.related = related(p, scratch)?,
+        }
+        key = p.object_next()?;
+    }
+    Ok(f)
+}
+
+/// The names `IocFields` reads, in the order `ioc_fields` matches them.
+const IOC_FIELDS: [&str; 16] = [
+    "source.ip",
+    "source.port",
+    "destination.ip",
+    "destination.port",
+    "host.ip",
+    "dns.question.name",
+    "url.domain",
+    "tls.server.sni",
+    "url.full",
+    "url.path",
+    "file.hash.md5",
+    "file.hash.sha1",
+    "file.hash.sha256",
+    "email.from.address",
+    "email.attachments",
+    "related",
+];
+
+/// `null` as `None`, anything else through `read`.
+fn opt<'a, T>(
+    p: &mut Parser<'a>,
+    read: impl FnOnce(&mut Parser<'a>) -> Result<T, Declined>,
+) -> Result<Option<T>, Declined> {
+    if p.peek()? == b'n' {
+        p.literal(b"null")?;
+        return Ok(None);
+    }
+    read(p).map(Some)
+}
+
+/// A string without escapes, borrowed.
+fn text<'a>(p: &mut Parser<'a>) -> Result<&'a str, Declined> {
+    if p.peek()? != b'"' {
+        return decline("not a string");
+    }
+    p.plain_str()
+}
+
+fn ip(p: &mut Parser<'_>) -> Result<std::net::IpAddr, Declined> {
+    text(p)?.parse().or_else(|_| decline("not an IP address"))
+}
+
+fn port(p: &mut Parser<'_>, scratch: &mut Vec<u8>) -> Result<u16, Declined> {
+    scratch.clear();
+    p.number_into(scratch)?;
+    std::str::from_utf8(scratch)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .map_or_else(|| decline("not a port"), Ok)
+}
+
+/// An array (at its peeked `[`) of what `read` reads.
+fn list<'a, T>(
+    p: &mut Parser<'a>,
+    mut read: impl FnMut(&mut Parser<'a>) -> Result<T, Declined>,
+) -> Result<Vec<T>, Declined> {
+    if p.peek()? != b'[' {
+        return decline("not an array");
+    }
+    let mut out = Vec::new();
+    let mut more = p.array_first()?;
+    while more {
+        out.push(read(p)?);
+        more = p.array_next()?;
+    }
+    Ok(out)
+}
+
+fn related<'a>(p: &mut Parser<'a>, scratch: &mut Vec<u8>) -> Result<RelatedFields<'a>, Declined> {
+    if p.peek()? != b'{' {
+        return decline("not an object");
+    }
+    let mut r = RelatedFields::default();
+    let mut seen = 0u8;
+    let mut key = p.object_first()?;
+    while let Some(k) = key {
+        let i = ["ip", "hosts", "hash", "url"].iter().position(|n| *n == k);
+        if let Some(i) = i {
+            if seen & (1 << i) != 0 {
+                return decline("duplicate field");
+            }
+            seen |= 1 << i;
+        }
+        match i {
+            Some(0) => r.ip = Cow::Owned(list(p, ip)?),
+            Some(1) => r.hosts = Strs::Text(list(p, text)?),
+            Some(2) => r.hash = Strs::Text(list(p, text)?),
+            Some(3) => r.url = Strs::Text(list(p, text)?),
+            _ => p.skip_value(scratch, 3)?,
+        }
+        key = p.object_next()?;
+    }
+    Ok(r)
+}
+
+fn attachments<'a>(
+    p: &mut Parser<'a>,
+    scratch: &mut Vec<u8>,
+) -> Result<Vec<AttachmentHashes<'a>>, Declined> {
+    list(p, |p| {
+        if p.peek()? != b'{' {
+            return decline("not an object");
+        }
+        let mut h: [Option<&'a str>; 3] = [None; 3];
+        let mut key = p.object_first()?;
+        while let Some(k) = key {
+            match ["md5", "sha1", "sha256"].iter().position(|n| *n == k) {
+                Some(i) if h[i].is_some() => return decline("duplicate field"),
+                Some(i) => h[i] = Some(text(p)?),
+                None => p.skip_value(scratch, 4)?,
+            }
+            key = p.object_next()?;
+        }
+        match h {
+            [Some(md5), Some(sha1), Some(sha256)] => Ok(AttachmentHashes { md5, sha1, sha256 }),
+            _ => decline("a hash is missing"),
+        }
+    })
 }
 
 /// A timestamp as chrono writes one (`2022-04-01T12:34:56.123Z`, 0 to 9 fraction digits),

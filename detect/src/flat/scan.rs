@@ -285,6 +285,25 @@ impl<'j> Parser<'j> {
         self.i
     }
 
+    /// A string (at its peeked `"`) without escapes, borrowed from the input; declines one
+    /// holding an escape or a control character.
+    pub fn plain_str(&mut self) -> Result<&'j str, Declined> {
+        let start = self.i + 1;
+        self.i = start;
+        let stop = self.scan(0);
+        if self.b.get(stop) != Some(&b'"') {
+            return declined("not a plain string", stop);
+        }
+        self.i = stop + 1;
+        // `"` is ASCII, so both ends are character boundaries of the input.
+        Ok(&self.s[start..stop])
+    }
+
+    /// Goes back to `pos` (a position [`Parser::pos`] returned).
+    pub fn rewind(&mut self, pos: usize) {
+        self.i = pos;
+    }
+
     /// Moves past one value, checking it as strictly as the readers above do, without copying
     /// it anywhere; `scratch` takes the text of escapes and numbers on the way.
     pub fn skip_value(&mut self, scratch: &mut Vec<u8>, depth: u32) -> Result<(), Declined> {

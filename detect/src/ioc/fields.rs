@@ -264,4 +264,97 @@ mod tests {
         let mut owned3 = None;
         assert!(IocFields::decode(r#"{"source.ip": 1"#, &mut owned3).is_err());
     }
+
+    /// The envelope reader takes the same view on its way through a payload, or leaves the
+    /// object to `IocFields::decode` when it is unsure.
+    #[test]
+    fn the_envelope_reader_takes_the_same_view_or_leaves_it_to_serde() {
+        let mut event = crate::input::record_to_event(
+            serde_json::json!({"a": 1}),
+            "f",
+            0,
+            b"r",
+            "2024-01-01T00:00:00Z".parse().unwrap(),
+        );
+        event.ecs = full();
+        let payload = serde_json::to_string(&event).unwrap();
+        let ecs_text = serde_json::to_string(&event.ecs).unwrap();
+        let check = |payload: &str, taken: bool| {
+            let head = crate::flat::envelope::read(payload).expect("a payload");
+            let text = head.ecs.expect("an ecs member");
+            let mut owned = None;
+            let want = IocFields::decode(text, &mut owned);
+            match (&head.ioc, want) {
+                (Some(got), Ok(want)) => assert_eq!(got, &want, "{payload}"),
+                (None, _) => assert!(!taken, "the reader left it: {payload}"),
+                (Some(_), Err(e)) => panic!("taken, but serde_json rejects it ({e}): {payload}"),
+            }
+            if taken {
+                assert!(head.ioc.is_some(), "{payload}");
+            }
+        };
+        check(&payload, true);
+        assert_eq!(
+            crate::flat::envelope::read(&payload).unwrap().ioc.unwrap(),
+            IocFields::from(&event.ecs)
+        );
+        let edit = |from: &str, to: &str| {
+            assert!(payload.contains(from), "{from}");
+            payload.replacen(from, to, 1)
+        };
+        for (p, taken) in [
+            (
+                edit(r#""source.ip":"10.1.2.3""#, r#""source.ip":null"#),
+                true,
+            ),
+            (
+                edit(
+                    r#""source.port":4444"#,
+                    r#""source.port":null,"x":[1,{"y":"\n"}]"#,
+                ),
+                true,
+            ),
+            (
+                edit(
+                    r#""dns.question.name":"evil.example""#,
+                    r#""dns.question.name":"evil\u002eexample""#,
+                ),
+                false,
+            ),
+            (
+                edit(r#""source.ip":"10.1.2.3""#, r#""source.ip":"10.1.2.300""#),
+                false,
+            ),
+            (
+                edit(r#""source.port":4444"#, r#""source.port":70000"#),
+                false,
+            ),
+            (
+                edit(r#""source.port":4444"#, r#""source.port":"4444""#),
+                false,
+            ),
+            (
+                edit(
+                    r#""url.domain":"phish.example""#,
+                    r#""url.domain":"phish.example","url.domain":"x""#,
+                ),
+                false,
+            ),
+            (edit(r#""md5":"m","#, ""), false),
+            (
+                edit(r#""hosts":["other.example"]"#, r#""hosts":null"#),
+                false,
+            ),
+            (
+                edit(
+                    r#""hosts":["other.example"]"#,
+                    r#""hosts":[],"user":["a\"b"]"#,
+                ),
+                true,
+            ),
+        ] {
+            check(&p, taken);
+        }
+        assert!(ecs_text.contains("related"), "{ecs_text}");
+    }
 }
