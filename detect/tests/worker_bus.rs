@@ -189,3 +189,54 @@ async fn stage_on_the_bus_detects_classifies_and_acks_end_to_end() {
     assert_eq!(stats.dlq, 1);
     assert_eq!(stats.detections as usize, expected);
 }
+
+/// `detections_of` (the worker's path: the event moved into its last detection instead of
+/// cloned) gives exactly what `sigma_detections` then `ioc_detections` give, on the traces with
+/// an IOC list of their own addresses, so that events with Sigma and IOC detections, either
+/// alone or both, all occur.
+#[test]
+fn moving_the_event_into_its_last_detection_changes_no_detection() {
+    use canhgac_detect::worker::detector::{detections_of, ioc_detections, sigma_detections};
+    let events = windows_events(3000, "byt");
+    let ips: std::collections::BTreeSet<String> = events
+        .iter()
+        .step_by(3)
+        .filter_map(|e| e.ecs.source_ip.or(e.ecs.destination_ip))
+        .map(|ip| ip.to_string())
+        .collect();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("detections_of");
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("seen-addresses.txt");
+    std::fs::write(&list, ips.into_iter().collect::<Vec<_>>().join("\n")).unwrap();
+    let spec = RulesetSpec {
+        rules: vec![data("sigma/rules/rules/windows")],
+        ioc: vec![list],
+        ..Default::default()
+    };
+    let r = spec.load(1).unwrap();
+    let mut s = r.engine.scratch();
+    let (mut matched, mut hits) = (Vec::new(), Vec::new());
+    let (mut sigma_only, mut ioc_only, mut both) = (0, 0, 0);
+    for e in &events {
+        matched.clear();
+        hits.clear();
+        r.engine.eval(e, &mut s, &mut matched);
+        r.ioc.matches(e, &mut hits);
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        sigma_detections(&r, "byt", e, &matched, &mut want);
+        let n_sigma = want.len();
+        ioc_detections(&r, "byt", e, &hits, &mut want);
+        detections_of(&r, "byt", e.clone(), &matched, &hits, &mut got);
+        assert_eq!(got, want, "event {}", e.id);
+        match (n_sigma > 0, want.len() > n_sigma) {
+            (true, false) => sigma_only += 1,
+            (false, true) => ioc_only += 1,
+            (true, true) => both += 1,
+            (false, false) => {}
+        }
+    }
+    assert!(
+        sigma_only > 0 && ioc_only > 0 && both > 0,
+        "{sigma_only} / {ioc_only} / {both}"
+    );
+}

@@ -7,6 +7,8 @@ use canhgac_core::detection::{
 };
 use canhgac_core::id::{detection_id, incident_id};
 use canhgac_core::registry::AttributionKeys;
+use std::borrow::Cow;
+
 use canhgac_core::Event;
 
 use crate::ioc::IocMatch;
@@ -81,11 +83,26 @@ pub fn build(
     facts: RuleFacts<'_>,
     ioc: Option<IocHit>,
 ) -> Detection {
+    let event = Cow::Borrowed(event);
+    build_with(rules, agency, event, system, rule, facts, ioc)
+}
+
+/// [`build`], the event moved into the detection when it is owned (a clone of an evtx
+/// record's `Value` costs about 5 µs).
+fn build_with(
+    rules: &Ruleset,
+    agency: &str,
+    event: Cow<'_, Event>,
+    system: Option<&SystemRef>,
+    rule: RuleRef,
+    facts: RuleFacts<'_>,
+    ioc: Option<IocHit>,
+) -> Detection {
     let (category, _) = rules.taxonomy.category(facts);
     let priority = rules.taxonomy.priority(rule.level, system.map(|s| s.level));
-    let group_key = rules.taxonomy.group_key(category, event, ioc.as_ref());
+    let group_key = rules.taxonomy.group_key(category, &event, ioc.as_ref());
     let window = rules.taxonomy.window_start(event.timestamp);
-    let mut entities = Entities::from_event(event);
+    let mut entities = Entities::from_event(&event);
     if let Some(hit) = &ioc {
         let list = match hit.indicator_type.as_str() {
             "ip" | "cidr" => &mut entities.ips,
@@ -115,7 +132,7 @@ pub fn build(
         ioc,
         correlation: None,
         rule,
-        event: event.clone(),
+        event: event.into_owned(),
     }
 }
 
@@ -134,25 +151,79 @@ pub fn sigma_detections(
     }
     let system = attribute(rules, agency, event);
     for &idx in matched.iter() {
-        if !rules.correlations.emits_rule(idx) {
-            continue;
+        if rules.correlations.emits_rule(idx) {
+            out.push(sigma_one(
+                rules,
+                agency,
+                Cow::Borrowed(event),
+                system.as_ref(),
+                idx,
+            ));
         }
-        let meta = rules.engine.rule(idx);
-        let facts = RuleFacts {
-            id: &meta.id,
-            tags: &meta.tags,
-            logsource: Some(&meta.logsource),
-            ioc_kind: None,
-        };
-        out.push(build(
-            rules,
-            agency,
-            event,
-            system.as_ref(),
-            sigma_rule_ref(meta),
-            facts,
-            None,
-        ));
+    }
+}
+
+fn sigma_one(
+    rules: &Ruleset,
+    agency: &str,
+    event: Cow<'_, Event>,
+    system: Option<&SystemRef>,
+    idx: RuleIdx,
+) -> Detection {
+    let meta = rules.engine.rule(idx);
+    let facts = RuleFacts {
+        id: &meta.id,
+        tags: &meta.tags,
+        logsource: Some(&meta.logsource),
+        ioc_kind: None,
+    };
+    build_with(
+        rules,
+        agency,
+        event,
+        system,
+        sigma_rule_ref(meta),
+        facts,
+        None,
+    )
+}
+
+/// [`sigma_detections`] then [`ioc_detections`] of an event the caller no longer needs: it is
+/// moved into the last detection instead of cloned once more.
+pub fn detections_of(
+    rules: &Ruleset,
+    agency: &str,
+    event: Event,
+    matched: &[RuleIdx],
+    hits: &[IocMatch],
+    out: &mut Vec<Detection>,
+) {
+    let sigma: Vec<RuleIdx> = matched
+        .iter()
+        .copied()
+        .filter(|&i| rules.correlations.emits_rule(i))
+        .collect();
+    let n = sigma.len() + hits.len();
+    if n == 0 {
+        return;
+    }
+    let system = attribute(rules, agency, &event);
+    let mut event = Some(event);
+    for (k, &idx) in sigma.iter().enumerate() {
+        let e = nth(&mut event, k + 1 == n);
+        out.push(sigma_one(rules, agency, e, system.as_ref(), idx));
+    }
+    for (k, m) in hits.iter().enumerate() {
+        let e = nth(&mut event, sigma.len() + k + 1 == n);
+        out.push(ioc_one(rules, agency, e, system.as_ref(), m));
+    }
+}
+
+/// The event for one detection of [`detections_of`]: lent, or given to the last one.
+fn nth(event: &mut Option<Event>, last: bool) -> Cow<'_, Event> {
+    match last {
+        true => Cow::Owned(event.take().expect("only the last detection takes it")),
+        false => Cow::Borrowed(event.as_ref().expect("the last detection comes last")),
     }
 }
 
@@ -177,29 +248,45 @@ pub fn ioc_detections(
     }
     let system = attribute(rules, agency, event);
     for m in hits.iter() {
-        let rule = m.list.rule_ref();
-        let facts = RuleFacts {
-            id: &m.list.id,
-            tags: &[],
-            logsource: None,
-            ioc_kind: Some(&m.hit.list_kind),
-        };
-        let mut d = build(
+        out.push(ioc_one(
             rules,
             agency,
-            event,
+            Cow::Borrowed(event),
             system.as_ref(),
-            rule,
-            facts,
-            Some(m.hit.clone()),
-        );
-        d.id = ioc_detection_id(event, m);
-        let g = &m.list.guidance;
-        if !g.vi.is_empty() || !g.en.is_empty() {
-            d.guidance = g.clone();
-        }
-        out.push(d);
+            m,
+        ));
     }
+}
+
+fn ioc_one(
+    rules: &Ruleset,
+    agency: &str,
+    event: Cow<'_, Event>,
+    system: Option<&SystemRef>,
+    m: &IocMatch,
+) -> Detection {
+    let rule = m.list.rule_ref();
+    let facts = RuleFacts {
+        id: &m.list.id,
+        tags: &[],
+        logsource: None,
+        ioc_kind: Some(&m.hit.list_kind),
+    };
+    let mut d = build_with(
+        rules,
+        agency,
+        event,
+        system,
+        rule,
+        facts,
+        Some(m.hit.clone()),
+    );
+    d.id = ioc_detection_id(&d.event, m);
+    let g = &m.list.guidance;
+    if !g.vi.is_empty() || !g.en.is_empty() {
+        d.guidance = g.clone();
+    }
+    d
 }
 
 /// The detection of a correlation match, raised on the event that closed its window. Its id

@@ -13,7 +13,7 @@ use canhgac_core::transport::{Ack, Delivery, Message, Publisher, Received, Subsc
 use canhgac_core::CoreError;
 
 use super::correlate::{Correlator, SharedCorrelator};
-use super::detector::{correlation_detection, ioc_detections, sigma_detections};
+use super::detector::{correlation_detection, detections_of, ioc_detections, sigma_detections};
 use super::{DetectMetrics, RulesHandle, WorkerError};
 use crate::input::PayloadHead;
 use crate::CorrelationConfig;
@@ -617,15 +617,20 @@ fn evaluate_one(
     // The agency is the topic's, whatever the payload claims.
     event.agency = agency.clone();
     let mut out = Vec::new();
+    let feeds = correlating && matched.iter().any(|r| rules.correlations.feeds(*r));
+    if !feeds {
+        // Nothing needs the event after its detections: the last one takes it.
+        detections_of(rules, &agency, event, matched, hits, &mut out);
+        return (Outcome::Detections(out, received), None);
+    }
     sigma_detections(rules, &agency, &event, matched, &mut out);
     ioc_detections(rules, &agency, &event, hits, &mut out);
-    let feeds = correlating && matched.iter().any(|r| rules.correlations.feeds(*r));
-    let ev = feeds.then(|| Evaluated {
+    let ev = Evaluated {
         agency,
         event,
         matched: matched.clone(),
-    });
-    (Outcome::Detections(out, received), ev)
+    };
+    (Outcome::Detections(out, received), Some(ev))
 }
 
 type Done = (
