@@ -82,24 +82,13 @@ pub fn read(s: &str) -> Result<Head<'_>, Declined> {
         let first = p.peek()?;
         let start = p.pos();
         match (member, first) {
-            (Some(0), _) => {
-                scratch.clear();
-                p.number_into(&mut scratch)?;
-                let v = std::str::from_utf8(&scratch)
-                    .ok()
-                    .and_then(|t| t.parse().ok());
-                schema = Some(v.ok_or_else(|| Declined("`v` is not a u16".into()))?);
-            }
+            (Some(0), _) => schema = Some(int(&mut p, &mut scratch, "`v` is not a u16")?),
             (Some(4 | 6), b'"') => {
-                scratch.clear();
-                p.string_into(&mut scratch)?;
-                let text = if scratch.len() == p.pos() - start - 2 {
-                    // No escapes: the value is the text between the quotes.
-                    Cow::Borrowed(&s[start + 1..p.pos() - 1])
-                } else {
-                    match String::from_utf8(std::mem::take(&mut scratch)) {
-                        Ok(t) => Cow::Owned(t),
-                        Err(_) => return decline("invalid UTF-8"),
+                let text = match p.plain_str() {
+                    Ok(plain) => Cow::Borrowed(plain),
+                    Err(_) => {
+                        p.rewind(start);
+                        Cow::Owned(p.string_ref(&mut scratch)?.to_string())
                     }
                 };
                 if member == Some(4) {
@@ -189,9 +178,9 @@ fn ioc_fields<'a>(p: &mut Parser<'a>, scratch: &mut Vec<u8>) -> Result<IocFields
         seen |= 1 << i;
         match i {
             0 => f.source_ip = opt(p, ip)?,
-            1 => f.source_port = opt(p, |p| port(p, scratch))?,
+            1 => f.source_port = opt(p, |p| int(p, scratch, "not a port"))?,
             2 => f.destination_ip = opt(p, ip)?,
-            3 => f.destination_port = opt(p, |p| port(p, scratch))?,
+            3 => f.destination_port = opt(p, |p| int(p, scratch, "not a port"))?,
             4 => f.host_ip = opt(p, ip)?,
             5 => f.dns_question_name = opt(p, text)?,
             6 => f.url_domain = opt(p, text)?,
@@ -254,13 +243,18 @@ fn ip(p: &mut Parser<'_>) -> Result<std::net::IpAddr, Declined> {
     text(p)?.parse().or_else(|_| decline("not an IP address"))
 }
 
-fn port(p: &mut Parser<'_>, scratch: &mut Vec<u8>) -> Result<u16, Declined> {
+/// An integer that fits `T`, else declined as `what`.
+fn int<T: std::str::FromStr>(
+    p: &mut Parser<'_>,
+    scratch: &mut Vec<u8>,
+    what: &str,
+) -> Result<T, Declined> {
     scratch.clear();
     p.number_into(scratch)?;
     std::str::from_utf8(scratch)
         .ok()
         .and_then(|t| t.parse().ok())
-        .map_or_else(|| decline("not a port"), Ok)
+        .map_or_else(|| decline(what), Ok)
 }
 
 /// An array (at its peeked `[`) of what `read` reads.

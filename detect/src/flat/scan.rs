@@ -299,6 +299,22 @@ impl<'j> Parser<'j> {
         Ok(&self.s[start..stop])
     }
 
+    /// A string value (at its peeked `"`), borrowed from the input when it holds no escape,
+    /// else unescaped into `scratch` (cleared first).
+    pub fn string_ref<'s>(&mut self, scratch: &'s mut Vec<u8>) -> Result<&'s str, Declined>
+    where
+        'j: 's,
+    {
+        let start = self.i;
+        if let Ok(plain) = self.plain_str() {
+            return Ok(plain);
+        }
+        self.i = start + 1;
+        scratch.clear();
+        self.unescape_into(scratch, false)?;
+        std::str::from_utf8(scratch).or_else(|_| declined("invalid UTF-8 in a string", start))
+    }
+
     /// Goes back to `pos` (a position [`Parser::pos`] returned).
     pub fn rewind(&mut self, pos: usize) {
         self.i = pos;
@@ -327,25 +343,7 @@ impl<'j> Parser<'j> {
                 }
                 Ok(())
             }
-            b'"' => {
-                self.i += 1;
-                loop {
-                    let stop = self.scan(0);
-                    self.i = stop;
-                    match self.b.get(stop) {
-                        Some(b'"') => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        Some(b'\\') => {
-                            scratch.clear();
-                            self.escape(scratch)?;
-                        }
-                        Some(_) => return declined("control character in a string", stop),
-                        None => return declined("unterminated string", stop),
-                    }
-                }
-            }
+            b'"' => self.string_ref(scratch).map(drop),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
