@@ -226,7 +226,14 @@ fn moving_the_event_into_its_last_detection_changes_no_detection() {
         sigma_detections(&r, "byt", e, &matched, &mut want);
         let n_sigma = want.len();
         ioc_detections(&r, "byt", e, &hits, &mut want);
-        detections_of(&r, "byt", e.clone(), &matched, &hits, &mut got);
+        detections_of(
+            &r,
+            "byt",
+            std::borrow::Cow::Owned(e.clone()),
+            &matched,
+            &hits,
+            &mut got,
+        );
         assert_eq!(got, want, "event {}", e.id);
         match (n_sigma > 0, want.len() > n_sigma) {
             (true, false) => sigma_only += 1,

@@ -146,21 +146,7 @@ pub fn sigma_detections(
     matched: &[RuleIdx],
     out: &mut Vec<Detection>,
 ) {
-    if matched.is_empty() {
-        return;
-    }
-    let system = attribute(rules, agency, event);
-    for &idx in matched.iter() {
-        if rules.correlations.emits_rule(idx) {
-            out.push(sigma_one(
-                rules,
-                agency,
-                Cow::Borrowed(event),
-                system.as_ref(),
-                idx,
-            ));
-        }
-    }
+    detections_of(rules, agency, Cow::Borrowed(event), matched, &[], out);
 }
 
 fn sigma_one(
@@ -188,42 +174,38 @@ fn sigma_one(
     )
 }
 
-/// [`sigma_detections`] then [`ioc_detections`] of an event the caller no longer needs: it is
-/// moved into the last detection instead of cloned once more.
+/// [`sigma_detections`] then [`ioc_detections`] of one event. An owned event (one the caller
+/// no longer needs) is moved into the last detection instead of cloned once more.
 pub fn detections_of(
     rules: &Ruleset,
     agency: &str,
-    event: Event,
+    event: Cow<'_, Event>,
     matched: &[RuleIdx],
     hits: &[IocMatch],
     out: &mut Vec<Detection>,
 ) {
-    let sigma: Vec<RuleIdx> = matched
-        .iter()
-        .copied()
-        .filter(|&i| rules.correlations.emits_rule(i))
-        .collect();
-    let n = sigma.len() + hits.len();
+    let emits = |i: &&RuleIdx| rules.correlations.emits_rule(**i);
+    let n = matched.iter().filter(emits).count() + hits.len();
     if n == 0 {
         return;
     }
     let system = attribute(rules, agency, &event);
     let mut event = Some(event);
-    for (k, &idx) in sigma.iter().enumerate() {
+    for (k, &idx) in matched.iter().filter(emits).enumerate() {
         let e = nth(&mut event, k + 1 == n);
         out.push(sigma_one(rules, agency, e, system.as_ref(), idx));
     }
     for (k, m) in hits.iter().enumerate() {
-        let e = nth(&mut event, sigma.len() + k + 1 == n);
+        let e = nth(&mut event, k + 1 == hits.len());
         out.push(ioc_one(rules, agency, e, system.as_ref(), m));
     }
 }
 
 /// The event for one detection of [`detections_of`]: lent, or given to the last one.
-fn nth(event: &mut Option<Event>, last: bool) -> Cow<'_, Event> {
+fn nth<'e>(event: &'e mut Option<Cow<'_, Event>>, last: bool) -> Cow<'e, Event> {
     match last {
-        true => Cow::Owned(event.take().expect("only the last detection takes it")),
-        false => Cow::Borrowed(event.as_ref().expect("the last detection comes last")),
+        true => event.take().expect("only the last detection takes it"),
+        false => Cow::Borrowed(event.as_deref().expect("the last detection comes last")),
     }
 }
 
@@ -243,19 +225,7 @@ pub fn ioc_detections(
     hits: &[IocMatch],
     out: &mut Vec<Detection>,
 ) {
-    if hits.is_empty() {
-        return;
-    }
-    let system = attribute(rules, agency, event);
-    for m in hits.iter() {
-        out.push(ioc_one(
-            rules,
-            agency,
-            Cow::Borrowed(event),
-            system.as_ref(),
-            m,
-        ));
-    }
+    detections_of(rules, agency, Cow::Borrowed(event), &[], hits, out);
 }
 
 fn ioc_one(

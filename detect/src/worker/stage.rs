@@ -1,5 +1,6 @@
 //! The stage loop.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -13,7 +14,7 @@ use canhgac_core::transport::{Ack, Delivery, Message, Publisher, Received, Subsc
 use canhgac_core::CoreError;
 
 use super::correlate::{Correlator, SharedCorrelator};
-use super::detector::{correlation_detection, detections_of, ioc_detections, sigma_detections};
+use super::detector::{correlation_detection, detections_of};
 use super::{DetectMetrics, RulesHandle, WorkerError};
 use crate::input::PayloadHead;
 use crate::CorrelationConfig;
@@ -620,11 +621,17 @@ fn evaluate_one(
     let feeds = correlating && matched.iter().any(|r| rules.correlations.feeds(*r));
     if !feeds {
         // Nothing needs the event after its detections: the last one takes it.
-        detections_of(rules, &agency, event, matched, hits, &mut out);
+        detections_of(rules, &agency, Cow::Owned(event), matched, hits, &mut out);
         return (Outcome::Detections(out, received), None);
     }
-    sigma_detections(rules, &agency, &event, matched, &mut out);
-    ioc_detections(rules, &agency, &event, hits, &mut out);
+    detections_of(
+        rules,
+        &agency,
+        Cow::Borrowed(&event),
+        matched,
+        hits,
+        &mut out,
+    );
     let ev = Evaluated {
         agency,
         event,
