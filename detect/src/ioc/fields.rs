@@ -70,80 +70,67 @@ pub struct RelatedFields<'a> {
     pub url: Strs<'a>,
 }
 
-/// A list of strings: an `Ecs`'s own, or borrowed from JSON text. Viewing an `Ecs` allocates
-/// nothing (the IOC lists' no-match path allocates nothing).
+/// A list the IOC lists read: an `Ecs`'s own items, viewed one by one (viewing an `Ecs`
+/// allocates nothing: the IOC lists' no-match path allocates nothing), or the views decoded
+/// from JSON text, borrowed from it.
 #[derive(Debug, Clone)]
-pub enum Strs<'a> {
-    Ecs(&'a [String]),
-    Text(Vec<&'a str>),
+pub enum Listed<'a, O, V> {
+    Ecs(&'a [O]),
+    Text(Vec<V>),
 }
 
-impl<'a> Strs<'a> {
-    pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
-        let (ecs, text): (&'a [String], &[&'a str]) = match self {
-            Strs::Ecs(v) => (v, &[]),
-            Strs::Text(v) => (&[], v),
+/// `related.hosts`, `related.hash`, `related.url`.
+pub type Strs<'a> = Listed<'a, String, &'a str>;
+
+/// The attachments of a mail, as their hashes.
+pub type Attachments<'a> = Listed<'a, Attachment, AttachmentHashes<'a>>;
+
+/// How the IOC lists view an item of an `Ecs` list.
+pub trait ViewOf<'a, O>: Copy {
+    fn view(item: &'a O) -> Self;
+}
+
+impl<'a> ViewOf<'a, String> for &'a str {
+    fn view(item: &'a String) -> Self {
+        item
+    }
+}
+
+impl<'a> ViewOf<'a, Attachment> for AttachmentHashes<'a> {
+    fn view(a: &'a Attachment) -> Self {
+        AttachmentHashes {
+            md5: &a.md5,
+            sha1: &a.sha1,
+            sha256: &a.sha256,
+        }
+    }
+}
+
+impl<'a, O, V: ViewOf<'a, O>> Listed<'a, O, V> {
+    pub fn iter(&self) -> impl Iterator<Item = V> + use<'_, 'a, O, V> {
+        let (ecs, text): (&'a [O], &[V]) = match self {
+            Listed::Ecs(v) => (v, &[]),
+            Listed::Text(v) => (&[], v),
         };
-        ecs.iter().map(String::as_str).chain(text.iter().copied())
+        ecs.iter().map(V::view).chain(text.iter().copied())
     }
 }
 
-impl Default for Strs<'_> {
+impl<O, V> Default for Listed<'_, O, V> {
     fn default() -> Self {
-        Strs::Text(Vec::new())
+        Listed::Text(Vec::new())
     }
 }
 
-impl PartialEq for Strs<'_> {
+impl<'a, O, V: ViewOf<'a, O> + PartialEq> PartialEq for Listed<'a, O, V> {
     fn eq(&self, other: &Self) -> bool {
         self.iter().eq(other.iter())
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Strs<'a> {
+impl<'de: 'a, 'a, O, V: Deserialize<'de>> Deserialize<'de> for Listed<'a, O, V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Vec::<&'a str>::deserialize(d).map(Strs::Text)
-    }
-}
-
-/// The attachments of a mail: an `Ecs`'s own, or their hashes borrowed from JSON text.
-#[derive(Debug, Clone)]
-pub enum Attachments<'a> {
-    Ecs(&'a [Attachment]),
-    Text(Vec<AttachmentHashes<'a>>),
-}
-
-impl<'a> Attachments<'a> {
-    pub fn iter(&self) -> impl Iterator<Item = AttachmentHashes<'a>> + '_ {
-        let (ecs, text): (&'a [Attachment], &[AttachmentHashes<'a>]) = match self {
-            Attachments::Ecs(v) => (v, &[]),
-            Attachments::Text(v) => (&[], v),
-        };
-        ecs.iter()
-            .map(|a| AttachmentHashes {
-                md5: &a.md5,
-                sha1: &a.sha1,
-                sha256: &a.sha256,
-            })
-            .chain(text.iter().cloned())
-    }
-}
-
-impl Default for Attachments<'_> {
-    fn default() -> Self {
-        Attachments::Text(Vec::new())
-    }
-}
-
-impl PartialEq for Attachments<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Attachments<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Vec::<AttachmentHashes<'a>>::deserialize(d).map(Attachments::Text)
+        Vec::<V>::deserialize(d).map(Listed::Text)
     }
 }
 
