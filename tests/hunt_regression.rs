@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+mod support;
+
 fn sigma_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/sigma");
     assert!(
@@ -161,20 +163,18 @@ fn rules_check_strict_fields_rejects_every_unsupported_file() {
 fn cisco_keyword_rules_stay_off_other_hosts_syslog() {
     let sigma = sigma_dir();
     let syslog = sigma.join("../syslog");
-    let out = Command::new(env!("CARGO_BIN_EXE_canhgac"))
-        .args(["hunt", "--format", "jsonl", "--rules"])
-        .arg(sigma.join("rules/rules/network/cisco"))
-        .arg(syslog.join("Linux_2k.log"))
-        .arg(syslog.join("OpenSSH_2k.log"))
-        .arg(syslog.join("Apache_2k.log"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = |p: PathBuf| p.display().to_string();
+    let (code, stdout, stderr) = support::run_canhgac(&[
+        "hunt",
+        "--format",
+        "jsonl",
+        "--rules",
+        &path(sigma.join("rules/rules/network/cisco")),
+        &path(syslog.join("Linux_2k.log")),
+        &path(syslog.join("OpenSSH_2k.log")),
+        &path(syslog.join("Apache_2k.log")),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stdout.lines().count(),
         0,
