@@ -4,7 +4,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use canhgac_core::detection::IocHit;
-use canhgac_core::event::Ecs;
 use canhgac_core::Event;
 use rustc_hash::FxHashMap;
 
@@ -322,11 +321,6 @@ impl IocSet {
     /// (the address, and its domain against domain indicators).
     pub fn matches(&self, event: &Event, out: &mut Vec<IocMatch>) -> usize {
         self.matches_fields(&IocFields::from(&event.ecs), out)
-    }
-
-    /// [`IocSet::matches`] on an event's ECS fields alone.
-    pub fn matches_ecs(&self, e: &Ecs, out: &mut Vec<IocMatch>) -> usize {
-        self.matches_fields(&IocFields::from(e), out)
     }
 
     /// [`IocSet::matches`] on the fields it reads, borrowed ([`IocFields`]: what the detect
