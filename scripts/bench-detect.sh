@@ -91,7 +91,7 @@ dir=$(mktemp -d)
 (cd "$dir" && exec tansu broker --listener-url "tcp://127.0.0.1:$port" \
     --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ >broker.log 2>&1) &
 broker=$!
-trap 'kill $broker ${worker:-} 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'kill $broker ${worker:-} ${sensor:-} 2>/dev/null || true; rm -rf "$dir"' EXIT
 until (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
 publish() { # copy
     "$bin" sensor --brokers "127.0.0.1:$port" --agency bench --sensor "s$1" --once \
@@ -127,7 +127,6 @@ live=3
 "$bin" sensor --brokers "127.0.0.1:$port" --agency bench --sensor live --format windows \
     --log-format json "$dir/live.jsonl" 2>>"$dir/sensor.log" &
 sensor=$!
-trap 'kill $broker ${worker:-} ${sensor:-} 2>/dev/null || true; rm -rf "$dir"' EXIT
 sleep 2
 for _ in $(seq "$live"); do zcat "$W" >>"$dir/live.jsonl"; sleep 1; done
 wait_events $(((copies + live) * 8255))

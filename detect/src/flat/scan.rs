@@ -200,9 +200,17 @@ impl<'j> Parser<'j> {
     /// The rest of a string (after its opening quote) appended to `out`; with `track`, a
     /// byte ≥ 0x80 clears [`Parser::ascii`].
     fn unescape_into(&mut self, out: &mut Vec<u8>, track: bool) -> Result<(), Declined> {
+        self.string_rest(out, track, true)
+    }
+
+    /// The rest of a string (after its opening quote), checked; with `copy`, appended to `out`
+    /// unescaped, else only its escapes pass through `out` (skipping copies nothing).
+    fn string_rest(&mut self, out: &mut Vec<u8>, track: bool, copy: bool) -> Result<(), Declined> {
         loop {
             let stop = self.scan(if track && self.ascii { HIGH } else { 0 });
-            out.extend_from_slice(&self.b[self.i..stop]);
+            if copy {
+                out.extend_from_slice(&self.b[self.i..stop]);
+            }
             self.i = stop;
             match self.b.get(stop) {
                 Some(b'"') => {
@@ -210,6 +218,9 @@ impl<'j> Parser<'j> {
                     return Ok(());
                 }
                 Some(b'\\') => {
+                    if !copy {
+                        out.clear();
+                    }
                     let c = self.escape(out)?;
                     if track && c >= 0x80 {
                         self.ascii = false;
@@ -343,7 +354,10 @@ impl<'j> Parser<'j> {
                 }
                 Ok(())
             }
-            b'"' => self.string_ref(scratch).map(drop),
+            b'"' => {
+                self.i += 1;
+                self.string_rest(scratch, false, false)
+            }
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
