@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sigma engine benchmark (issue 3): canhgac-detect next to rsigma, same events, same rules, same
+# Sigma engine benchmark (issue 3): the engine (canhgac-sigma) next to rsigma, same events, same rules, same
 # core, in one run.
 #
 #   scripts/bench-sigma.sh               # timings, load, RSS, match-set comparison
@@ -74,7 +74,7 @@ for i in $(seq "${PAIRS:-3}"); do
 	ALTERNATE=1 PASSES=none ROUNDS=$((ROUNDS * 3)) taskset -c "$CORE" "$RSLIB" "$OUT/flat.jsonl" "${DIRS[@]}" |
 		grep -E 'load|alternating'
 done
-echo "== canhgac-detect, every pass (measure.rs), with load time and RSS"
+echo "== canhgac-sigma engine and the detect worker's payload path, every pass (measure.rs), with load time and RSS"
 MATCHES=$OUT/ours.tsv ROUNDS=$ROUNDS taskset -c "$CORE" "$MEASURE" "$EVENTS" "${DIRS[@]}"
 echo "== rsigma $("$RSIGMA" --version | awk 'NR == 1 {print $2}') command line (its whole run over the same events)"
 best() { # best wall seconds of ROUNDS runs over $1

@@ -19,8 +19,10 @@ pub mod event;
 pub mod id;
 pub mod registry;
 pub mod runconfig;
+#[cfg(feature = "runtime")]
 pub mod telemetry;
 pub mod topics;
+#[cfg(feature = "runtime")]
 pub mod transport;
 
 pub use detection::{Category, Detection, Incident, Level, Priority, Status};

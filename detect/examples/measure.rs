@@ -33,21 +33,21 @@
 //! `valgrind --tool=callgrind --toggle-collect='*measure*pass_eval*' …` (see
 //! `scripts/bench-sigma.sh --callgrind`).
 //!
-//! [`record_to_event`]: canhgac_detect::input::record_to_event
+//! [`record_to_event`]: canhgac_sigma::testsuite::record_to_event
 
 use std::io::Read;
 use std::time::Instant;
 
 use canhgac_core::Event;
-use canhgac_detect::flat::FlatRecord;
 use canhgac_detect::input::PayloadHead;
+use canhgac_sigma::flat::FlatRecord;
 
 // The allocator of the `canhgac` binary, so that offline and worker figures compare the same
 // code.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use canhgac_detect::{Engine, EngineBuilder, Mappings, RuleIdx, Scratch};
+use canhgac_sigma::{Engine, EngineBuilder, Mappings, RuleIdx, Scratch};
 
 fn rss_mb() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -61,7 +61,7 @@ fn rss_mb() -> f64 {
 
 fn to_event(i: usize, l: &str, now: chrono::DateTime<chrono::Utc>) -> Event {
     let v: serde_json::Value = serde_json::from_str(l).expect("json");
-    canhgac_detect::input::record_to_event(v, "bench", i as u64, l.as_bytes(), now)
+    canhgac_sigma::testsuite::record_to_event(v, "bench", i as u64, l.as_bytes(), now)
 }
 
 /// Evaluation of pre-parsed events.

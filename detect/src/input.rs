@@ -1,62 +1,17 @@
-//! A minimal event reader for offline hunting, tests and benchmarks, until the ingest
-//! crate's decoders land: JSON records (one per line, or concatenated pretty-printed
-//! documents such as `evtx_dump` output), serialized [`Event`]s, and raw text lines (syslog).
-//! Gzip is not handled here; callers decompress.
+//! The detect worker's payload: a serialized [`Event`] read as far as evaluation needs.
 
-use canhgac_core::event::EVENT_SCHEMA_VERSION;
-use canhgac_core::{event_id, Dataset, Event, SourceKind, SourceRef};
+use canhgac_core::{Event, SourceRef};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-
-/// Guesses the dataset of a JSON record from its shape.
-pub fn guess_dataset(v: &Value) -> Dataset {
-    let Value::Object(m) = v else {
-        return Dataset::new(Dataset::SYSLOG);
-    };
-    if m.contains_key("Event")
-        || m.contains_key("winlog")
-        || (m.contains_key("EventID") && m.contains_key("Channel"))
-    {
-        return Dataset::new(Dataset::WINDOWS);
-    }
-    if m.contains_key("event_type") && m.contains_key("src_ip") {
-        return Dataset::new(Dataset::SURICATA);
-    }
-    if let Some(Value::String(path)) = m.get("_path").or_else(|| m.get("@stream")) {
-        return Dataset::zeek(path);
-    }
-    if m.contains_key("cs-method") || m.contains_key("cs-uri-stem") {
-        return Dataset::new(Dataset::WEB_ACCESS);
-    }
-    Dataset::new(Dataset::JSON)
-}
-
-fn timestamp_of(v: &Value) -> Option<DateTime<Utc>> {
-    let t = v
-        .pointer("/Event/System/TimeCreated/#attributes/SystemTime")
-        .or_else(|| v.get("@timestamp"))
-        .or_else(|| v.get("ts"))
-        .or_else(|| v.get("timestamp"))?;
-    match t {
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|d| d.with_timezone(&Utc)),
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(|f| DateTime::from_timestamp(f as i64, ((f.fract()) * 1e9) as u32)),
-        _ => None,
-    }
-}
 
 /// A serialized [`Event`] (the detect worker's Kafka payload) read as far as evaluation
 /// needs: its dataset, schema version and receive time, with the `original` record and the
 /// `ecs` fields left as JSON text. The engine reads the record's text directly
-/// ([`crate::Engine::eval_json`]); the whole `Event` is decoded only for events that produce a
+/// ([`canhgac_sigma::Engine::eval_json`]); the whole `Event` is decoded only for events that produce a
 /// detection ([`PayloadHead::event`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PayloadHead<'a> {
     payload: &'a [u8],
-    head: crate::flat::envelope::Head<'a>,
+    head: crate::envelope::Head<'a>,
 }
 
 /// What serde_json reads when the envelope reader declines a payload: `Event`'s members with
@@ -86,7 +41,7 @@ impl<'a> PayloadHead<'a> {
     /// declines it; the error is serde_json's.
     pub fn read(payload: &'a [u8]) -> Result<Self, serde_json::Error> {
         if let Ok(text) = std::str::from_utf8(payload) {
-            if let Ok(head) = crate::flat::envelope::read(text) {
+            if let Ok(head) = crate::envelope::read(text) {
                 return Ok(PayloadHead { payload, head });
             }
         }
@@ -95,7 +50,7 @@ impl<'a> PayloadHead<'a> {
 
     fn read_with_serde(payload: &'a [u8]) -> Result<Self, serde_json::Error> {
         let h: SerdeHead<'a> = serde_json::from_slice(payload)?;
-        let head = crate::flat::envelope::Head {
+        let head = crate::envelope::Head {
             schema: h.schema,
             dataset: h.dataset,
             received: h.received,
@@ -107,14 +62,14 @@ impl<'a> PayloadHead<'a> {
         Ok(PayloadHead { payload, head })
     }
 
-    /// Evaluates the record ([`crate::Engine::eval_json`]). When the envelope reader took
+    /// Evaluates the record ([`canhgac_sigma::Engine::eval_json`]). When the envelope reader took
     /// `original` as the rest of the payload and that text is not one JSON value (a member
     /// followed it), the payload is read again with serde_json, whose verdict stands.
     pub fn eval(
         &mut self,
-        engine: &crate::Engine,
-        s: &mut crate::Scratch,
-        out: &mut Vec<crate::RuleIdx>,
+        engine: &canhgac_sigma::Engine,
+        s: &mut canhgac_sigma::Scratch,
+        out: &mut Vec<canhgac_sigma::RuleIdx>,
     ) -> Result<(), serde_json::Error> {
         match engine.eval_json(self.dataset(), self.original(), s, out) {
             Err(_) if self.head.unchecked => {
@@ -166,112 +121,12 @@ impl<'a> PayloadHead<'a> {
     }
 }
 
-/// Wraps a raw record into an Event (`offset` = byte offset or record number in `source`).
-pub fn record_to_event(
-    original: Value,
-    source: &str,
-    offset: u64,
-    content: &[u8],
-    received: DateTime<Utc>,
-) -> Event {
-    let dataset = guess_dataset(&original);
-    let timestamp = timestamp_of(&original).unwrap_or(received);
-    Event {
-        schema: EVENT_SCHEMA_VERSION,
-        id: event_id("local", "hunt", source.as_bytes(), offset, content),
-        agency: "local".into(),
-        sensor: "hunt".into(),
-        dataset,
-        timestamp,
-        received,
-        source: SourceRef {
-            kind: SourceKind::File,
-            name: source.to_string(),
-            offset: Some(offset),
-            line: None,
-        },
-        ecs: Default::default(),
-        original,
-    }
-}
-
-/// Reads every event of a text: serialized Events, JSON records (lines or concatenated
-/// documents), or else one syslog event per non-empty line. Undecodable records are
-/// returned as errors with their offset; reading goes on.
-pub fn read_events(text: &str, source: &str) -> Vec<Result<Event, String>> {
-    let received = Utc::now();
-    let trimmed = text.trim_start();
-    let mut out = Vec::new();
-    if trimmed.starts_with('{') {
-        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-        loop {
-            let start = stream.byte_offset();
-            match stream.next() {
-                None => break,
-                Some(Ok(v)) => {
-                    let end = stream.byte_offset();
-                    let content = text.as_bytes()[start..end].trim_ascii();
-                    if v.get("v").is_some()
-                        && v.get("original").is_some()
-                        && v.get("dataset").is_some()
-                    {
-                        match serde_json::from_value::<Event>(v) {
-                            Ok(e) => out.push(Ok(e)),
-                            Err(e) => out.push(Err(format!("{source}@{start}: {e}"))),
-                        }
-                    } else {
-                        out.push(Ok(record_to_event(
-                            v,
-                            source,
-                            start as u64,
-                            content,
-                            received,
-                        )));
-                    }
-                }
-                Some(Err(e)) => {
-                    out.push(Err(format!("{source}@{start}: {e}")));
-                    // skip to the next line and go on
-                    let rest = &text[start..];
-                    if let Some(nl) = rest.find('\n') {
-                        {
-                            let next = start + nl + 1;
-                            out.extend(read_events(&text[next..], source).into_iter().map(|r| {
-                                r.map(|mut e| {
-                                    e.source.offset = e.source.offset.map(|o| o + next as u64);
-                                    e
-                                })
-                            }));
-                        }
-                    }
-                    break;
-                }
-            }
-        }
-        return out;
-    }
-    let mut offset = 0u64;
-    for line in text.split_inclusive('\n') {
-        let l = line.trim_end_matches(['\r', '\n']);
-        if !l.trim().is_empty() {
-            let mut e = record_to_event(
-                serde_json::json!({ "message": l }),
-                source,
-                offset,
-                l.as_bytes(),
-                received,
-            );
-            e.dataset = Dataset::new(Dataset::SYSLOG);
-            out.push(Ok(e));
-        }
-        offset += line.len() as u64;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use canhgac_core::event::EVENT_SCHEMA_VERSION;
+    use canhgac_sigma::testsuite::record_to_event;
+    use serde_json::Value;
 
     fn event() -> Event {
         let original = serde_json::json!({"Event": {"System": {"EventID": 1}}, "n": [1.5, null]});
@@ -294,10 +149,10 @@ mod tests {
     fn both_ways(payload: &str) -> Result<PayloadHead<'_>, serde_json::Error> {
         let serde = serde_json::from_str::<SerdeHead>(payload);
         // An unchecked `original` that is not one JSON value sends the payload to serde_json.
-        let fast = crate::flat::envelope::read(payload).ok().filter(|f| {
+        let fast = crate::envelope::read(payload).ok().filter(|f| {
             !f.unchecked || serde_json::from_str::<serde::de::IgnoredAny>(f.original).is_ok()
         });
-        let engine = crate::EngineBuilder::new(crate::Mappings::builtin())
+        let engine = canhgac_sigma::EngineBuilder::new(canhgac_sigma::Mappings::builtin())
             .build()
             .0;
         let head = PayloadHead::read(payload.as_bytes()).and_then(|mut h| {
@@ -330,7 +185,7 @@ mod tests {
         let pretty = serde_json::to_string_pretty(&event).expect("serialise");
         for payload in [&text, &pretty] {
             let head = both_ways(payload).expect("a payload");
-            assert!(crate::flat::envelope::read(payload).is_ok(), "{payload}");
+            assert!(crate::envelope::read(payload).is_ok(), "{payload}");
             assert_eq!(head.schema(), EVENT_SCHEMA_VERSION);
             assert_eq!(head.dataset(), "windows");
             assert_eq!(head.received(), event.received);

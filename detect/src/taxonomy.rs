@@ -19,7 +19,7 @@ use canhgac_core::detection::{vietnam, Bilingual, Category, IocHit, Level, Prior
 use canhgac_core::event::lookup_path;
 use canhgac_core::Event;
 
-use crate::rule::Logsource;
+use canhgac_sigma::rule::Logsource;
 
 /// Why the taxonomy cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use canhgac_core::event::Event;
 use canhgac_core::Category;
 use canhgac_detect::taxonomy::{RuleFacts, Taxonomy};
-use canhgac_detect::{EngineBuilder, Mappings};
+use canhgac_sigma::{EngineBuilder, Mappings};
 use serde_json::{json, Value};
 
-mod common;
+use canhgac_sigma::testsuite as common;
 
 fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/sigma")

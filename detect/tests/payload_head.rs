@@ -4,11 +4,11 @@
 //! the head the event has, and evaluating through it must match the same rules and the same
 //! IOC indicators as evaluating the decoded event.
 
-mod common;
+use canhgac_sigma::testsuite as common;
 
 use canhgac_core::event::{Event, SourceKind, SourceRef};
 use canhgac_core::topics::Topics;
-use canhgac_detect::flat::envelope;
+use canhgac_detect::envelope;
 use canhgac_detect::input::PayloadHead;
 use canhgac_detect::ioc::{IocLoader, IocSet, ListFormat};
 use canhgac_ingest::sensor::Identity;

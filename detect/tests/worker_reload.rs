@@ -17,8 +17,8 @@ use canhgac_core::Detection;
 use canhgac_detect::worker::{
     watch, DetectMetrics, DetectStage, RulesHandle, RulesetSpec, StageOptions,
 };
-use canhgac_detect::{CorrelationConfig, CorrelationEngine};
 use canhgac_ingest::{FileReader, Item, ReadOptions};
+use canhgac_sigma::{CorrelationConfig, CorrelationEngine};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

@@ -26,7 +26,7 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
-use crate::decode::IngestError;
+use crate::error::IngestError;
 use crate::framing::{Frame, Framer, FramerConfig, Framing, Utf8Policy};
 
 /// An input format (the `--format` of the CLI).

@@ -22,7 +22,7 @@ use std::io::{self, BufRead};
 
 use memchr::memchr;
 
-use crate::decode::{DecodeError, ErrorKind};
+use crate::error::{DecodeError, ErrorKind};
 
 /// Default maximum record length: 1 MiB.
 pub const DEFAULT_MAX_RECORD_LEN: usize = 1 << 20;

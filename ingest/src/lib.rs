@@ -13,6 +13,7 @@
 //! goes on with the next record.
 
 pub mod decode;
+mod error;
 pub mod format;
 pub mod framing;
 pub mod sensor;

@@ -64,7 +64,7 @@ pub enum SimError {
         message: String,
     },
     #[error(transparent)]
-    Worker(#[from] canhgac_detect::worker::WorkerError),
+    Worker(#[from] canhgac_detect::WorkerError),
     #[error(transparent)]
     Core(canhgac_core::CoreError),
     #[error(transparent)]

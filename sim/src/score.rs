@@ -4,7 +4,7 @@
 //! Replay uses the production code path offline: each record is decoded by the ingest decoder
 //! of its format (one decoder per agency and stream, as one sensor per file), becomes an
 //! [`Event`] with its deterministic id, is evaluated by the Sigma engine and (optionally) the
-//! IOC lists, and every match becomes a [`Detection`] through `detect::worker::detector` —
+//! IOC lists, and every match becomes a [`Detection`] through `canhgac_detect::Detector` (the worker's own code) —
 //! attribution, taxonomy category, priority and incident id. Detections are grouped by
 //! incident id into [`Incident`]s.
 //!
@@ -34,9 +34,7 @@ use serde::Serialize;
 use canhgac_core::detection::{Category, Detection};
 use canhgac_core::event::{event_id, Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
 use canhgac_core::Id;
-use canhgac_detect::taxonomy::RuleFacts;
-use canhgac_detect::worker::{detector, Ruleset};
-use canhgac_detect::{IocMatch, IocSet};
+use canhgac_detect::{Detector, IocSet, Ruleset};
 use canhgac_ingest::{decoder, Decoder, DecoderOptions};
 
 use crate::{SimError, SimRecord, Stream, TruthIncident};
@@ -117,9 +115,8 @@ pub fn replay(
     iocs: Option<&IocSet>,
 ) -> Result<Replay, SimError> {
     let mut decoders: HashMap<(String, Stream), (Box<dyn Decoder>, u64)> = HashMap::new();
-    let mut scratch = rules.engine.scratch();
-    let (mut matched, mut dets, mut ioc_out): (Vec<_>, Vec<Detection>, Vec<IocMatch>) =
-        (Vec::new(), Vec::new(), Vec::new());
+    let mut detector = Detector::new(rules);
+    let mut dets: Vec<Detection> = Vec::new();
     let mut r = Replay::default();
     let mut incidents: HashMap<Id, Incident> = HashMap::new();
     for rec in records {
@@ -164,36 +161,7 @@ pub fn replay(
             original: decoded.original,
         };
         r.events += 1;
-        dets.clear();
-        matched.clear();
-        rules.engine.eval(&event, &mut scratch, &mut matched);
-        detector::sigma_detections(rules, &rec.agency, &event, &matched, &mut dets);
-        if let Some(set) = iocs {
-            ioc_out.clear();
-            set.matches(&event, &mut ioc_out);
-            if !ioc_out.is_empty() {
-                let system = detector::attribute(rules, &rec.agency, &event);
-                for m in ioc_out.drain(..) {
-                    let rule = m.list.rule_ref();
-                    let facts = RuleFacts {
-                        id: &rule.id,
-                        tags: &[],
-                        logsource: None,
-                        ioc_kind: Some(&m.list.kind),
-                    };
-                    let d = detector::build(
-                        rules,
-                        &rec.agency,
-                        &event,
-                        system.as_ref(),
-                        rule.clone(),
-                        facts,
-                        Some(m.hit),
-                    );
-                    dets.push(d);
-                }
-            }
-        }
+        detector.detect(&rec.agency, &event, iocs, &mut dets);
         for d in dets.drain(..) {
             r.detections += 1;
             if rec.truth_id.is_some() {

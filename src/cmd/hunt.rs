@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use canhgac_core::event::{event_id, Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
-use canhgac_detect::{CorrelationConfig, CorrelationEngine, CorrelationMatch, EngineBuilder, Hit};
 use canhgac_ingest::{FileReader, Item, ReadOptions};
+use canhgac_sigma::{CorrelationConfig, CorrelationEngine, CorrelationMatch, EngineBuilder, Hit};
 
 use super::rules::{load_mappings, load_placeholders, render_report};
 use super::UsageError;

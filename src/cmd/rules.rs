@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use canhgac_detect::{EngineBuilder, LoadReport, Mappings, Placeholders};
+use canhgac_sigma::{EngineBuilder, LoadReport, Mappings, Placeholders};
 
 use super::UsageError;
 

@@ -11,7 +11,7 @@
 //!   `Engine::evaluate_pruned`, the most pruning rsigma can do with this data;
 //! - `raw`: JSON line → `Value` → evaluation.
 //!
-//! `PASSES=eval,routed,raw` picks the passes. `ALTERNATE=1` also loads canhgac-detect over the
+//! `PASSES=eval,routed,raw` picks the passes. `ALTERNATE=1` also loads canhgac-sigma over the
 //! same rule trees and times both engines in this one process, pass by pass in alternation
 //! (ours on pre-decoded `Value`s, on records already read from their text, and from the record
 //! text; rsigma `eval` and `raw`),
@@ -203,7 +203,7 @@ fn main() {
 
 /// Both engines, pass by pass in alternation, in this process.
 fn alternate(rs: &Engine, dirs: &[String], lines: &[&str], values: &[Value], rounds: usize) {
-    use canhgac_detect::{EngineBuilder, Mappings};
+    use canhgac_sigma::{EngineBuilder, Mappings};
     let t = Instant::now();
     let mut b = EngineBuilder::new(Mappings::builtin());
     for d in dirs {
@@ -211,7 +211,7 @@ fn alternate(rs: &Engine, dirs: &[String], lines: &[&str], values: &[Value], rou
     }
     let (ours, report) = b.build();
     println!(
-        "   canhgac-detect load: {:.2} s, {} rules ({} rejected)",
+        "   canhgac-sigma load: {:.2} s, {} rules ({} rejected)",
         t.elapsed().as_secs_f64(),
         ours.len(),
         report.rejections.len()
@@ -221,7 +221,7 @@ fn alternate(rs: &Engine, dirs: &[String], lines: &[&str], values: &[Value], rou
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            canhgac_detect::input::record_to_event(
+            canhgac_sigma::testsuite::record_to_event(
                 v.clone(),
                 "bench",
                 i as u64,
@@ -254,11 +254,11 @@ fn alternate(rs: &Engine, dirs: &[String], lines: &[&str], values: &[Value], rou
         n
     };
     // Records already read from their text: the decoded form the detect worker evaluates.
-    let records: Vec<canhgac_detect::flat::FlatRecord> = lines
+    let records: Vec<canhgac_sigma::flat::FlatRecord> = lines
         .iter()
         .zip(&events)
         .map(|(l, e)| {
-            let mut r = canhgac_detect::flat::FlatRecord::new();
+            let mut r = canhgac_sigma::flat::FlatRecord::new();
             ours.read_record(e.dataset.as_str(), l, &mut r)
                 .expect("record");
             r

@@ -256,7 +256,7 @@ mod tests {
     /// object to `IocFields::decode` when it is unsure.
     #[test]
     fn the_envelope_reader_takes_the_same_view_or_leaves_it_to_serde() {
-        let mut event = crate::input::record_to_event(
+        let mut event = canhgac_sigma::testsuite::record_to_event(
             serde_json::json!({"a": 1}),
             "f",
             0,
@@ -267,7 +267,7 @@ mod tests {
         let payload = serde_json::to_string(&event).unwrap();
         let ecs_text = serde_json::to_string(&event.ecs).unwrap();
         let check = |payload: &str, taken: bool| {
-            let head = crate::flat::envelope::read(payload).expect("a payload");
+            let head = crate::envelope::read(payload).expect("a payload");
             let text = head.ecs.expect("an ecs member");
             let mut owned = None;
             let want = IocFields::decode(text, &mut owned);
@@ -282,7 +282,7 @@ mod tests {
         };
         check(&payload, true);
         assert_eq!(
-            crate::flat::envelope::read(&payload).unwrap().ioc.unwrap(),
+            crate::envelope::read(&payload).unwrap().ioc.unwrap(),
             IocFields::from(&event.ecs)
         );
         let edit = |from: &str, to: &str| {

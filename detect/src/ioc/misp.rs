@@ -17,9 +17,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::collect::Collector;
 use super::error::IocError;
 use super::indicator::{self, IndicatorKind, Key};
-use super::loader::Collector;
 use super::parse::csv_records;
 
 /// One attribute, whatever the source format.
@@ -295,7 +295,7 @@ pub(crate) fn parse_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ioc::loader::Collector;
+    use crate::ioc::collect::Collector;
 
     fn kinds(c: &Collector) -> Vec<(IndicatorKind, String)> {
         c.entries

@@ -68,6 +68,7 @@
 //! }
 //! ```
 
+mod collect;
 pub mod definition;
 mod error;
 pub mod fields;
@@ -80,10 +81,11 @@ mod table;
 mod url;
 pub mod warninglist;
 
+pub use collect::ListReport;
 pub use definition::{ListFormat, ListMeta, ListRole};
 pub use error::{IocError, LoadWarning};
 pub use fields::IocFields;
 pub use indicator::IndicatorKind;
-pub use loader::{detect_format, IocLoader, ListReport};
+pub use loader::{detect_format, IocLoader};
 pub use set::{IocMatch, IocSet, IocStats, Suppression};
 pub use warninglist::WarninglistType;

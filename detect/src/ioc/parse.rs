@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
+use super::collect::Collector;
 use super::indicator::{classify, domain_regex, is_regex_trail};
-use super::loader::Collector;
 
 /// The line without its comment, trimmed; `None` for a blank or comment line.
 fn content(line: &str) -> Option<&str> {
@@ -133,8 +133,8 @@ pub(crate) fn csv_records(text: &str) -> Result<Vec<CsvRecord>, (u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ioc::collect::Collector;
     use crate::ioc::indicator::IndicatorKind;
-    use crate::ioc::loader::Collector;
 
     #[test]
     fn comments_and_inline_comments() {

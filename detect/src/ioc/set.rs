@@ -7,10 +7,10 @@ use canhgac_core::detection::IocHit;
 use canhgac_core::Event;
 use rustc_hash::FxHashMap;
 
+use super::collect::{ListReport, LoadedList};
 use super::definition::{ListMeta, ListRole};
 use super::fields::IocFields;
 use super::indicator::{self, IndicatorKind, Key};
-use super::loader::{ListReport, LoadedList};
 use super::table::{
     canonical, hash_fwd, hash_rev, walk_domain, walk_prefixes, CidrTable, KeyTable,
 };

@@ -21,7 +21,7 @@ use chrono::Utc;
 
 use canhgac_core::Event;
 
-use crate::{
+use canhgac_sigma::{
     CorrelationConfig, CorrelationEngine, CorrelationMatch, CorrelationStats, RuleIdx, Scratch,
 };
 

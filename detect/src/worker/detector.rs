@@ -2,7 +2,7 @@
 //! system, category, priority, incident id, entities and guidance.
 
 use canhgac_core::detection::{
-    techniques_from_tags, Category, CorrelationInfo, Detection, Entities, IocHit, Level, RuleKind,
+    techniques_from_tags, Category, CorrelationInfo, Detection, Entities, IocHit, RuleKind,
     RuleRef, SystemRef, DETECTION_SCHEMA_VERSION,
 };
 use canhgac_core::id::{detection_id, incident_id};
@@ -12,23 +12,12 @@ use std::borrow::Cow;
 use canhgac_core::Event;
 
 use crate::ioc::IocMatch;
-use crate::rule::{Level as SigmaLevel, RuleMeta};
 use crate::taxonomy::RuleFacts;
-use crate::CorrelationMatch;
-use crate::RuleIdx;
+use canhgac_sigma::rule::RuleMeta;
+use canhgac_sigma::CorrelationMatch;
+use canhgac_sigma::RuleIdx;
 
 use super::ruleset::Ruleset;
-
-/// A core level from a Sigma level.
-pub fn level(l: SigmaLevel) -> Level {
-    match l {
-        SigmaLevel::Informational => Level::Informational,
-        SigmaLevel::Low => Level::Low,
-        SigmaLevel::Medium => Level::Medium,
-        SigmaLevel::High => Level::High,
-        SigmaLevel::Critical => Level::Critical,
-    }
-}
 
 /// The rule reference of a Sigma rule.
 pub fn sigma_rule_ref(meta: &RuleMeta) -> RuleRef {
@@ -36,7 +25,7 @@ pub fn sigma_rule_ref(meta: &RuleMeta) -> RuleRef {
         id: meta.id.clone(),
         title: meta.title.clone(),
         kind: RuleKind::Sigma,
-        level: level(meta.level),
+        level: meta.level,
         author: meta.author.clone(),
         tags: meta.tags.clone(),
         techniques: techniques_from_tags(&meta.tags),
@@ -133,6 +122,55 @@ fn build_with(
         correlation: None,
         rule,
         event: event.into_owned(),
+    }
+}
+
+/// Events to detections one at a time, as the worker makes them: the Sigma rules that give
+/// detections of their own, then the IOC lists' hits, with the worker's ids, categories,
+/// priorities and incident ids. Correlations are not fed. The simulator's accuracy harness
+/// scores through this, so it measures what the worker does.
+pub struct Detector<'r> {
+    rules: &'r Ruleset,
+    scratch: canhgac_sigma::Scratch,
+    matched: Vec<RuleIdx>,
+    hits: Vec<IocMatch>,
+}
+
+impl<'r> Detector<'r> {
+    pub fn new(rules: &'r Ruleset) -> Self {
+        Detector {
+            rules,
+            scratch: rules.engine.scratch(),
+            matched: Vec::new(),
+            hits: Vec::new(),
+        }
+    }
+
+    /// Appends every detection of `event` (an event of `agency`) to `out`; `iocs`, when
+    /// given, are the IOC lists applied.
+    pub fn detect(
+        &mut self,
+        agency: &str,
+        event: &Event,
+        iocs: Option<&crate::ioc::IocSet>,
+        out: &mut Vec<Detection>,
+    ) {
+        self.matched.clear();
+        self.hits.clear();
+        self.rules
+            .engine
+            .eval(event, &mut self.scratch, &mut self.matched);
+        if let Some(set) = iocs {
+            set.matches(event, &mut self.hits);
+        }
+        detections_of(
+            self.rules,
+            agency,
+            Cow::Borrowed(event),
+            &self.matched,
+            &self.hits,
+            out,
+        );
     }
 }
 

@@ -40,7 +40,7 @@ pub enum WorkerError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Detect(#[from] crate::DetectError),
+    Sigma(#[from] canhgac_sigma::SigmaError),
     #[error(transparent)]
     Taxonomy(#[from] crate::taxonomy::TaxonomyError),
     #[error(transparent)]

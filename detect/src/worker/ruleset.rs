@@ -20,7 +20,7 @@ use canhgac_core::registry::Registry;
 
 use crate::ioc::{IocLoader, IocSet, ListReport};
 use crate::taxonomy::Taxonomy;
-use crate::{CorrelationSet, Engine, EngineBuilder, LoadReport, Mappings, Placeholders};
+use canhgac_sigma::{CorrelationSet, Engine, EngineBuilder, LoadReport, Mappings, Placeholders};
 
 use super::WorkerError;
 
@@ -59,7 +59,7 @@ pub struct Ruleset {
     pub generation: u64,
     /// Warm working memory of the engine (route caches filled, buffers grown), taken by each
     /// evaluation job and given back when it ends.
-    scratch: std::sync::Mutex<Vec<crate::Scratch>>,
+    scratch: std::sync::Mutex<Vec<canhgac_sigma::Scratch>>,
 }
 
 impl RulesetSpec {
@@ -287,21 +287,21 @@ pub async fn watch(
     }
 }
 
-/// A [`crate::Scratch`] borrowed from a [`Ruleset`] (see [`Ruleset::scratch`]).
+/// A [`canhgac_sigma::Scratch`] borrowed from a [`Ruleset`] (see [`Ruleset::scratch`]).
 pub struct PooledScratch<'a> {
-    pool: &'a std::sync::Mutex<Vec<crate::Scratch>>,
-    scratch: Option<crate::Scratch>,
+    pool: &'a std::sync::Mutex<Vec<canhgac_sigma::Scratch>>,
+    scratch: Option<canhgac_sigma::Scratch>,
 }
 
 impl std::ops::Deref for PooledScratch<'_> {
-    type Target = crate::Scratch;
-    fn deref(&self) -> &crate::Scratch {
+    type Target = canhgac_sigma::Scratch;
+    fn deref(&self) -> &canhgac_sigma::Scratch {
         self.scratch.as_ref().expect("present until dropped")
     }
 }
 
 impl std::ops::DerefMut for PooledScratch<'_> {
-    fn deref_mut(&mut self) -> &mut crate::Scratch {
+    fn deref_mut(&mut self) -> &mut canhgac_sigma::Scratch {
         self.scratch.as_mut().expect("present until dropped")
     }
 }

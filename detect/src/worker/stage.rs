@@ -17,7 +17,7 @@ use super::correlate::{Correlator, SharedCorrelator};
 use super::detector::{correlation_detection, detections_of};
 use super::{DetectMetrics, RulesHandle, WorkerError};
 use crate::input::PayloadHead;
-use crate::CorrelationConfig;
+use canhgac_sigma::CorrelationConfig;
 
 /// Settings of the stage.
 #[derive(Debug, Clone)]
@@ -476,7 +476,7 @@ impl Order {
 struct Evaluated {
     agency: String,
     event: Event,
-    matched: Vec<crate::RuleIdx>,
+    matched: Vec<canhgac_sigma::RuleIdx>,
 }
 
 /// CPU time per evaluation phase of one rayon job, added to the metrics when it ends (the
@@ -520,9 +520,9 @@ impl Drop for Clock<'_> {
 /// read again and fail again after every restart. The job's scratch memory, which the panic may
 /// have left half updated, is replaced by `fresh`.
 fn guarded(
-    scratch: &mut crate::Scratch,
-    fresh: impl FnOnce() -> crate::Scratch,
-    eval: impl FnOnce(&mut crate::Scratch) -> (Outcome, Option<Evaluated>),
+    scratch: &mut canhgac_sigma::Scratch,
+    fresh: impl FnOnce() -> canhgac_sigma::Scratch,
+    eval: impl FnOnce(&mut canhgac_sigma::Scratch) -> (Outcome, Option<Evaluated>),
 ) -> (Outcome, Option<Evaluated>) {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eval(scratch))) {
         Ok(done) => done,
@@ -544,8 +544,8 @@ fn guarded(
 #[allow(clippy::too_many_arguments)]
 fn evaluate_one(
     rules: &super::Ruleset,
-    scratch: &mut crate::Scratch,
-    matched: &mut Vec<crate::RuleIdx>,
+    scratch: &mut canhgac_sigma::Scratch,
+    matched: &mut Vec<canhgac_sigma::RuleIdx>,
     hits: &mut Vec<crate::IocMatch>,
     clock: &mut Clock<'_>,
     agency: Option<String>,
@@ -682,7 +682,7 @@ mod tests {
 
     #[test]
     fn a_panicking_event_becomes_its_own_dlq_record_and_the_scratch_is_replaced() {
-        let engine = crate::EngineBuilder::new(crate::Mappings::builtin())
+        let engine = canhgac_sigma::EngineBuilder::new(canhgac_sigma::Mappings::builtin())
             .build()
             .0;
         let mut scratch = engine.scratch();

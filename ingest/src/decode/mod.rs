@@ -15,7 +15,7 @@ use crate::format::Format;
 
 mod cef;
 mod eml;
-mod error;
+
 mod evtx;
 mod json;
 mod reader;
@@ -27,9 +27,9 @@ mod web;
 mod windows;
 mod zeek;
 
+pub use crate::error::{render_error, DecodeError, ErrorKind, IngestError, Result};
 pub use cef::CefDecoder;
 pub use eml::EmlDecoder;
-pub use error::{render_error, DecodeError, ErrorKind, IngestError, Result};
 pub use evtx::{EvtxItem, EvtxOptions, EvtxReader};
 pub use json::JsonDecoder;
 pub use reader::{open_file, FileReader, Item, ReadOptions};
