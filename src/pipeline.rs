@@ -82,11 +82,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Opens the index and starts every stage.
-    pub async fn start(spec: PipelineSpec) -> anyhow::Result<Pipeline> {
+    /// Opens the index and starts every stage; their metrics go to `registry`.
+    pub async fn start(
+        spec: PipelineSpec,
+        registry: prometheus::Registry,
+    ) -> anyhow::Result<Pipeline> {
         std::fs::create_dir_all(&spec.data_dir)
             .with_context(|| format!("cannot create {}", spec.data_dir.display()))?;
-        let registry = canhgac_core::telemetry::new_registry();
         let topics = spec.topics.clone();
         let bus = Bus::new(spec.capacity);
         let events_prefix = topics.events("");

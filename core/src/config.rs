@@ -18,6 +18,70 @@ use crate::topics::{validate_id, Topics, DEFAULT_PREFIX};
 
 pub const ENV_PREFIX: &str = "CANHGAC_";
 
+/// An input format by its name (`sensor.format`, `[[run.sources]] format`, the sensor's
+/// `--format`): the one list of format names. `canhgac_ingest::Format` converts to and from it
+/// and takes its names from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputFormat {
+    Auto,
+    Windows,
+    Evtx,
+    Suricata,
+    Zeek,
+    Syslog,
+    Cef,
+    Web,
+    Json,
+    Eml,
+}
+
+impl InputFormat {
+    pub const ALL: [InputFormat; 10] = [
+        InputFormat::Auto,
+        InputFormat::Windows,
+        InputFormat::Evtx,
+        InputFormat::Suricata,
+        InputFormat::Zeek,
+        InputFormat::Syslog,
+        InputFormat::Cef,
+        InputFormat::Web,
+        InputFormat::Json,
+        InputFormat::Eml,
+    ];
+
+    /// The names of [`InputFormat::ALL`], in that order.
+    pub const NAMES: [&'static str; 10] = {
+        let mut names = [""; 10];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = InputFormat::ALL[i].name();
+            i += 1;
+        }
+        names
+    };
+
+    /// The configuration and command-line name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            InputFormat::Auto => "auto",
+            InputFormat::Windows => "windows",
+            InputFormat::Evtx => "evtx",
+            InputFormat::Suricata => "suricata",
+            InputFormat::Zeek => "zeek",
+            InputFormat::Syslog => "syslog",
+            InputFormat::Cef => "cef",
+            InputFormat::Web => "web",
+            InputFormat::Json => "json",
+            InputFormat::Eml => "eml",
+        }
+    }
+
+    /// The format named exactly `name` (as the configuration file must spell it).
+    pub fn from_name(name: &str) -> Option<InputFormat> {
+        InputFormat::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
 /// The configuration file as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -75,8 +139,7 @@ impl Default for RawTelemetry {
 pub struct RawSensor {
     pub agency: String,
     pub id: String,
-    /// `auto` or a format name (`windows`, `evtx`, `suricata`, `zeek`, `syslog`, `cef`, `web`,
-    /// `json`, `eml`).
+    /// `auto` or a format name: one of [`InputFormat::NAMES`].
     pub format: String,
     pub checkpoint_dir: String,
     /// Longest record accepted; longer ones go to the DLQ.
@@ -271,10 +334,8 @@ impl RawConfig {
         if let Some(s) = &id {
             validate_id("sensor", s).map_err(|e| invalid("sensor.id", e.to_string()))?;
         }
-        const FORMATS: &[&str] = &[
-            "auto", "windows", "evtx", "suricata", "zeek", "syslog", "cef", "web", "json", "eml",
-        ];
-        if !FORMATS.contains(&self.sensor.format.as_str()) {
+        const FORMATS: &[&str] = &InputFormat::NAMES;
+        if InputFormat::from_name(&self.sensor.format).is_none() {
             return Err(invalid(
                 "sensor.format",
                 format!(
@@ -444,6 +505,23 @@ mod tests {
             msg.contains("nope") && msg.contains("CANHGAC_KAFKA__NOPE"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn input_format_names_are_unique_and_round_trip() {
+        let names: std::collections::BTreeSet<&str> = InputFormat::NAMES.into_iter().collect();
+        assert_eq!(names.len(), InputFormat::ALL.len());
+        for f in InputFormat::ALL {
+            assert_eq!(InputFormat::from_name(f.name()), Some(f));
+        }
+        // Exact names only, as the configuration file must spell them.
+        assert_eq!(InputFormat::from_name("Windows"), None);
+        let err = RawConfig::parse("[sensor]\nformat = 'pcap'\n", Path::new("c.toml"), no_env())
+            .unwrap()
+            .validate("c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&InputFormat::NAMES.join("|")), "{err}");
     }
 
     #[test]

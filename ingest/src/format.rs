@@ -24,12 +24,16 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::str::FromStr;
 
+use canhgac_core::config::InputFormat;
 use serde_json::Value;
 
 use crate::error::IngestError;
 use crate::framing::{Frame, Framer, FramerConfig, Framing, Utf8Policy};
 
-/// An input format (the `--format` of the CLI).
+/// An input format (the `--format` of the CLI). Its names are
+/// [`canhgac_core::config::InputFormat`]'s: the two enums convert into each other, and each
+/// conversion is an exhaustive match, so a format added to one and not the other does not
+/// compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     Auto,
@@ -45,32 +49,34 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 10] = [
-        Format::Auto,
-        Format::Windows,
-        Format::Evtx,
-        Format::Suricata,
-        Format::Zeek,
-        Format::Syslog,
-        Format::Cef,
-        Format::Web,
-        Format::Json,
-        Format::Eml,
-    ];
+    /// Every format, in [`InputFormat::ALL`]'s order.
+    pub const ALL: [Format; InputFormat::ALL.len()] = {
+        let mut all = [Format::Auto; InputFormat::ALL.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = Format::from_input(InputFormat::ALL[i]);
+            i += 1;
+        }
+        all
+    };
 
     /// The CLI name.
     pub fn name(self) -> &'static str {
-        match self {
-            Format::Auto => "auto",
-            Format::Windows => "windows",
-            Format::Evtx => "evtx",
-            Format::Suricata => "suricata",
-            Format::Zeek => "zeek",
-            Format::Syslog => "syslog",
-            Format::Cef => "cef",
-            Format::Web => "web",
-            Format::Json => "json",
-            Format::Eml => "eml",
+        InputFormat::from(self).name()
+    }
+
+    const fn from_input(f: InputFormat) -> Format {
+        match f {
+            InputFormat::Auto => Format::Auto,
+            InputFormat::Windows => Format::Windows,
+            InputFormat::Evtx => Format::Evtx,
+            InputFormat::Suricata => Format::Suricata,
+            InputFormat::Zeek => Format::Zeek,
+            InputFormat::Syslog => Format::Syslog,
+            InputFormat::Cef => Format::Cef,
+            InputFormat::Web => Format::Web,
+            InputFormat::Json => Format::Json,
+            InputFormat::Eml => Format::Eml,
         }
     }
 
@@ -99,6 +105,29 @@ impl Format {
         match self {
             Format::Syslog | Format::Cef | Format::Web | Format::Eml => Utf8Policy::Lossy,
             _ => Utf8Policy::Strict,
+        }
+    }
+}
+
+impl From<InputFormat> for Format {
+    fn from(f: InputFormat) -> Format {
+        Format::from_input(f)
+    }
+}
+
+impl From<Format> for InputFormat {
+    fn from(f: Format) -> InputFormat {
+        match f {
+            Format::Auto => InputFormat::Auto,
+            Format::Windows => InputFormat::Windows,
+            Format::Evtx => InputFormat::Evtx,
+            Format::Suricata => InputFormat::Suricata,
+            Format::Zeek => InputFormat::Zeek,
+            Format::Syslog => InputFormat::Syslog,
+            Format::Cef => InputFormat::Cef,
+            Format::Web => InputFormat::Web,
+            Format::Json => InputFormat::Json,
+            Format::Eml => InputFormat::Eml,
         }
     }
 }
@@ -350,6 +379,14 @@ mod tests {
         }
         assert_eq!("SYSLOG".parse::<Format>().unwrap(), Format::Syslog);
         assert!("xml".parse::<Format>().is_err());
+        // The names are core's, and the error that lists them lists exactly those.
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(names, InputFormat::NAMES);
+        let err = "xml".parse::<Format>().unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("(expected {})", InputFormat::NAMES.join("|"))),
+            "{err}"
+        );
     }
 
     fn fmt(head: &str) -> Option<(Format, Option<Framing>)> {

@@ -2,10 +2,10 @@
 //!
 //! # Routes
 //!
-//! Every route is listed once in [`ROUTES`] with the [`Access`] it needs; the router is built
-//! from that table and a guard checks it on every request, so a route cannot exist without an
-//! access rule (deny by default), and the OpenAPI document (`/api/v1/openapi.json`) is tested
-//! against the same table.
+//! Every route is listed once in [`ROUTES`] with its method, path, the [`Access`] it needs and
+//! its handler; the router is built from that table and a guard checks it on every request, so
+//! a route cannot exist without an access rule (deny by default) nor a path without its
+//! handler, and the OpenAPI document (`/api/v1/openapi.json`) is tested against the same table.
 //!
 //! # Tenancy
 //!
@@ -40,7 +40,7 @@ mod ui;
 
 use std::sync::Arc;
 
-use axum::routing::{get, patch, MethodRouter};
+use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
 use canhgac_index::{IncidentIndex, IndexerHandle};
 use tokio_util::sync::CancellationToken;
@@ -52,36 +52,43 @@ pub use limits::Limits;
 pub use metrics::ServeMetrics;
 pub use tls::TlsConfig;
 
-/// One route: method, path pattern (axum syntax), the access it needs.
+/// One route: method, path pattern (axum syntax), the access it needs, its handler.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteSpec {
     pub method: &'static str,
     pub path: &'static str,
     pub access: Access,
+    /// The handler, on `method` only.
+    pub handler: fn() -> MethodRouter<ServerState>,
 }
 
-const fn r(method: &'static str, path: &'static str, access: Access) -> RouteSpec {
-    RouteSpec {
-        method,
-        path,
-        access,
-    }
+/// `route!(GET "/path", access, handler)`: the method is written once, for the table and for
+/// the handler's method filter.
+macro_rules! route {
+    ($method:ident $path:literal, $access:expr, $handler:path) => {
+        RouteSpec {
+            method: stringify!($method),
+            path: $path,
+            access: $access,
+            handler: || axum::routing::on(MethodFilter::$method, $handler),
+        }
+    };
 }
 
 /// Every route of the server.
 pub const ROUTES: &[RouteSpec] = &[
-    r("GET", "/", Access::Public),
-    r("GET", "/assets/{file}", Access::Public),
-    r("GET", "/healthz", Access::Public),
-    r("GET", "/readyz", Access::Public),
-    r("GET", "/metrics", Access::Metrics),
-    r("GET", "/api/v1/openapi.json", Access::Any),
-    r("GET", "/api/v1/whoami", Access::Any),
-    r("GET", "/api/v1/incidents", Access::Incidents),
-    r("GET", "/api/v1/incidents/{id}", Access::Incidents),
-    r("PATCH", "/api/v1/incidents/{id}", Access::Incidents),
-    r("GET", "/api/v1/stats/monthly", Access::Stats),
-    r("GET", "/api/v1/reports/{month}", Access::Stats),
+    route!(GET "/", Access::Public, ui::index),
+    route!(GET "/assets/{file}", Access::Public, ui::asset),
+    route!(GET "/healthz", Access::Public, api::healthz),
+    route!(GET "/readyz", Access::Public, api::readyz),
+    route!(GET "/metrics", Access::Metrics, api::metrics),
+    route!(GET "/api/v1/openapi.json", Access::Any, api::openapi),
+    route!(GET "/api/v1/whoami", Access::Any, api::whoami),
+    route!(GET "/api/v1/incidents", Access::Incidents, api::search),
+    route!(GET "/api/v1/incidents/{id}", Access::Incidents, api::incident),
+    route!(PATCH "/api/v1/incidents/{id}", Access::Incidents, api::set_status),
+    route!(GET "/api/v1/stats/monthly", Access::Stats, api::monthly),
+    route!(GET "/api/v1/reports/{month}", Access::Stats, api::report),
 ];
 
 /// What the handlers share. Cheap to clone.
@@ -140,38 +147,13 @@ impl ServerState {
     }
 }
 
-fn handler_for(method: &str, path: &str) -> Option<MethodRouter<ServerState>> {
-    Some(match (method, path) {
-        ("GET", "/") => get(ui::index),
-        ("GET", "/assets/{file}") => get(ui::asset),
-        ("GET", "/healthz") => get(api::healthz),
-        ("GET", "/readyz") => get(api::readyz),
-        ("GET", "/metrics") => get(api::metrics),
-        ("GET", "/api/v1/openapi.json") => get(api::openapi),
-        ("GET", "/api/v1/whoami") => get(api::whoami),
-        ("GET", "/api/v1/incidents") => get(api::search),
-        ("GET", "/api/v1/incidents/{id}") => get(api::incident),
-        ("PATCH", "/api/v1/incidents/{id}") => patch(api::set_status),
-        ("GET", "/api/v1/stats/monthly") => get(api::monthly),
-        ("GET", "/api/v1/reports/{month}") => get(api::report),
-        _ => return None,
-    })
-}
-
 /// The router: every route of [`ROUTES`] behind the access guard, JSON 404s elsewhere.
 pub fn router(state: ServerState) -> Router {
-    let mut router: Router<ServerState> = Router::new();
-    for spec in ROUTES {
-        match handler_for(spec.method, spec.path) {
-            Some(h) => router = router.route(spec.path, h),
-            None => tracing::error!(
-                method = spec.method,
-                path = spec.path,
-                "route without handler"
-            ),
-        }
-    }
-    router
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, spec| {
+            router.route(spec.path, (spec.handler)())
+        })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,

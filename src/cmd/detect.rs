@@ -9,16 +9,11 @@ use anyhow::Context;
 use canhgac_detect::worker::{
     self, DetectMetrics, DetectStage, RulesHandle, RulesetSpec, StageOptions,
 };
-use canhgac_kafka::{
-    parse_property, ClientSettings, KafkaPublisher, KafkaSubscription, SubscribeTo,
-    SubscriptionOptions,
-};
+use canhgac_kafka::{KafkaPublisher, KafkaSubscription, SubscribeTo, SubscriptionOptions};
 use clap::Args;
 
-use super::{
-    load_config, override_kafka, override_telemetry, shutdown_on_signals, validate_config,
-    UsageError,
-};
+use super::start::{self, KafkaRoleArgs, Role, RoleContext};
+use super::UsageError;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -48,10 +43,6 @@ that fails keeps the previous set, logs why and counts canhgac_detect_reloads_to
 #[derive(Debug, Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct DetectArgs {
-    /// Kafka bootstrap brokers [config: kafka.brokers]
-    #[arg(long, value_name = "HOST:PORT[,...]")]
-    brokers: Option<String>,
-
     /// Sigma rule files or directories (repeatable); e.g. the SigmaHQ corpus and rules/
     #[arg(long = "rules", value_name = "PATH", required = true)]
     rules: Vec<PathBuf>,
@@ -85,18 +76,6 @@ pub struct DetectArgs {
     #[arg(long, value_name = "FILE")]
     placeholders: Option<PathBuf>,
 
-    /// Prefix of every topic name [config: kafka.topic_prefix] [default: canhgac]
-    #[arg(long, value_name = "PREFIX")]
-    topic_prefix: Option<String>,
-
-    /// librdkafka property, passed through as is (repeatable) [config: kafka.properties]
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
-    properties: Vec<(String, String)>,
-
-    /// Serve Prometheus metrics at http://ADDR/metrics [config: telemetry.metrics_listen]
-    #[arg(long, value_name = "ADDR")]
-    metrics_listen: Option<std::net::SocketAddr>,
-
     /// Events evaluated together (in parallel across cores)
     #[arg(long, value_name = "N", default_value_t = 512)]
     batch: usize,
@@ -105,29 +84,15 @@ pub struct DetectArgs {
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     reload_interval: u64,
 
-    /// Configuration file (TOML)
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-
-    /// Log format on stderr: human or json [config: telemetry.log_format]
-    #[arg(long, value_name = "FORMAT")]
-    log_format: Option<String>,
+    #[command(flatten)]
+    common: KafkaRoleArgs,
 }
 
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let mut raw = load_config(args.config.as_deref())?;
-    override_kafka(
-        &mut raw,
-        &args.brokers,
-        &args.topic_prefix,
-        &args.properties,
-    );
-    override_telemetry(&mut raw, args.metrics_listen, &args.log_format);
-    if let Some(r) = &args.registry {
-        raw.registry.path = r.display().to_string();
-    }
-    let cfg = validate_config(raw, args.config.as_deref())?;
-    canhgac_core::telemetry::init_tracing(cfg.telemetry.log_format, &cfg.telemetry.log_level)?;
+    let cfg = args.common.configure(|raw| {
+        start::override_registry(raw, args.registry.as_deref());
+    })?;
+    let role = Role::configured(&cfg.telemetry)?;
     if args.batch == 0 {
         return Err(UsageError("--batch must be at least 1".into()).into());
     }
@@ -145,6 +110,77 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             .collect(),
     };
     let rules = spec.load(1).map_err(|e| UsageError(e.to_string()))?;
+    log_loaded(&rules);
+    let settings = start::client_settings(&cfg.kafka);
+    let topics = cfg.kafka.topics.clone();
+    role.run(|RoleContext { cancel, registry }| async move {
+        let metrics = DetectMetrics::new(&registry)?;
+        metrics.loaded(&rules);
+        let handle = RulesHandle::new(rules);
+        let every = if args.reload_interval == 0 {
+            Duration::from_secs(365 * 86_400)
+        } else {
+            Duration::from_secs(args.reload_interval)
+        };
+        let (m, h) = (metrics.clone(), handle.clone());
+        tokio::spawn(worker::watch(
+            spec,
+            handle.clone(),
+            every,
+            reload_on_sighup(),
+            move |outcome| m.reloaded(outcome, &h),
+            cancel.clone(),
+        ));
+        let publisher = KafkaPublisher::new(&settings)?;
+        let stage = DetectStage::new(
+            publisher.clone(),
+            topics.clone(),
+            handle,
+            metrics.clone(),
+            StageOptions {
+                batch: args.batch,
+                ..Default::default()
+            },
+        );
+        stage
+            .prepare()
+            .await
+            .context("cannot prepare the detections topic")?;
+        let options = SubscriptionOptions {
+            buffer: args.batch * 8,
+            ..Default::default()
+        };
+        let mut sub = KafkaSubscription::with_options(
+            &settings,
+            &args.group,
+            SubscribeTo::Pattern(topics.events_pattern()),
+            options,
+        )?;
+        let lag = sub.lag();
+        let gauge = metrics.consumer_lag.clone();
+        tokio::spawn(async move {
+            loop {
+                gauge.set(lag.load(Ordering::Relaxed));
+                tokio::time::sleep(worker::stage::LAG_INTERVAL).await;
+            }
+        });
+        tracing::info!(group = %args.group, pattern = %topics.events_pattern(), "detect worker started");
+        let result = stage.run(&mut sub, cancel).await;
+        sub.close().await;
+        publisher.flush(Duration::from_secs(10)).await.ok();
+        let stats = result.context("detect worker stopped")?;
+        tracing::info!(
+            events = stats.events,
+            detections = stats.detections,
+            dlq = stats.dlq,
+            acked = stats.acked,
+            "detect worker finished"
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn log_loaded(rules: &worker::Ruleset) {
     tracing::info!(
         rules = rules.engine.len(),
         rejected = rules.report.rejections.len(),
@@ -161,60 +197,20 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     for r in &rules.ioc_reports {
         tracing::info!(list = %r.id, indicators = r.distinct, skipped = r.skipped, "ioc list loaded");
     }
-    let settings = ClientSettings {
-        brokers: cfg.kafka.brokers.clone(),
-        properties: cfg.kafka.properties.clone(),
-    };
-    let topics = cfg.kafka.topics.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let cancel = shutdown_on_signals();
-        let registry = canhgac_core::telemetry::new_registry();
-        let metrics = DetectMetrics::new(&registry)?;
-        metrics.loaded(&rules);
-        if let Some(addr) = cfg.telemetry.metrics_listen {
-            crate::metrics_http::serve(addr, registry.clone(), cancel.clone()).await?;
+}
+
+/// A channel that gets a message on each SIGHUP (a reload request; at most one pending).
+fn reload_on_sighup() -> tokio::sync::mpsc::Receiver<()> {
+    let (hup_tx, hup_rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading rules");
+            let _ = hup_tx.try_send(());
         }
-        let handle = RulesHandle::new(rules);
-        let (hup_tx, hup_rx) = tokio::sync::mpsc::channel(1);
-        tokio::spawn(async move {
-            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
-            while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading rules");
-                let _ = hup_tx.try_send(());
-            }
-        });
-        let every = if args.reload_interval == 0 { Duration::from_secs(365 * 86_400) } else { Duration::from_secs(args.reload_interval) };
-        let (m, h) = (metrics.clone(), handle.clone());
-        tokio::spawn(worker::watch(
-            spec,
-            handle.clone(),
-            every,
-            hup_rx,
-            move |outcome| m.reloaded(outcome, &h),
-            cancel.clone(),
-        ));
-        let publisher = KafkaPublisher::new(&settings)?;
-        let stage = DetectStage::new(publisher.clone(), topics.clone(), handle, metrics.clone(), StageOptions { batch: args.batch, ..Default::default() });
-        stage.prepare().await.context("cannot prepare the detections topic")?;
-        let options = SubscriptionOptions { buffer: args.batch * 8, ..Default::default() };
-        let mut sub = KafkaSubscription::with_options(&settings, &args.group, SubscribeTo::Pattern(topics.events_pattern()), options)?;
-        let lag = sub.lag();
-        let gauge = metrics.consumer_lag.clone();
-        tokio::spawn(async move {
-            loop {
-                gauge.set(lag.load(Ordering::Relaxed));
-                tokio::time::sleep(worker::stage::LAG_INTERVAL).await;
-            }
-        });
-        tracing::info!(group = %args.group, pattern = %topics.events_pattern(), "detect worker started");
-        let result = stage.run(&mut sub, cancel).await;
-        sub.close().await;
-        publisher.flush(Duration::from_secs(10)).await.ok();
-        let stats = result.context("detect worker stopped")?;
-        tracing::info!(events = stats.events, detections = stats.detections, dlq = stats.dlq, acked = stats.acked, "detect worker finished");
-        Ok(ExitCode::SUCCESS)
-    })
+    });
+    hup_rx
 }

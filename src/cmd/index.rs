@@ -1,21 +1,16 @@
 //! `canhgac index`: consume `<prefix>.detections` into the tantivy incident index.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use canhgac_index::{CommitPolicy, IndexMetrics, Indexer, IndexerOptions, Retention, RunOptions};
-use canhgac_kafka::{
-    parse_property, ClientSettings, KafkaSubscription, SubscribeTo, SubscriptionOptions,
-};
+use canhgac_kafka::{KafkaSubscription, SubscribeTo, SubscriptionOptions};
 use clap::Args;
 
-use super::{
-    load_config, override_kafka, override_telemetry, shutdown_on_signals, validate_config,
-    UsageError,
-};
+use super::start::{self, KafkaRoleArgs, Role, RoleContext};
+use super::UsageError;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -42,10 +37,6 @@ One process writes an index; a second `canhgac index` on the same directory fail
 #[derive(Debug, Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct IndexArgs {
-    /// Kafka bootstrap brokers [config: kafka.brokers]
-    #[arg(long, value_name = "HOST:PORT[,...]")]
-    brokers: Option<String>,
-
     /// Index directory (created when missing)
     #[arg(long, value_name = "DIR")]
     index: PathBuf,
@@ -53,14 +44,6 @@ pub struct IndexArgs {
     /// Consumer group id
     #[arg(long, value_name = "ID", default_value = "canhgac-index")]
     group: String,
-
-    /// Prefix of every topic name [config: kafka.topic_prefix] [default: canhgac]
-    #[arg(long, value_name = "PREFIX")]
-    topic_prefix: Option<String>,
-
-    /// librdkafka property, passed through as is (repeatable) [config: kafka.properties]
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
-    properties: Vec<(String, String)>,
 
     /// Commit at most this long after the first uncommitted detection
     #[arg(long, value_name = "MS", default_value_t = 2000)]
@@ -83,33 +66,16 @@ pub struct IndexArgs {
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     heap_mib: usize,
 
-    /// Serve Prometheus metrics at http://ADDR/metrics [config: telemetry.metrics_listen]
-    #[arg(long, value_name = "ADDR")]
-    metrics_listen: Option<SocketAddr>,
-
-    /// Configuration file (TOML)
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-
-    /// Log format on stderr [config: telemetry.log_format]
-    #[arg(long, value_name = "human|json")]
-    log_format: Option<String>,
+    #[command(flatten)]
+    common: KafkaRoleArgs,
 }
 
 pub fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
-    let mut raw = load_config(args.config.as_deref())?;
-    override_kafka(
-        &mut raw,
-        &args.brokers,
-        &args.topic_prefix,
-        &args.properties,
-    );
-    override_telemetry(&mut raw, args.metrics_listen, &args.log_format);
-    let cfg = validate_config(raw, args.config.as_deref())?;
+    let cfg = args.common.configure(|_| {})?;
     if args.commit_docs == 0 {
         return Err(UsageError("--commit-docs must be at least 1".into()).into());
     }
-    canhgac_core::telemetry::init_tracing(cfg.telemetry.log_format, &cfg.telemetry.log_level)?;
+    let role = Role::configured(&cfg.telemetry)?;
     let mut options = IndexerOptions {
         commit: CommitPolicy {
             max_docs: args.commit_docs,
@@ -122,20 +88,9 @@ pub fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
         options.threads = t.max(1);
     }
     let topic = cfg.kafka.topics.detections();
-    let settings = ClientSettings {
-        brokers: cfg.kafka.brokers.clone(),
-        properties: cfg.kafka.properties.clone(),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let cancel = shutdown_on_signals();
-        let registry = canhgac_core::telemetry::new_registry();
+    let settings = start::client_settings(&cfg.kafka);
+    role.run(|RoleContext { cancel, registry }| async move {
         let metrics = IndexMetrics::new(&registry)?;
-        if let Some(addr) = cfg.telemetry.metrics_listen {
-            crate::metrics_http::serve(addr, registry.clone(), cancel.clone()).await?;
-        }
         let dir = args.index.clone();
         let mut indexer = tokio::task::spawn_blocking(move || Indexer::open(&dir, options))
             .await?

@@ -1,6 +1,5 @@
 //! `canhgac notify`: alert delivery to the agencies.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,19 +8,14 @@ use std::time::Duration;
 use anyhow::Context;
 use canhgac_core::registry::Registry;
 use canhgac_core::transport::Publisher;
-use canhgac_kafka::{
-    parse_property, ClientSettings, KafkaPublisher, KafkaSubscription, SubscribeTo,
-    SubscriptionOptions,
-};
+use canhgac_kafka::{KafkaPublisher, KafkaSubscription, SubscribeTo, SubscriptionOptions};
 use canhgac_notify::{
     Backoff, Channels, Notifier, NotifyMetrics, NotifyOptions, SmtpSettings, Store,
 };
 use clap::Args;
 
-use super::{
-    load_config, override_kafka, override_telemetry, shutdown_on_signals, validate_config,
-    UsageError,
-};
+use super::start::{self, KafkaRoleArgs, Role, RoleContext};
+use super::UsageError;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -53,17 +47,9 @@ smtps://host:465 (TLS); credentials as smtp://user:password@host.";
 #[derive(Debug, Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct NotifyArgs {
-    /// Kafka bootstrap brokers [config: kafka.brokers]
-    #[arg(long, value_name = "HOST:PORT[,...]")]
-    brokers: Option<String>,
-
     /// Agency registry (TOML) with each agency's alert channels [config: registry.path]
     #[arg(long, value_name = "FILE")]
     registry: Option<PathBuf>,
-
-    /// Prefix of every topic name [config: kafka.topic_prefix] [default: canhgac]
-    #[arg(long, value_name = "PREFIX")]
-    topic_prefix: Option<String>,
 
     /// Directory of the delivery store (created when missing)
     #[arg(long, value_name = "DIR", default_value = "notify-state")]
@@ -72,10 +58,6 @@ pub struct NotifyArgs {
     /// Consumer group id
     #[arg(long, value_name = "ID", default_value = "canhgac-notify")]
     group: String,
-
-    /// librdkafka property, passed through as is (repeatable) [config: kafka.properties]
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
-    properties: Vec<(String, String)>,
 
     /// SMTP server for e-mail channels (see below)
     #[arg(long, value_name = "URL")]
@@ -126,32 +108,14 @@ pub struct NotifyArgs {
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     timeout_ms: u64,
 
-    /// Serve Prometheus metrics at http://ADDR/metrics [config: telemetry.metrics_listen]
-    #[arg(long, value_name = "ADDR")]
-    metrics_listen: Option<SocketAddr>,
-
-    /// Configuration file (TOML)
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-
-    /// Log format on stderr [config: telemetry.log_format]
-    #[arg(long, value_name = "human|json")]
-    log_format: Option<String>,
+    #[command(flatten)]
+    common: KafkaRoleArgs,
 }
 
 pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
-    let mut raw = load_config(args.config.as_deref())?;
-    override_kafka(
-        &mut raw,
-        &args.brokers,
-        &args.topic_prefix,
-        &args.properties,
-    );
-    if let Some(r) = &args.registry {
-        raw.registry.path = r.display().to_string();
-    }
-    override_telemetry(&mut raw, args.metrics_listen, &args.log_format);
-    let cfg = validate_config(raw, args.config.as_deref())?;
+    let cfg = args.common.configure(|raw| {
+        start::override_registry(raw, args.registry.as_deref());
+    })?;
     let registry_path = cfg
         .registry_path
         .clone()
@@ -162,7 +126,7 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
             UsageError("--max-attempts and --concurrency must be at least 1".into()).into(),
         );
     }
-    canhgac_core::telemetry::init_tracing(cfg.telemetry.log_format, &cfg.telemetry.log_level)?;
+    let role = Role::configured(&cfg.telemetry)?;
     let options = NotifyOptions {
         thresholds: args.threshold.clone(),
         max_attempts: args.max_attempts,
@@ -175,76 +139,70 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
         concurrency: args.concurrency,
         ..Default::default()
     };
-    let settings = ClientSettings {
-        brokers: cfg.kafka.brokers.clone(),
-        properties: cfg.kafka.properties.clone(),
-    };
+    let settings = start::client_settings(&cfg.kafka);
     let topics = cfg.kafka.topics.clone();
     let smtp = args.smtp_url.clone().map(|url| SmtpSettings {
         url,
         from: args.smtp_from.clone(),
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let cancel = shutdown_on_signals();
-        let prom = canhgac_core::telemetry::new_registry();
-        let metrics = NotifyMetrics::new(&prom)?;
-        if let Some(addr) = cfg.telemetry.metrics_listen {
-            crate::metrics_http::serve(addr, prom.clone(), cancel.clone()).await?;
-        }
-        let publisher = KafkaPublisher::new(&settings)?;
-        let mut alert_topics: Vec<String> =
-            registry.agencies().map(|a| topics.alerts(&a.id)).collect();
-        alert_topics.push(topics.alerts("dlq"));
-        publisher.ensure_topics(&alert_topics).await?;
-        let channels = Channels::new(
-            publisher.clone(),
-            topics.clone(),
-            &registry,
-            smtp,
-            Duration::from_millis(args.timeout_ms.max(1)),
-            |k| std::env::var(k).ok(),
-        )
-        .map_err(|e| UsageError(e.to_string()))?;
-        let dir = args.state.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&dir))
-            .await?
-            .with_context(|| {
-                format!("cannot open the delivery store in {}", args.state.display())
-            })?;
-        let detections = topics.detections();
-        tracing::info!(
-            topic = detections,
-            state = %store.path().display(),
-            agencies = registry.len(),
-            "notifier starting"
-        );
-        let mut subscription = KafkaSubscription::with_options(
-            &settings,
-            &args.group,
-            SubscribeTo::Topics(vec![detections]),
-            SubscriptionOptions::default(),
-        )?;
-        let notifier = Notifier::new(
-            Arc::new(store),
-            Arc::new(registry),
-            channels,
-            options,
-            metrics,
-        );
-        let summary = notifier.run(&mut subscription, cancel).await;
-        subscription.close().await;
-        let _ = publisher.flush(Duration::from_secs(10)).await;
-        let summary = summary.context("notifier stopped")?;
-        tracing::info!(
-            messages = summary.messages,
-            alerts = summary.alerts,
-            duplicates = summary.duplicates,
-            rejected = summary.rejected,
-            "notifier finished"
-        );
-        Ok(ExitCode::SUCCESS)
-    })
+    role.run(
+        |RoleContext {
+             cancel,
+             registry: prom,
+         }| async move {
+            let metrics = NotifyMetrics::new(&prom)?;
+            let publisher = KafkaPublisher::new(&settings)?;
+            let mut alert_topics: Vec<String> =
+                registry.agencies().map(|a| topics.alerts(&a.id)).collect();
+            alert_topics.push(topics.alerts("dlq"));
+            publisher.ensure_topics(&alert_topics).await?;
+            let channels = Channels::new(
+                publisher.clone(),
+                topics.clone(),
+                &registry,
+                smtp,
+                Duration::from_millis(args.timeout_ms.max(1)),
+                |k| std::env::var(k).ok(),
+            )
+            .map_err(|e| UsageError(e.to_string()))?;
+            let dir = args.state.clone();
+            let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+                .await?
+                .with_context(|| {
+                    format!("cannot open the delivery store in {}", args.state.display())
+                })?;
+            let detections = topics.detections();
+            tracing::info!(
+                topic = detections,
+                state = %store.path().display(),
+                agencies = registry.len(),
+                "notifier starting"
+            );
+            let mut subscription = KafkaSubscription::with_options(
+                &settings,
+                &args.group,
+                SubscribeTo::Topics(vec![detections]),
+                SubscriptionOptions::default(),
+            )?;
+            let notifier = Notifier::new(
+                Arc::new(store),
+                Arc::new(registry),
+                channels,
+                options,
+                metrics,
+            );
+            let summary = notifier.run(&mut subscription, cancel).await;
+            subscription.close().await;
+            let _ = publisher.flush(Duration::from_secs(10)).await;
+            let summary = summary.context("notifier stopped")?;
+            tracing::info!(
+                messages = summary.messages,
+                alerts = summary.alerts,
+                duplicates = summary.duplicates,
+                rejected = summary.rejected,
+                "notifier finished"
+            );
+            Ok(ExitCode::SUCCESS)
+        },
+    )
 }

@@ -2,19 +2,24 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
-use canhgac_detect::worker::RulesetSpec;
+use canhgac_core::config::{Config, RawConfig};
+use canhgac_core::runconfig::RunSettings;
+use canhgac_detect::worker::{Ruleset, RulesetSpec};
 use canhgac_ingest::decode::DecoderOptions;
 use canhgac_ingest::sensor::Identity;
 use canhgac_ingest::source::file::FileOptions;
 use canhgac_ingest::Format;
+use canhgac_sim::Simulator;
 use clap::Args;
+use tokio_util::sync::CancellationToken;
 
-use super::{
-    load_config, override_telemetry, shutdown_on_signals, validate_config, UsageError, EXIT_PARTIAL,
-};
-use crate::pipeline::{Pipeline, PipelineSpec, SourceSpec};
+use super::start::{self, ConfigArgs, Role, RoleContext, TelemetryArgs};
+use super::{UsageError, EXIT_PARTIAL};
+use crate::pipeline::{Pipeline, PipelineSpec, PipelineSummary, SourceSpec};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -46,9 +51,8 @@ decode are appended to <data_dir>/dlq.jsonl with the reason.";
 #[derive(Debug, Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct RunArgs {
-    /// Configuration file (TOML; see the examples below)
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
 
     /// Directory of the index, checkpoints and DLQ file [config: run.data_dir]
     #[arg(long, value_name = "DIR")]
@@ -96,17 +100,83 @@ pub struct RunArgs {
     #[arg(long)]
     once: bool,
 
-    /// Serve Prometheus metrics at http://ADDR/metrics [config: telemetry.metrics_listen]
-    #[arg(long, value_name = "ADDR")]
-    metrics_listen: Option<std::net::SocketAddr>,
-
-    /// Log format on stderr [config: telemetry.log_format]
-    #[arg(long, value_name = "human|json")]
-    log_format: Option<String>,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut raw = load_config(args.config.as_deref())?;
+    let sources = parse_sources(&args)?;
+    let cfg = start::configure(&args.config, None, Some(&args.telemetry), |raw| {
+        apply_options(&args, sources, raw)
+    })?;
+    let role = Role::configured(&cfg.telemetry)?;
+    check(&args, &cfg.run)?;
+    let rules = load_rules(&cfg)?;
+    let spec = PipelineSpec {
+        topics: cfg.kafka.topics.clone(),
+        data_dir: cfg.run.data_dir.clone(),
+        rules,
+        commit_interval: cfg.run.commit_interval,
+        capacity: cfg.run.channel_capacity,
+        sources: source_specs(&cfg)?,
+        checkpoint_interval: cfg.sensor.checkpoint_interval,
+        max_in_flight: cfg.sensor.max_in_flight,
+    };
+    let sim = simulator(&args, &cfg)?;
+    role.run(|RoleContext { cancel, registry }| async move {
+        let started = Instant::now();
+        let mut pipeline = Pipeline::start(spec, registry)
+            .await
+            .context("cannot start the pipeline")?;
+        if let Some(addr) = cfg.run.listen {
+            serve_ui(&pipeline, addr, &cfg.run, cancel.clone()).await?;
+        }
+        tracing::info!(data_dir = %cfg.run.data_dir.display(), sources = cfg.run.sources.len(), "pipeline started");
+        feed(&args, &mut pipeline, sim, &cfg, &cancel, started).await?;
+        if !args.once {
+            cancel.cancelled().await;
+        }
+        let summary = pipeline.shutdown().await?;
+        report(&summary, args.once, &cfg.run, started);
+        Ok(if summary.failed_sources > 0 {
+            ExitCode::from(EXIT_PARTIAL)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+/// `--source AGENCY:SENSOR:PATH`, as `[[run.sources]]` entries.
+fn parse_sources(args: &RunArgs) -> anyhow::Result<Vec<canhgac_core::runconfig::RawRunSource>> {
+    args.sources
+        .iter()
+        .map(|s| {
+            let mut parts = s.splitn(3, ':');
+            let (Some(agency), Some(sensor), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(UsageError(format!(
+                    "--source {s:?}: expected AGENCY:SENSOR:PATH, e.g. byt:web-01:/var/log/nginx"
+                ))
+                .into());
+            };
+            Ok(canhgac_core::runconfig::RawRunSource {
+                agency: agency.into(),
+                sensor: sensor.into(),
+                format: "auto".into(),
+                paths: vec![path.into()],
+                follow: !args.once,
+            })
+        })
+        .collect()
+}
+
+/// The command line over the `[run]` and `[registry]` sections.
+fn apply_options(
+    args: &RunArgs,
+    sources: Vec<canhgac_core::runconfig::RawRunSource>,
+    raw: &mut RawConfig,
+) {
     if let Some(d) = &args.data_dir {
         raw.run.data_dir = d.display().to_string();
     }
@@ -119,34 +189,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !args.ioc.is_empty() {
         raw.run.ioc = args.ioc.iter().map(|p| p.display().to_string()).collect();
     }
-    if let Some(r) = &args.registry {
-        raw.registry.path = r.display().to_string();
-    } else if raw.registry.path.is_empty()
-        && std::path::Path::new("rules/agencies.example.toml").exists()
+    start::override_registry(raw, args.registry.as_deref());
+    if raw.registry.path.is_empty() && std::path::Path::new("rules/agencies.example.toml").exists()
     {
         raw.registry.path = "rules/agencies.example.toml".into();
     }
-    for s in &args.sources {
-        let mut parts = s.splitn(3, ':');
-        let (Some(agency), Some(sensor), Some(path)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(UsageError(format!(
-                "--source {s:?}: expected AGENCY:SENSOR:PATH, e.g. byt:web-01:/var/log/nginx"
-            ))
-            .into());
-        };
-        raw.run.sources.push(canhgac_core::runconfig::RawRunSource {
-            agency: agency.into(),
-            sensor: sensor.into(),
-            format: "auto".into(),
-            paths: vec![path.into()],
-            follow: !args.once,
-        });
-    }
-    override_telemetry(&mut raw, args.metrics_listen, &args.log_format);
-    let cfg = validate_config(raw, args.config.as_deref())?;
-    canhgac_core::telemetry::init_tracing(cfg.telemetry.log_format, &cfg.telemetry.log_level)?;
-    let run = cfg.run.clone();
+    raw.run.sources.extend(sources);
+}
+
+/// What the checked configuration cannot know: `--once` against followed sources, and rule
+/// paths that do not exist.
+fn check(args: &RunArgs, run: &RunSettings) -> anyhow::Result<()> {
     if args.once && run.sources.iter().any(|s| s.follow) {
         return Err(UsageError(
             "--once reads sources to their end, but the configuration follows some ([[run.sources]] follow = true)".into(),
@@ -162,13 +215,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .into());
         }
     }
+    Ok(())
+}
+
+fn load_rules(cfg: &Config) -> anyhow::Result<Ruleset> {
     let spec = RulesetSpec {
-        rules: run.rules.clone(),
+        rules: cfg.run.rules.clone(),
         mappings: None,
         placeholders: None,
-        taxonomy: run.taxonomy.clone(),
+        taxonomy: cfg.run.taxonomy.clone(),
         registry: cfg.registry_path.clone(),
-        ioc: run.ioc.clone(),
+        ioc: cfg.run.ioc.clone(),
         ioc_vars: Vec::new(),
     };
     let rules = spec.load(1).map_err(|e| UsageError(e.to_string()))?;
@@ -178,155 +235,155 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         agencies = rules.registry.len(),
         "rules loaded"
     );
+    Ok(rules)
+}
+
+/// One in-process sensor per `[[run.sources]]` entry.
+fn source_specs(cfg: &Config) -> anyhow::Result<Vec<SourceSpec>> {
     let decoder = DecoderOptions::default();
-    let mut sources = Vec::new();
-    for s in &run.sources {
-        let format: Format = s
-            .format
-            .parse()
-            .map_err(|e: canhgac_ingest::decode::IngestError| UsageError(e.to_string()))?;
-        sources.push(SourceSpec {
-            ident: Identity {
-                agency: s.agency.clone(),
-                sensor: s.sensor.clone(),
-                topics: cfg.kafka.topics.clone(),
-            },
-            file: FileOptions {
-                format,
-                max_record_len: cfg.sensor.max_record_bytes,
-                follow: s.follow,
-                poll_interval: cfg.sensor.poll_interval,
-                decoder: decoder.clone(),
-            },
-            paths: s.paths.clone(),
-        });
-    }
-    let topics = cfg.kafka.topics.clone();
-    let spec = PipelineSpec {
-        topics: cfg.kafka.topics.clone(),
-        data_dir: run.data_dir.clone(),
-        rules,
-        commit_interval: run.commit_interval,
-        capacity: run.channel_capacity,
-        sources,
-        checkpoint_interval: cfg.sensor.checkpoint_interval,
-        max_in_flight: cfg.sensor.max_in_flight,
-    };
-    let sim = match &args.simulate {
-        None => None,
-        Some(months) => {
-            let (from, to) = months.split_once("..").unwrap_or((months, months));
-            let parse = |m: &str| {
-                m.parse::<canhgac_sim::Month>()
-                    .map_err(|e| UsageError(format!("--simulate {months:?}: {e}")))
-            };
-            let path = cfg.registry_path.clone().ok_or_else(|| {
-                UsageError("--simulate needs an agency registry (--registry FILE)".into())
-            })?;
-            let registry = canhgac_core::registry::Registry::load(&path)
-                .map_err(|e| UsageError(e.to_string()))?;
-            let mut config = canhgac_sim::SimConfig::new(registry, parse(from)?, parse(to)?);
-            config.events_per_day = args.simulate_scale;
-            config.seed = args.simulate_seed;
-            Some(std::sync::Arc::new(
-                canhgac_sim::Simulator::new(config).map_err(|e| UsageError(e.to_string()))?,
-            ))
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let cancel = shutdown_on_signals();
-        let started = std::time::Instant::now();
-        let mut pipeline = Pipeline::start(spec)
-            .await
-            .context("cannot start the pipeline")?;
-        if let Some(addr) = cfg.telemetry.metrics_listen {
-            crate::metrics_http::serve(addr, pipeline.registry.clone(), cancel.clone()).await?;
-        }
-        if let Some(addr) = run.listen {
-            let (auth, token) = canhgac_serve::Auth::ephemeral_national()?;
-            let audit = canhgac_serve::AuditLog::open(&run.data_dir.join("audit.jsonl"))?;
-            let state = canhgac_serve::ServerState::new(
-                pipeline.index.clone(),
-                Some(pipeline.handle.clone()),
-                auth,
-                audit,
-                canhgac_serve::Limits::default(),
-            )
-            .with_registry(pipeline.registry.clone())?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} (run.listen / --listen)"))?;
-            let local = listener.local_addr()?;
-            let c = cancel.clone();
-            tokio::spawn(async move {
-                if let Err(e) = canhgac_serve::serve(listener, state, c).await {
-                    tracing::error!("web server stopped: {e}");
-                }
-            });
-            eprintln!("canhgac: web UI and API at http://{local}/  (open http://{local}/#token={token} ; national token, valid until this process stops)");
-        }
-        tracing::info!(data_dir = %run.data_dir.display(), sources = run.sources.len(), "pipeline started");
-        // The simulator's publishing future is not Send: run it beside the wait, not spawned.
-        let sim_publisher = pipeline.publisher();
-        let sim_cancel = cancel.clone();
-        let sim_topics = topics.clone();
-        let simulated = async move {
-            match sim {
-                Some(sim) => Some(
-                    canhgac_sim::publish::publish(sim, sim_publisher, sim_topics, None, 20_000, sim_cancel)
-                        .await,
-                ),
-                None => None,
-            }
-        };
-        let sources = async {
-            if args.once {
-                pipeline.sources_done(&cancel).await;
-            }
-        };
-        let (simulated, ()) = tokio::join!(simulated, sources);
-        if let Some(stats) = simulated {
-            let stats = stats.context("simulator")?;
-            eprintln!(
-                "canhgac: simulated {} records ({} rejected), all indexed after {:.1} s",
-                stats.records,
-                stats.dlq,
-                started.elapsed().as_secs_f64()
-            );
-        }
-        if !args.once {
-            cancel.cancelled().await;
-        }
-        let summary = pipeline.shutdown().await?;
-        tracing::info!(
-            events = summary.events,
-            rejected = summary.rejected,
-            detections = summary.detections,
-            indexed = summary.indexed,
-            duplicates = summary.duplicates,
-            dlq = summary.dlq_records,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "pipeline stopped"
-        );
-        if args.once {
-            println!(
-                "{} events read, {} rejected (see {}), {} detections, {} indexed ({} already present) in {:.1} s",
-                summary.events,
-                summary.rejected,
-                run.data_dir.join("dlq.jsonl").display(),
-                summary.detections,
-                summary.indexed,
-                summary.duplicates,
-                started.elapsed().as_secs_f64()
-            );
-        }
-        Ok(if summary.failed_sources > 0 {
-            ExitCode::from(EXIT_PARTIAL)
-        } else {
-            ExitCode::SUCCESS
+    cfg.run
+        .sources
+        .iter()
+        .map(|s| {
+            let format: Format = s
+                .format
+                .parse()
+                .map_err(|e: canhgac_ingest::decode::IngestError| UsageError(e.to_string()))?;
+            Ok(SourceSpec {
+                ident: Identity {
+                    agency: s.agency.clone(),
+                    sensor: s.sensor.clone(),
+                    topics: cfg.kafka.topics.clone(),
+                },
+                file: FileOptions {
+                    format,
+                    max_record_len: cfg.sensor.max_record_bytes,
+                    follow: s.follow,
+                    poll_interval: cfg.sensor.poll_interval,
+                    decoder: decoder.clone(),
+                },
+                paths: s.paths.clone(),
+            })
         })
-    })
+        .collect()
+}
+
+/// The simulator of `--simulate MONTHS`, over the agencies of the registry.
+fn simulator(args: &RunArgs, cfg: &Config) -> anyhow::Result<Option<Arc<Simulator>>> {
+    let Some(months) = &args.simulate else {
+        return Ok(None);
+    };
+    let (from, to) = months.split_once("..").unwrap_or((months, months));
+    let parse = |m: &str| {
+        m.parse::<canhgac_sim::Month>()
+            .map_err(|e| UsageError(format!("--simulate {months:?}: {e}")))
+    };
+    let path = cfg.registry_path.clone().ok_or_else(|| {
+        UsageError("--simulate needs an agency registry (--registry FILE)".into())
+    })?;
+    let registry =
+        canhgac_core::registry::Registry::load(&path).map_err(|e| UsageError(e.to_string()))?;
+    let mut config = canhgac_sim::SimConfig::new(registry, parse(from)?, parse(to)?);
+    config.events_per_day = args.simulate_scale;
+    config.seed = args.simulate_seed;
+    Ok(Some(Arc::new(
+        Simulator::new(config).map_err(|e| UsageError(e.to_string()))?,
+    )))
+}
+
+/// The web UI and API on `addr` over the pipeline's index, with a one-off national token.
+async fn serve_ui(
+    pipeline: &Pipeline,
+    addr: std::net::SocketAddr,
+    run: &RunSettings,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let (auth, token) = canhgac_serve::Auth::ephemeral_national()?;
+    let audit = canhgac_serve::AuditLog::open(&run.data_dir.join("audit.jsonl"))?;
+    let state = canhgac_serve::ServerState::new(
+        pipeline.index.clone(),
+        Some(pipeline.handle.clone()),
+        auth,
+        audit,
+        canhgac_serve::Limits::default(),
+    )
+    .with_registry(pipeline.registry.clone())?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (run.listen / --listen)"))?;
+    let local = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = canhgac_serve::serve(listener, state, cancel).await {
+            tracing::error!("web server stopped: {e}");
+        }
+    });
+    eprintln!("canhgac: web UI and API at http://{local}/  (open http://{local}/#token={token} ; national token, valid until this process stops)");
+    Ok(())
+}
+
+/// Publishes the simulator's traffic (if any) and, with `--once`, waits until the sources are
+/// read and everything they produced is indexed.
+async fn feed(
+    args: &RunArgs,
+    pipeline: &mut Pipeline,
+    sim: Option<Arc<Simulator>>,
+    cfg: &Config,
+    cancel: &CancellationToken,
+    started: Instant,
+) -> anyhow::Result<()> {
+    // The simulator's publishing future is not Send: run it beside the wait, not spawned.
+    let publisher = pipeline.publisher();
+    let topics = cfg.kafka.topics.clone();
+    let sim_cancel = cancel.clone();
+    let simulated = async move {
+        match sim {
+            Some(sim) => Some(
+                canhgac_sim::publish::publish(sim, publisher, topics, None, 20_000, sim_cancel)
+                    .await,
+            ),
+            None => None,
+        }
+    };
+    let sources = async {
+        if args.once {
+            pipeline.sources_done(cancel).await;
+        }
+    };
+    let (simulated, ()) = tokio::join!(simulated, sources);
+    if let Some(stats) = simulated {
+        let stats = stats.context("simulator")?;
+        eprintln!(
+            "canhgac: simulated {} records ({} rejected), all indexed after {:.1} s",
+            stats.records,
+            stats.dlq,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Logs the summary; with `--once` also prints it on stdout.
+fn report(summary: &PipelineSummary, once: bool, run: &RunSettings, started: Instant) {
+    tracing::info!(
+        events = summary.events,
+        rejected = summary.rejected,
+        detections = summary.detections,
+        indexed = summary.indexed,
+        duplicates = summary.duplicates,
+        dlq = summary.dlq_records,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "pipeline stopped"
+    );
+    if once {
+        println!(
+            "{} events read, {} rejected (see {}), {} detections, {} indexed ({} already present) in {:.1} s",
+            summary.events,
+            summary.rejected,
+            run.data_dir.join("dlq.jsonl").display(),
+            summary.detections,
+            summary.indexed,
+            summary.duplicates,
+            started.elapsed().as_secs_f64()
+        );
+    }
 }

@@ -13,14 +13,12 @@ use canhgac_ingest::sensor::{Identity, Progress, Sensor, SensorMetrics, SensorOp
 use canhgac_ingest::source::file::FileOptions;
 use canhgac_ingest::source::listen::{self, ListenContext};
 use canhgac_ingest::Format;
-use canhgac_kafka::{parse_property, ClientSettings, KafkaPublisher};
+use canhgac_kafka::KafkaPublisher;
 use chrono::FixedOffset;
 use clap::Args;
 
-use super::{
-    load_config, override_kafka, override_telemetry, shutdown_on_signals, validate_config,
-    UsageError, EXIT_PARTIAL,
-};
+use super::start::{self, KafkaRoleArgs, Role, RoleContext};
+use super::{UsageError, EXIT_PARTIAL};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -40,17 +38,15 @@ Examples:
 
 Records that do not decode go to <prefix>.dlq.<agency> with headers naming the reason, source,
 offset and line; the sensor goes on with the next record. Checkpoints move only after the broker
-acked, so after a crash a restart re-reads at most the unacked tail, with the same event ids.";
+acked, so after a crash a restart re-reads at most the unacked tail, with the same event ids.
+
+Metrics (--metrics-listen): records read, published, rejected, bytes, acked.";
 
 /// Options of `canhgac sensor`. Each may also come from `--config` (see `canhgac run --help`)
 /// or a `CANHGAC_SECTION__KEY` environment variable; the command line wins.
 #[derive(Debug, Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct SensorArgs {
-    /// Kafka bootstrap brokers [config: kafka.brokers]
-    #[arg(long, value_name = "HOST:PORT[,...]")]
-    brokers: Option<String>,
-
     /// Agency id; events go to <prefix>.events.<AGENCY>, bad records to <prefix>.dlq.<AGENCY>
     /// [config: sensor.agency]
     #[arg(long, value_name = "ID")]
@@ -63,21 +59,8 @@ pub struct SensorArgs {
     /// Input format; auto detects it per file from its name and first bytes (gzip is read
     /// transparently) [config: sensor.format]
     #[arg(long, value_name = "FORMAT", value_parser = parse_format,
-          long_help = "Input format: auto|windows|evtx|suricata|zeek|syslog|cef|web|json|eml.\n\
-auto (the default) detects it per file from its name and first bytes; gzip is read \
-transparently. windows: evtx_dump JSON (one per line or pretty-printed), NXLog or \
-Winlogbeat JSON; evtx: raw .evtx files; web: Apache/Nginx combined or common, IIS W3C; \
-eml: one RFC 5322 message per file [config: sensor.format]")]
+          long_help = format_long_help())]
     format: Option<Format>,
-
-    /// Prefix of every topic name [config: kafka.topic_prefix] [default: canhgac]
-    #[arg(long, value_name = "PREFIX")]
-    topic_prefix: Option<String>,
-
-    /// librdkafka property, passed through as is (repeatable), as kcat does: e.g.
-    /// -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 [config: kafka.properties]
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
-    properties: Vec<(String, String)>,
 
     /// Read every input to its end, wait until the broker acked everything, and exit (0 when
     /// every input was read). Without it, files are followed as they grow and rotate.
@@ -106,11 +89,6 @@ eml: one RFC 5322 message per file [config: sensor.format]")]
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
 
-    /// Serve Prometheus metrics at http://ADDR/metrics (records read, published, rejected,
-    /// bytes, acked) [config: telemetry.metrics_listen]
-    #[arg(long, value_name = "ADDR")]
-    metrics_listen: Option<SocketAddr>,
-
     /// Longest record accepted; longer ones go to the DLQ [config: sensor.max_record_bytes]
     /// [default: 1048576]
     #[arg(long, value_name = "BYTES")]
@@ -124,18 +102,25 @@ eml: one RFC 5322 message per file [config: sensor.format]")]
     #[arg(long, value_name = "N", default_value_t = 3)]
     partitions: i32,
 
-    /// Configuration file (TOML)
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-
-    /// Log format on stderr [config: telemetry.log_format]
-    #[arg(long, value_name = "human|json")]
-    log_format: Option<String>,
+    #[command(flatten)]
+    common: KafkaRoleArgs,
 
     /// Files or directories to read (directories recursively, hidden entries skipped); `-`
     /// reads stdin
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
+}
+
+/// `--format`'s long help, naming the formats from their one list.
+fn format_long_help() -> String {
+    format!(
+        "Input format: {}.\n\
+auto (the default) detects it per file from its name and first bytes; gzip is read \
+transparently. windows: evtx_dump JSON (one per line or pretty-printed), NXLog or \
+Winlogbeat JSON; evtx: raw .evtx files; web: Apache/Nginx combined or common, IIS W3C; \
+eml: one RFC 5322 message per file [config: sensor.format]",
+        canhgac_core::config::InputFormat::NAMES.join("|")
+    )
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -148,30 +133,23 @@ fn parse_offset(s: &str) -> Result<FixedOffset, String> {
 }
 
 pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
-    let mut raw = load_config(args.config.as_deref())?;
-    override_kafka(
-        &mut raw,
-        &args.brokers,
-        &args.topic_prefix,
-        &args.properties,
-    );
-    if let Some(a) = &args.agency {
-        raw.sensor.agency = a.clone();
-    }
-    if let Some(s) = &args.sensor_id {
-        raw.sensor.id = s.clone();
-    }
-    if let Some(f) = args.format {
-        raw.sensor.format = f.name().to_string();
-    }
-    if let Some(d) = &args.checkpoint_dir {
-        raw.sensor.checkpoint_dir = d.display().to_string();
-    }
-    if let Some(m) = args.max_record_bytes {
-        raw.sensor.max_record_bytes = m;
-    }
-    override_telemetry(&mut raw, args.metrics_listen, &args.log_format);
-    let cfg = validate_config(raw, args.config.as_deref())?;
+    let cfg = args.common.configure(|raw| {
+        if let Some(a) = &args.agency {
+            raw.sensor.agency = a.clone();
+        }
+        if let Some(s) = &args.sensor_id {
+            raw.sensor.id = s.clone();
+        }
+        if let Some(f) = args.format {
+            raw.sensor.format = f.name().to_string();
+        }
+        if let Some(d) = &args.checkpoint_dir {
+            raw.sensor.checkpoint_dir = d.display().to_string();
+        }
+        if let Some(m) = args.max_record_bytes {
+            raw.sensor.max_record_bytes = m;
+        }
+    })?;
     let agency = cfg
         .sensor
         .agency
@@ -192,14 +170,12 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    canhgac_core::telemetry::init_tracing(
-        if args.progress {
-            LogFormat::Human
-        } else {
-            cfg.telemetry.log_format
-        },
-        &cfg.telemetry.log_level,
-    )?;
+    let log_format = if args.progress {
+        LogFormat::Human
+    } else {
+        cfg.telemetry.log_format
+    };
+    let role = Role::start(&cfg.telemetry, log_format)?;
     let format: Format = cfg
         .sensor
         .format
@@ -228,39 +204,16 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
             .map(|n| n.get())
             .unwrap_or(2),
     };
-    let settings = ClientSettings {
-        brokers: cfg.kafka.brokers.clone(),
-        properties: cfg.kafka.properties.clone(),
+    let settings = start::client_settings(&cfg.kafka);
+    let lcx = ListenContext {
+        ident,
+        decoder,
+        max_record_len: cfg.sensor.max_record_bytes,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let cancel = shutdown_on_signals();
-        let registry = canhgac_core::telemetry::new_registry();
+    role.run(|RoleContext { cancel, registry }| async move {
         let metrics = SensorMetrics::new(&registry)?;
-        if let Some(addr) = cfg.telemetry.metrics_listen {
-            crate::metrics_http::serve(addr, registry.clone(), cancel.clone()).await?;
-        }
         let publisher = KafkaPublisher::new(&settings)?.with_topic_layout(args.partitions, 1);
-        let lcx = ListenContext {
-            ident,
-            decoder,
-            max_record_len: cfg.sensor.max_record_bytes,
-        };
-        let mut listeners: Vec<canhgac_ingest::sensor::Listener> = Vec::new();
-        if let Some(addr) = args.syslog_udp {
-            let (_, l) = listen::syslog_udp(addr, lcx.clone()).await?;
-            listeners.push(Box::new(l));
-        }
-        if let Some(addr) = args.syslog_tcp {
-            let (_, l) = listen::syslog_tcp(addr, lcx.clone()).await?;
-            listeners.push(Box::new(l));
-        }
-        if let Some(addr) = args.http {
-            let (_, l) = listen::http(addr, lcx.clone()).await?;
-            listeners.push(Box::new(l));
-        }
+        let listeners = listeners(&args, &lcx).await?;
         let mut sensor = Sensor::new(opts, publisher.clone(), metrics);
         if args.progress {
             sensor = sensor.with_progress(Arc::new(Bar::new()));
@@ -283,6 +236,27 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// The syslog and HTTP listeners asked for, bound.
+async fn listeners(
+    args: &SensorArgs,
+    lcx: &ListenContext,
+) -> anyhow::Result<Vec<canhgac_ingest::sensor::Listener>> {
+    let mut listeners: Vec<canhgac_ingest::sensor::Listener> = Vec::new();
+    if let Some(addr) = args.syslog_udp {
+        let (_, l) = listen::syslog_udp(addr, lcx.clone()).await?;
+        listeners.push(Box::new(l));
+    }
+    if let Some(addr) = args.syslog_tcp {
+        let (_, l) = listen::syslog_tcp(addr, lcx.clone()).await?;
+        listeners.push(Box::new(l));
+    }
+    if let Some(addr) = args.http {
+        let (_, l) = listen::http(addr, lcx.clone()).await?;
+        listeners.push(Box::new(l));
+    }
+    Ok(listeners)
 }
 
 /// A progress bar on stderr: bytes read out of the inputs' total, with counts.

@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use canhgac_core::config::LogFormat;
 use canhgac_core::transport::{Bus, TopicFilter};
 use canhgac_index::{run, IncidentIndex, Indexer, IndexerHandle, IndexerOptions, RunOptions};
 use canhgac_serve::{AuditLog, Auth, Limits, Role, ServerState, TlsConfig};
 use clap::{Args, Subcommand};
 
+use super::start::{self, ConfigArgs, RoleContext, TelemetryArgs};
 use super::UsageError;
 
 const EXAMPLES: &str = "\
@@ -24,7 +24,10 @@ Examples:
 
 Without --writable the index is read-only here (a `canhgac index` process writes it) and
 status changes answer 503 read_only; --writable opens the index writer itself (only when no
-other process holds it). API: GET /api/v1/openapi.json. UI: http://LISTEN/.";
+other process holds it). API: GET /api/v1/openapi.json. UI: http://LISTEN/.
+
+Metrics: /metrics on --listen needs a national or manager token; --metrics-listen also serves
+them without a token, for a scraper on a private port.";
 
 /// Options of `canhgac serve`.
 #[derive(Debug, Args)]
@@ -74,14 +77,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "R", default_value_t = Limits::default().rate_per_sec)]
     rate: f64,
 
-    /// Also serve Prometheus metrics without a token at http://ADDR/metrics (for a scraper
-    /// on a private port; /metrics on --listen needs a national or manager token)
-    #[arg(long, value_name = "ADDR")]
-    metrics_listen: Option<SocketAddr>,
-
     /// Requests per token at once before --rate applies
     #[arg(long, value_name = "N", default_value_t = Limits::default().burst)]
     burst: u32,
+
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,7 +119,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let Some(dir) = args.index.clone() else {
         return Err(UsageError("--index DIR is required (see canhgac serve --help)".into()).into());
     };
-    canhgac_core::telemetry::init_tracing(LogFormat::Human, "info")?;
+    let cfg = start::configure(&args.config, None, Some(&args.telemetry), |_| {})?;
+    let role = start::Role::configured(&cfg.telemetry)?;
     let limits = Limits {
         max_query_chars: args.max_query_chars,
         max_page_size: args.max_page_size,
@@ -139,11 +144,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let cancel = super::shutdown_on_signals();
+    role.run(|RoleContext { cancel, registry }| async move {
         let mut writer_task = None;
         let mut _bus = None;
         let (index, writer): (IncidentIndex, Option<IndexerHandle>) = if args.writable {
@@ -170,11 +171,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         } else {
             (IncidentIndex::open(&dir)?, None)
         };
-        let prom = canhgac_core::telemetry::new_registry();
-        let state = ServerState::new(index, writer, auth, audit, limits).with_registry(prom.clone())?;
-        if let Some(addr) = args.metrics_listen {
-            crate::metrics_http::serve(addr, prom, cancel.clone()).await?;
-        }
+        let state = ServerState::new(index, writer, auth, audit, limits).with_registry(registry)?;
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };

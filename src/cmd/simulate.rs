@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use canhgac_core::topics::Topics;
 use canhgac_detect::worker::RulesetSpec;
 use canhgac_detect::IocLoader;
-use canhgac_kafka::{parse_property, ClientSettings, KafkaPublisher};
+use canhgac_kafka::KafkaPublisher;
 use canhgac_sim::out::{write_truth, FileSink, Pacer};
 use canhgac_sim::{score, AttackMix, Month, SimConfig, Simulator};
 
-use super::{shutdown_on_signals, UsageError};
+use super::start::{self, ConfigArgs, KafkaArgs, Role, RoleContext};
+use super::UsageError;
 
 /// Generate simulated agency traffic with injected attacks and their ground truth.
 ///
@@ -29,7 +29,8 @@ use super::{shutdown_on_signals, UsageError};
 ///   # Check it with the shipped rules:
 ///   canhgac hunt --rules rules/sigma /tmp/sim/*/*.log /tmp/sim/*/*.json*
 ///
-///   # Publish to Kafka as the sensors would, at 2000 records/s:
+///   # Publish events to Kafka (<prefix>.events.<agency>) as the sensors would, instead of
+///   # writing files, at 2000 records/s:
 ///   canhgac simulate --registry rules/agencies.example.toml --from 2026-10 \
 ///       --brokers 127.0.0.1:9092 --rate 2000
 ///
@@ -68,15 +69,11 @@ pub struct SimulateArgs {
     /// Write files here: <agency>/{access.log,windows.jsonl,eve.json,dns.json,syslog.log,mail/*.eml}
     #[arg(long, value_name = "DIR", conflicts_with = "brokers")]
     pub out: Option<PathBuf>,
-    /// Publish events to Kafka (<prefix>.events.<agency>) instead of writing files
-    #[arg(long, value_name = "HOST:PORT[,...]")]
-    pub brokers: Option<String>,
-    /// Topic prefix
-    #[arg(long, default_value = "canhgac")]
-    pub topic_prefix: String,
-    /// librdkafka property (repeatable), e.g. -X security.protocol=SASL_SSL
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
-    pub property: Vec<(String, String)>,
+    // --brokers publishes events to Kafka instead of writing files (see the examples).
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub config: ConfigArgs,
     /// Ground-truth file (JSON lines; default <out>/truth.jsonl with --out)
     #[arg(long, value_name = "FILE")]
     pub truth: Option<PathBuf>,
@@ -111,7 +108,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         malware: args.malware,
     };
     let sim = Simulator::new(cfg).map_err(|e| usage(&e))?;
-    if args.out.is_none() && args.brokers.is_none() && !args.score {
+    if args.out.is_none() && args.kafka.brokers.is_none() && !args.score {
         return Err(UsageError("give --out DIR, --brokers HOST:PORT or --score".into()).into());
     }
     let truth = sim.truth();
@@ -138,32 +135,26 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
-    if let Some(brokers) = &args.brokers {
-        let topics = Topics::new(&args.topic_prefix).map_err(|e| usage(&e))?;
-        let settings = ClientSettings {
-            brokers: brokers.clone(),
-            properties: args.property.clone(),
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
+    if args.kafka.brokers.is_some() {
+        let cfg = start::configure(&args.config, Some(&args.kafka), None, |_| {})?;
+        let settings = start::client_settings(&cfg.kafka);
+        let topics = cfg.kafka.topics.clone();
         let sim = Arc::new(sim);
         let s = sim.clone();
         let rate = args.rate;
-        let stats = runtime.block_on(async move {
-            let cancel = shutdown_on_signals();
+        Role::configured(&cfg.telemetry)?.run(|RoleContext { cancel, .. }| async move {
             let publisher = KafkaPublisher::new(&settings)?;
-            anyhow::Ok(
-                canhgac_sim::publish::publish(s, publisher, topics, rate, 10_000, cancel).await?,
-            )
+            let stats =
+                canhgac_sim::publish::publish(s, publisher, topics, rate, 10_000, cancel).await?;
+            eprintln!(
+                "{} records, {} messages delivered ({} to the DLQ), {} injected attacks",
+                stats.records,
+                stats.delivered,
+                stats.dlq,
+                truth.len()
+            );
+            Ok(ExitCode::SUCCESS)
         })?;
-        eprintln!(
-            "{} records, {} messages delivered ({} to the DLQ), {} injected attacks",
-            stats.records,
-            stats.delivered,
-            stats.dlq,
-            truth.len()
-        );
         if args.score {
             return score_sim(&sim, &args.rules, &args.ioc, &args.registry, args.json);
         }
