@@ -3,7 +3,9 @@
 //! An event keeps the original record as the source named its fields (so Sigma rules match
 //! them) and a set of normalised ECS fields (`source.ip`, `user.name`, …) for search, IOC
 //! matching and attribution. Its id is deterministic: replays of the same input produce the same
-//! id (see [`event_id`]).
+//! id (see [`RawRecord::event_id`]). A decoder's [`Decoded`] becomes an `Event` in one place,
+//! [`Event::from_decoded`]. The names the event serializes under are listed in
+//! [`crate::wire`].
 
 use std::net::IpAddr;
 
@@ -98,21 +100,108 @@ pub enum SourceKind {
     Simulator,
 }
 
-/// Deterministic event id: hash(agency, sensor, source fingerprint, offset, content).
+/// One record as its source gave it, before decoding: everything its event id depends on.
 ///
-/// `source_key` identifies the source independently of when it is read (for files, a
-/// fingerprint of the file's first line, so a replay or a copy of the same file gives the same
-/// ids); `offset` is the record's position in it; `content` is the record's bytes, so that two
-/// different records can only share an id if they are byte-identical at the same position of
-/// the same source.
+/// The sensor, `canhgac hunt` and the simulator all build the id from this, so the same record
+/// of the same file gets the same id everywhere, and a reader can compute it without decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawRecord<'a> {
+    pub agency: &'a str,
+    pub sensor: &'a str,
+    /// The source's fingerprint ([`source_fingerprint`] for files and streams): it identifies
+    /// the source independently of when or under which name it is read, so a replay or a copy
+    /// of the same file gives the same ids.
+    pub source_fingerprint: &'a [u8],
+    /// The record's position in the source: the byte offset of its first byte (of the
+    /// decompressed stream for gzip; the `EventRecordID` for `.evtx`).
+    pub offset: u64,
+    /// The record's bytes without their line terminator (empty for `.evtx`).
+    pub bytes: &'a [u8],
+}
+
+impl RawRecord<'_> {
+    /// Deterministic event id: hash(agency, sensor, source fingerprint, offset, bytes). Two
+    /// different records can only share an id if they are byte-identical at the same position
+    /// of the same source.
+    pub fn event_id(&self) -> Id {
+        IdHasher::new("event")
+            .part(self.agency)
+            .part(self.sensor)
+            .part(self.source_fingerprint)
+            .part_u64(self.offset)
+            .part(self.bytes)
+            .finish()
+    }
+}
+
+/// [`RawRecord::event_id`] of `RawRecord { agency, sensor, source_fingerprint: source_key,
+/// offset, bytes: content }`.
 pub fn event_id(agency: &str, sensor: &str, source_key: &[u8], offset: u64, content: &[u8]) -> Id {
-    IdHasher::new("event")
-        .part(agency)
-        .part(sensor)
-        .part(source_key)
-        .part_u64(offset)
-        .part(content)
-        .finish()
+    RawRecord {
+        agency,
+        sensor,
+        source_fingerprint: source_key,
+        offset,
+        bytes: content,
+    }
+    .event_id()
+}
+
+/// How much of a source's first line makes its fingerprint.
+pub const FINGERPRINT_LEN: usize = 4096;
+
+/// The part of a source's first bytes its fingerprint covers: the first line without its
+/// terminator (`\n` or `\r\n`), or the first [`FINGERPRINT_LEN`] bytes when the line is longer.
+pub fn first_line(head: &[u8]) -> &[u8] {
+    let head = &head[..head.len().min(FINGERPRINT_LEN)];
+    match head.iter().position(|b| *b == b'\n') {
+        Some(nl) => head[..nl].strip_suffix(b"\r").unwrap_or(&head[..nl]),
+        None => head,
+    }
+}
+
+/// The fingerprint of a source: a hash of its [`first_line`] (for `.evtx`, of its first
+/// record's `original` as JSON). Its bytes are [`RawRecord::source_fingerprint`]; its hex form
+/// names the source in checkpoints.
+pub fn source_fingerprint(first_line: &[u8]) -> Id {
+    IdHasher::new("source").part(first_line).finish()
+}
+
+/// A decoded record: what a decoder makes of a record's bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub dataset: Dataset,
+    /// Event time as the record states it; `None` when it states none (the received time then
+    /// stands in).
+    pub timestamp: Option<DateTime<Utc>>,
+    pub ecs: Ecs,
+    /// The record with its fields as the source named them.
+    pub original: serde_json::Value,
+}
+
+impl Event {
+    /// The event of a decoded record: the one place a [`Decoded`] becomes an `Event` (the
+    /// sensor, `canhgac hunt` and the simulator call it). The id comes from `record`;
+    /// `source.offset` should be `Some(record.offset)` for a source with offsets.
+    pub fn from_decoded(
+        record: &RawRecord<'_>,
+        decoded: Decoded,
+        source: SourceRef,
+        received: DateTime<Utc>,
+    ) -> Event {
+        Event {
+            schema: EVENT_SCHEMA_VERSION,
+            id: record.event_id(),
+            agency: record.agency.to_string(),
+            sensor: record.sensor.to_string(),
+            dataset: decoded.dataset,
+            timestamp: decoded.timestamp.unwrap_or(received),
+            received,
+            source,
+            ecs: decoded.ecs,
+            original: decoded.original,
+        }
+    }
 }
 
 /// Normalised Elastic Common Schema fields. Field names serialise in ECS dotted form.
@@ -565,6 +654,70 @@ mod tests {
         assert_ne!(base, event_id("a", "s", b"f", 2, b"c"));
         assert_ne!(base, event_id("a", "s", b"f", 1, b"d"));
         assert_eq!(base, event_id("a", "s", b"f", 1, b"c"));
+    }
+
+    #[test]
+    fn event_id_is_unchanged() {
+        // The sensor's ids of PR 1 onwards: a change here changes the id of every event ever
+        // indexed, so it must be deliberate.
+        let id = RawRecord {
+            agency: "byt",
+            sensor: "s1",
+            source_fingerprint: b"fp",
+            offset: 7,
+            bytes: b"{\"a\":1}",
+        }
+        .event_id();
+        let by_hand = IdHasher::new("event")
+            .part("byt")
+            .part("s1")
+            .part(b"fp")
+            .part_u64(7)
+            .part(b"{\"a\":1}")
+            .finish();
+        assert_eq!(id, by_hand);
+        assert_eq!(id, event_id("byt", "s1", b"fp", 7, b"{\"a\":1}"));
+    }
+
+    #[test]
+    fn first_line_stops_at_the_terminator_or_the_limit() {
+        assert_eq!(first_line(b"abc\r\ndef"), b"abc");
+        assert_eq!(first_line(b"abc\ndef"), b"abc");
+        assert_eq!(first_line(b"abc"), b"abc");
+        assert_eq!(first_line(b"\nabc"), b"");
+        let long = vec![b'x'; FINGERPRINT_LEN + 10];
+        assert_eq!(first_line(&long).len(), FINGERPRINT_LEN);
+        assert_ne!(source_fingerprint(b"a"), source_fingerprint(b"b"));
+    }
+
+    #[test]
+    fn from_decoded_takes_the_id_from_the_raw_record() {
+        let raw = RawRecord {
+            agency: "moh",
+            sensor: "s1",
+            source_fingerprint: b"fp",
+            offset: 3,
+            bytes: b"line",
+        };
+        let decoded = Decoded {
+            dataset: Dataset::new(Dataset::SYSLOG),
+            timestamp: None,
+            ecs: Ecs::default(),
+            original: json!({"m": 1}),
+        };
+        let received = "2022-04-01T00:00:01Z".parse().unwrap();
+        let source = SourceRef {
+            kind: SourceKind::File,
+            name: "f".into(),
+            offset: Some(3),
+            line: Some(2),
+        };
+        let ev = Event::from_decoded(&raw, decoded, source.clone(), received);
+        assert_eq!(ev.id, raw.event_id());
+        assert_eq!((ev.agency.as_str(), ev.sensor.as_str()), ("moh", "s1"));
+        assert_eq!(ev.timestamp, received, "no event time: the received time");
+        assert_eq!(ev.source, source);
+        assert_eq!(ev.schema, EVENT_SCHEMA_VERSION);
     }
 
     #[test]

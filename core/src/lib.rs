@@ -1,6 +1,8 @@
 //! canhgac-core: the model every stage shares.
 //!
-//! - [`event`]: the Event of brief §4 and its deterministic id;
+//! - [`event`]: the Event of brief §4, its deterministic id over the raw record, and the one
+//!   constructor from a decoded record;
+//! - [`wire`]: the names an event serializes under (its members and ECS fields);
 //! - [`detection`]: detections, incidents, categories, levels and priorities;
 //! - [`id`]: deterministic 128-bit ids for events, detections and incidents;
 //! - [`registry`]: agencies, their information systems (security level 1–5) and alert channels;
@@ -24,8 +26,11 @@ pub mod telemetry;
 pub mod topics;
 #[cfg(feature = "runtime")]
 pub mod transport;
+pub mod wire;
 
 pub use detection::{Category, Detection, Incident, Level, Priority, Status};
 pub use error::CoreError;
-pub use event::{event_id, Attachment, Dataset, Ecs, Event, Related, SourceKind, SourceRef};
+pub use event::{
+    event_id, Attachment, Dataset, Decoded, Ecs, Event, RawRecord, Related, SourceKind, SourceRef,
+};
 pub use id::{Id, IdHasher};

@@ -20,8 +20,8 @@ pub mod sensor;
 pub mod source;
 
 pub use decode::{
-    decoder, render_error, DecodeError, Decoded, Decoder, DecoderOptions, ErrorKind, EvtxItem,
-    EvtxOptions, EvtxReader, FileReader, IngestError, Item, ReadOptions,
+    decoder, file_fingerprint, render_error, DecodeError, Decoded, Decoder, DecoderOptions,
+    ErrorKind, EvtxItem, EvtxOptions, EvtxReader, FileReader, IngestError, Item, ReadOptions,
 };
 pub use format::{detect, sniff, Detected, Format};
 pub use framing::{Frame, FrameError, Framer, FramerConfig, Framing, Record, Utf8Policy};

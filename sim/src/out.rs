@@ -4,14 +4,109 @@
 //! `windows.jsonl`, `eve.json`, `dns.json`, `syslog.log`), `<agency>/mail/<n>.eml` one message
 //! per file, and `truth.jsonl` (one [`TruthIncident`] per line). These are the files and names
 //! `canhgac sensor` and `canhgac hunt` read (formats are detected per file).
+//!
+//! [`Layout`] places every record in those files as a sensor reading them sees it (file
+//! fingerprint, byte offset, line), so that the simulator's events carry the ids the sensor
+//! gives the same records of the written files, whether or not the files are written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use canhgac_core::event::{first_line, source_fingerprint, Decoded, RawRecord};
+use canhgac_core::event::{Event, SourceKind, SourceRef};
+use canhgac_core::Id;
+
 use crate::{SimError, SimRecord, Stream, TruthIncident};
+
+/// Where one record lands in the output files, as a sensor reading them sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The file, relative to the output directory: `<agency>/<file>`, or
+    /// `<agency>/mail/<n>.eml` for a mail.
+    pub path: PathBuf,
+    /// The file's fingerprint: a hash of its first line, as the sensor computes it.
+    pub fingerprint: Id,
+    /// Byte offset of the record's first byte in the file.
+    pub offset: u64,
+    /// 1-based line of the record's first byte.
+    pub line: u64,
+}
+
+impl Placement {
+    /// The event of a decoded record at this place: what the sensor reading the file makes of
+    /// it (same id), received at the record's time. The source is named `sim/<path>`.
+    pub fn event(&self, rec: &SimRecord, decoded: Decoded) -> Event {
+        let raw = RawRecord {
+            agency: &rec.agency,
+            sensor: rec.sensor(),
+            source_fingerprint: self.fingerprint.as_bytes(),
+            offset: self.offset,
+            bytes: &rec.bytes,
+        };
+        Event::from_decoded(&raw, decoded, self.source(), rec.time)
+    }
+
+    /// The source of a record at this place.
+    pub fn source(&self) -> SourceRef {
+        SourceRef {
+            kind: SourceKind::File,
+            name: format!("sim/{}", self.path.display()),
+            offset: Some(self.offset),
+            line: Some(self.line),
+        }
+    }
+}
+
+/// Places records, in the order they are written, in the files [`FileSink`] writes: one file
+/// per agency and stream, each record followed by a newline, and one file per mail.
+#[derive(Debug, Default)]
+pub struct Layout {
+    /// Per agency and stream: the file's fingerprint, and the next record's offset and line.
+    files: HashMap<(String, Stream), (Id, u64, u64)>,
+    mails: HashMap<String, u64>,
+}
+
+impl Layout {
+    pub fn new() -> Self {
+        Layout::default()
+    }
+
+    /// The place of the next record.
+    pub fn place(&mut self, r: &SimRecord) -> Placement {
+        if r.stream == Stream::Mail {
+            let n = self.mails.entry(r.agency.clone()).or_insert(0);
+            *n += 1;
+            return Placement {
+                path: Path::new(&r.agency)
+                    .join("mail")
+                    .join(format!("{:07}.eml", n)),
+                fingerprint: source_fingerprint(first_line(&r.bytes)),
+                offset: 0,
+                line: 1,
+            };
+        }
+        let (fingerprint, offset, line) = self
+            .files
+            .entry((r.agency.clone(), r.stream))
+            .or_insert_with(|| (source_fingerprint(first_line(&r.bytes)), 0, 1));
+        let place = Placement {
+            path: Path::new(&r.agency).join(r.stream.file_name()),
+            fingerprint: *fingerprint,
+            offset: *offset,
+            line: *line,
+        };
+        *offset += r.bytes.len() as u64 + 1;
+        *line += 1 + newlines(&r.bytes);
+        place
+    }
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
     move |source| SimError::Io {
@@ -20,11 +115,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
     }
 }
 
-/// Writes records to one file per agency and stream.
+/// Writes records to one file per agency and stream, where [`Layout`] places them.
 pub struct FileSink {
     dir: PathBuf,
-    files: HashMap<(String, Stream), BufWriter<File>>,
-    mails: HashMap<String, u64>,
+    layout: Layout,
+    files: HashMap<PathBuf, BufWriter<File>>,
+    mail_dirs: HashSet<PathBuf>,
     pub records: u64,
     pub bytes: u64,
 }
@@ -35,8 +131,9 @@ impl FileSink {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         Ok(FileSink {
             dir: dir.to_path_buf(),
+            layout: Layout::new(),
             files: HashMap::new(),
-            mails: HashMap::new(),
+            mail_dirs: HashSet::new(),
             records: 0,
             bytes: 0,
         })
@@ -45,35 +142,31 @@ impl FileSink {
     pub fn write(&mut self, r: &SimRecord) -> Result<(), SimError> {
         self.records += 1;
         self.bytes += r.bytes.len() as u64;
+        let place = self.layout.place(r);
+        let path = self.dir.join(&place.path);
         if r.stream == Stream::Mail {
-            let n = self.mails.entry(r.agency.clone()).or_insert(0);
-            *n += 1;
-            let dir = self.dir.join(&r.agency).join("mail");
-            if *n == 1 {
-                std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            let dir = path.parent().expect("a mail directory");
+            if self.mail_dirs.insert(dir.to_path_buf()) {
+                std::fs::create_dir_all(dir).map_err(io(dir))?;
             }
-            let path = dir.join(format!("{:07}.eml", n));
             return std::fs::write(&path, &r.bytes).map_err(io(&path));
         }
-        let key = (r.agency.clone(), r.stream);
-        if !self.files.contains_key(&key) {
-            let dir = self.dir.join(&r.agency);
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            let path = dir.join(r.stream.file_name());
+        if !self.files.contains_key(&place.path) {
+            let dir = path.parent().expect("an agency directory");
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
             let f = File::create(&path).map_err(io(&path))?;
             self.files
-                .insert(key.clone(), BufWriter::with_capacity(64 * 1024, f));
+                .insert(place.path.clone(), BufWriter::with_capacity(64 * 1024, f));
         }
-        let w = self.files.get_mut(&key).expect("inserted");
-        let path = self.dir.join(&r.agency).join(r.stream.file_name());
+        let w = self.files.get_mut(&place.path).expect("inserted");
         w.write_all(&r.bytes).map_err(io(&path))?;
         w.write_all(b"\n").map_err(io(&path))
     }
 
     /// Flushes and syncs every file.
     pub fn finish(mut self) -> Result<(), SimError> {
-        for ((agency, stream), mut w) in self.files.drain() {
-            let path = self.dir.join(agency).join(stream.file_name());
+        for (rel, mut w) in self.files.drain() {
+            let path = self.dir.join(rel);
             w.flush().map_err(io(&path))?;
             w.get_ref().sync_all().map_err(io(&path))?;
         }
@@ -135,6 +228,42 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rec(agency: &str, stream: Stream, bytes: &[u8]) -> SimRecord {
+        SimRecord {
+            agency: agency.into(),
+            stream,
+            time: "2026-10-01T00:00:00Z".parse().unwrap(),
+            bytes: bytes.to_vec(),
+            truth_id: None,
+        }
+    }
+
+    #[test]
+    fn layout_places_records_at_their_byte_offsets() {
+        let mut l = Layout::new();
+        let a = l.place(&rec("byt", Stream::Syslog, b"first"));
+        let b = l.place(&rec("byt", Stream::Syslog, b"second"));
+        let other = l.place(&rec("moh", Stream::Syslog, b"x"));
+        let c = l.place(&rec("byt", Stream::Syslog, b"third"));
+        assert_eq!((a.offset, a.line), (0, 1));
+        assert_eq!((b.offset, b.line), (6, 2));
+        assert_eq!((c.offset, c.line), (13, 3));
+        assert_eq!(other.offset, 0);
+        assert_eq!(a.path, Path::new("byt/syslog.log"));
+        // The file's fingerprint is its first line's, for every record of the file.
+        assert_eq!(a.fingerprint, source_fingerprint(b"first"));
+        assert_eq!(c.fingerprint, a.fingerprint);
+        assert_ne!(other.fingerprint, a.fingerprint);
+        let m1 = l.place(&rec("byt", Stream::Mail, b"From: a\r\nTo: b\r\n\r\nhi"));
+        let m2 = l.place(&rec("byt", Stream::Mail, b"From: c\r\n"));
+        assert_eq!(m1.path, Path::new("byt/mail/0000001.eml"));
+        assert_eq!(m2.path, Path::new("byt/mail/0000002.eml"));
+        assert_eq!(
+            (m2.offset, m1.fingerprint),
+            (0, source_fingerprint(b"From: a"))
+        );
+    }
 
     #[test]
     fn pacer_holds_the_rate() {

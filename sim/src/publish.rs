@@ -1,6 +1,7 @@
 //! Simulated records as the sensor's events: decoded by the ingest decoders and encoded exactly
-//! as `canhgac sensor` encodes them, then published through any [`Publisher`] — the Kafka
-//! publisher (`canhgac simulate --brokers`) or the in-process bus of `canhgac run`.
+//! as `canhgac sensor` encodes the files of `canhgac simulate --out` (same event ids), then
+//! published through any [`Publisher`] — the Kafka publisher (`canhgac simulate --brokers`) or
+//! the in-process bus of `canhgac run`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,23 +10,24 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use canhgac_core::event::{SourceKind, SourceRef};
 use canhgac_core::topics::Topics;
 use canhgac_core::transport::{Message, Publisher};
 use canhgac_ingest::sensor::Identity;
 use canhgac_ingest::{decoder, Decoder, DecoderOptions};
 
-use crate::out::Pacer;
+use crate::out::{Layout, Pacer};
 use crate::{SimError, SimRecord, Simulator, Stream};
 
-/// Per (agency, stream): the sensor identity, its decoder and the next record offset.
-type StreamState = (Identity, Box<dyn Decoder>, u64);
+/// Per (agency, stream): the sensor identity and its decoder.
+type StreamState = (Identity, Box<dyn Decoder>);
 
-/// Turns records into event (or DLQ) messages; one decoder and one offset counter per agency
-/// and stream, as one sensor per file.
+/// Turns records into event (or DLQ) messages as one sensor per file of `canhgac simulate
+/// --out` would: one decoder per agency and stream, and the file positions of [`Layout`], so
+/// that the events carry the ids the sensor gives the written files' records.
 pub struct Encoder {
     topics: Topics,
     streams: HashMap<(String, Stream), StreamState>,
+    layout: Layout,
 }
 
 impl Encoder {
@@ -33,6 +35,7 @@ impl Encoder {
         Encoder {
             topics,
             streams: HashMap::new(),
+            layout: Layout::new(),
         }
     }
 
@@ -48,25 +51,16 @@ impl Encoder {
             };
             let opts = DecoderOptions::default().file_name(rec.stream.file_name());
             let dec = decoder(rec.stream.format(), &opts)?;
-            self.streams.insert(key.clone(), (ident, dec, 0));
+            self.streams.insert(key.clone(), (ident, dec));
         }
-        let (ident, dec, offset) = self.streams.get_mut(&key).expect("inserted");
-        *offset += 1;
-        let name = format!("sim/{}/{}", rec.agency, rec.stream.file_name());
-        let source = SourceRef {
-            kind: SourceKind::File,
-            name: name.clone(),
-            offset: Some(*offset),
-            line: Some(*offset),
-        };
+        let (ident, dec) = self.streams.get_mut(&key).expect("inserted");
+        let place = self.layout.place(rec);
         Ok(match dec.decode(&rec.bytes) {
-            Ok(Some(d)) => Some(
-                ident
-                    .event_message(source, name.as_bytes(), &rec.bytes, d, rec.time)
-                    .1,
-            ),
+            Ok(Some(d)) => Some(ident.message(&place.event(rec, d))),
             Ok(None) => None,
-            Err(e) => Some(ident.dlq_message(&source, Some(rec.stream.format()), &e, &rec.bytes)),
+            Err(e) => {
+                Some(ident.dlq_message(&place.source(), Some(rec.stream.format()), &e, &rec.bytes))
+            }
         })
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Replay uses the production code path offline: each record is decoded by the ingest decoder
 //! of its format (one decoder per agency and stream, as one sensor per file), becomes an
-//! [`Event`] with its deterministic id, is evaluated by the Sigma engine and (optionally) the
-//! IOC lists, and every match becomes a [`Detection`] through `canhgac_detect::Detector` (the worker's own code) —
+//! [`Event`](canhgac_core::Event) with the id the sensor gives it in the files `canhgac
+//! simulate --out` writes ([`crate::out::Layout`]), is evaluated by the Sigma engine and
+//! (optionally) the IOC lists, and every match becomes a [`Detection`] through
+//! `canhgac_detect::Detector` (the worker's own code) —
 //! attribution, taxonomy category, priority and incident id. Detections are grouped by
 //! incident id into [`Incident`]s.
 //!
@@ -32,7 +34,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use canhgac_core::detection::{Category, Detection};
-use canhgac_core::event::{event_id, Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
 use canhgac_core::Id;
 use canhgac_detect::{Detector, IocSet, Ruleset};
 use canhgac_ingest::{decoder, Decoder, DecoderOptions};
@@ -114,7 +115,8 @@ pub fn replay(
     rules: &Ruleset,
     iocs: Option<&IocSet>,
 ) -> Result<Replay, SimError> {
-    let mut decoders: HashMap<(String, Stream), (Box<dyn Decoder>, u64)> = HashMap::new();
+    let mut decoders: HashMap<(String, Stream), Box<dyn Decoder>> = HashMap::new();
+    let mut layout = crate::out::Layout::new();
     let mut detector = Detector::new(rules);
     let mut dets: Vec<Detection> = Vec::new();
     let mut r = Replay::default();
@@ -124,10 +126,11 @@ pub fn replay(
         let key = (rec.agency.clone(), rec.stream);
         if !decoders.contains_key(&key) {
             let opts = DecoderOptions::default().file_name(rec.stream.file_name());
-            decoders.insert(key.clone(), (decoder(rec.stream.format(), &opts)?, 0));
+            decoders.insert(key.clone(), decoder(rec.stream.format(), &opts)?);
         }
-        let (dec, offset) = decoders.get_mut(&key).expect("inserted");
-        *offset += 1;
+        let dec = decoders.get_mut(&key).expect("inserted");
+        // The event the sensor makes of the record in the files `canhgac simulate --out` writes.
+        let place = layout.place(&rec);
         let decoded = match dec.decode(&rec.bytes) {
             Ok(Some(d)) => d,
             Ok(None) => continue,
@@ -136,30 +139,7 @@ pub fn replay(
                 continue;
             }
         };
-        let source = format!("{}/{}", rec.agency, rec.stream.file_name());
-        let event = Event {
-            schema: EVENT_SCHEMA_VERSION,
-            id: event_id(
-                &rec.agency,
-                rec.sensor(),
-                source.as_bytes(),
-                *offset,
-                &rec.bytes,
-            ),
-            agency: rec.agency.clone(),
-            sensor: rec.sensor().to_string(),
-            dataset: decoded.dataset,
-            timestamp: decoded.timestamp.unwrap_or(rec.time),
-            received: rec.time,
-            source: SourceRef {
-                kind: SourceKind::File,
-                name: source,
-                offset: Some(*offset),
-                line: None,
-            },
-            ecs: decoded.ecs,
-            original: decoded.original,
-        };
+        let event = place.event(&rec, decoded);
         r.events += 1;
         detector.detect(&rec.agency, &event, iocs, &mut dets);
         for d in dets.drain(..) {

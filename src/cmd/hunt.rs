@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use canhgac_core::event::{event_id, Event, SourceKind, SourceRef, EVENT_SCHEMA_VERSION};
+use canhgac_core::event::{Event, RawRecord, SourceKind, SourceRef};
 use canhgac_ingest::{FileReader, Item, ReadOptions};
 use canhgac_sigma::{CorrelationConfig, CorrelationEngine, CorrelationMatch, EngineBuilder, Hit};
 
@@ -39,6 +39,13 @@ pub struct HuntArgs {
     /// Report progress on stderr
     #[arg(long)]
     pub progress: bool,
+    /// Agency the events are read for: with --sensor, the event ids are the ids the sensor
+    /// would give with these values (same file fingerprint and byte offsets)
+    #[arg(long, value_name = "ID", default_value = "local")]
+    pub agency: String,
+    /// Sensor id the events are read as (see --agency)
+    #[arg(long, value_name = "ID", default_value = "hunt")]
+    pub sensor: String,
     /// Event files (any ingest format, gzip allowed; detected per file)
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -74,6 +81,14 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let name = path.display().to_string();
+        let fingerprint = match reader.fingerprint() {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("canhgac: {name}: {e}");
+                bad_files += 1;
+                continue;
+            }
+        };
         loop {
             let item = match reader.next_item() {
                 Ok(Some(item)) => item,
@@ -107,24 +122,20 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
-            let d = *decoded;
-            let event = Event {
-                schema: EVENT_SCHEMA_VERSION,
-                id: event_id("local", "hunt", name.as_bytes(), offset, &raw),
-                agency: "local".into(),
-                sensor: "hunt".into(),
-                dataset: d.dataset,
-                timestamp: d.timestamp.unwrap_or(received),
-                received,
-                source: SourceRef {
-                    kind: SourceKind::File,
-                    name: name.clone(),
-                    offset: Some(offset),
-                    line: Some(line),
-                },
-                ecs: d.ecs,
-                original: d.original,
+            let record = RawRecord {
+                agency: &args.agency,
+                sensor: &args.sensor,
+                source_fingerprint: fingerprint.as_bytes(),
+                offset,
+                bytes: &raw,
             };
+            let source = SourceRef {
+                kind: SourceKind::File,
+                name: name.clone(),
+                offset: Some(offset),
+                line: Some(line),
+            };
+            let event = Event::from_decoded(&record, *decoded, source, received);
             events += 1;
             let found = engine.matches(&event, &mut scratch);
             let feeding: Vec<_> = found

@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 
+use canhgac_core::wire::ecs as field;
 use canhgac_core::{Attachment, Dataset, Ecs};
 
 use super::util::{json_ip, json_port, json_str, json_string, json_time, json_u64};
@@ -54,7 +55,7 @@ impl Decoder for JsonDecoder {
     }
 }
 
-/// First segments of the ECS fields [`Ecs`] holds.
+/// First segments of the ECS fields [`Ecs`] holds ([`field::ALL`]).
 const ROOTS: [&str; 17] = [
     "event",
     "message",
@@ -104,57 +105,59 @@ fn s(v: &Value) -> Option<String> {
 
 fn set(path: &str, v: &Value, ecs: &mut Ecs) {
     match path {
-        "event.code" => ecs.event_code = json_string(v),
-        "event.action" => ecs.event_action = s(v),
-        "event.outcome" => ecs.event_outcome = s(v),
-        "event.severity" => ecs.event_severity = v.as_i64().or_else(|| v.as_str()?.parse().ok()),
-        "event.provider" => ecs.event_provider = s(v),
-        "message" => ecs.message = s(v),
-        "log.level" => ecs.log_level = s(v),
-        "host.name" | "host.hostname" if ecs.host_name.is_none() => ecs.host_name = s(v),
-        "host.ip" => ecs.host_ip = first(v).and_then(json_ip),
-        "source.ip" | "source.address" => ecs.source_ip = ecs.source_ip.or(json_ip(v)),
-        "source.port" => ecs.source_port = json_port(v),
-        "destination.ip" | "destination.address" => {
+        field::EVENT_CODE => ecs.event_code = json_string(v),
+        field::EVENT_ACTION => ecs.event_action = s(v),
+        field::EVENT_OUTCOME => ecs.event_outcome = s(v),
+        field::EVENT_SEVERITY => {
+            ecs.event_severity = v.as_i64().or_else(|| v.as_str()?.parse().ok())
+        }
+        field::EVENT_PROVIDER => ecs.event_provider = s(v),
+        field::MESSAGE => ecs.message = s(v),
+        field::LOG_LEVEL => ecs.log_level = s(v),
+        field::HOST_NAME | "host.hostname" if ecs.host_name.is_none() => ecs.host_name = s(v),
+        field::HOST_IP => ecs.host_ip = first(v).and_then(json_ip),
+        field::SOURCE_IP | "source.address" => ecs.source_ip = ecs.source_ip.or(json_ip(v)),
+        field::SOURCE_PORT => ecs.source_port = json_port(v),
+        field::DESTINATION_IP | "destination.address" => {
             ecs.destination_ip = ecs.destination_ip.or(json_ip(v))
         }
-        "destination.port" => ecs.destination_port = json_port(v),
-        "network.transport" => ecs.network_transport = s(v),
-        "network.protocol" => ecs.network_protocol = s(v),
-        "user.name" => ecs.user_name = s(v),
-        "user.domain" => ecs.user_domain = s(v),
-        "process.pid" => ecs.process_pid = json_u64(v),
-        "process.executable" => ecs.process_executable = s(v),
-        "process.command_line" => ecs.process_command_line = s(v),
-        "process.parent.executable" => ecs.process_parent_executable = s(v),
-        "file.path" => ecs.file_path = s(v),
-        "file.name" => ecs.file_name = s(v),
-        "file.hash.md5" => ecs.file_hash_md5 = s(v),
-        "file.hash.sha1" => ecs.file_hash_sha1 = s(v),
-        "file.hash.sha256" => ecs.file_hash_sha256 = s(v),
-        "url.full" | "url.original" if ecs.url_full.is_none() => ecs.url_full = s(v),
-        "url.domain" => ecs.url_domain = s(v),
-        "url.path" => ecs.url_path = s(v),
-        "url.query" => ecs.url_query = s(v),
-        "http.request.method" => ecs.http_request_method = s(v),
-        "http.response.status_code" => ecs.http_response_status_code = json_port(v),
-        "http.response.body.bytes" => ecs.http_response_bytes = json_u64(v),
-        "http.request.referrer" => ecs.http_referrer = s(v),
-        "user_agent.original" => ecs.user_agent = s(v),
-        "dns.question.name" => ecs.dns_question_name = s(v),
-        "tls.server.sni" | "tls.client.server_name" => ecs.tls_sni = s(v),
-        "email.from.address" => ecs.email_from = first(v).and_then(s),
-        "email.to.address" => ecs.email_to = all(v),
-        "email.subject" => ecs.email_subject = s(v),
-        "email.message_id" => ecs.email_message_id = s(v),
-        "email.attachments" => {
+        field::DESTINATION_PORT => ecs.destination_port = json_port(v),
+        field::NETWORK_TRANSPORT => ecs.network_transport = s(v),
+        field::NETWORK_PROTOCOL => ecs.network_protocol = s(v),
+        field::USER_NAME => ecs.user_name = s(v),
+        field::USER_DOMAIN => ecs.user_domain = s(v),
+        field::PROCESS_PID => ecs.process_pid = json_u64(v),
+        field::PROCESS_EXECUTABLE => ecs.process_executable = s(v),
+        field::PROCESS_COMMAND_LINE => ecs.process_command_line = s(v),
+        field::PROCESS_PARENT_EXECUTABLE => ecs.process_parent_executable = s(v),
+        field::FILE_PATH => ecs.file_path = s(v),
+        field::FILE_NAME => ecs.file_name = s(v),
+        field::FILE_HASH_MD5 => ecs.file_hash_md5 = s(v),
+        field::FILE_HASH_SHA1 => ecs.file_hash_sha1 = s(v),
+        field::FILE_HASH_SHA256 => ecs.file_hash_sha256 = s(v),
+        field::URL_FULL | "url.original" if ecs.url_full.is_none() => ecs.url_full = s(v),
+        field::URL_DOMAIN => ecs.url_domain = s(v),
+        field::URL_PATH => ecs.url_path = s(v),
+        field::URL_QUERY => ecs.url_query = s(v),
+        field::HTTP_REQUEST_METHOD => ecs.http_request_method = s(v),
+        field::HTTP_RESPONSE_STATUS_CODE => ecs.http_response_status_code = json_port(v),
+        field::HTTP_RESPONSE_BODY_BYTES => ecs.http_response_bytes = json_u64(v),
+        field::HTTP_REQUEST_REFERRER => ecs.http_referrer = s(v),
+        field::USER_AGENT_ORIGINAL => ecs.user_agent = s(v),
+        field::DNS_QUESTION_NAME => ecs.dns_question_name = s(v),
+        field::TLS_SERVER_SNI | "tls.client.server_name" => ecs.tls_sni = s(v),
+        field::EMAIL_FROM_ADDRESS => ecs.email_from = first(v).and_then(s),
+        field::EMAIL_TO_ADDRESS => ecs.email_to = all(v),
+        field::EMAIL_SUBJECT => ecs.email_subject = s(v),
+        field::EMAIL_MESSAGE_ID => ecs.email_message_id = s(v),
+        field::EMAIL_ATTACHMENTS => {
             if let Ok(list) = serde_json::from_value::<Vec<Attachment>>(v.clone()) {
                 ecs.email_attachments = list;
             }
         }
-        "rule.name" => ecs.rule_name = s(v),
-        "rule.id" => ecs.rule_id = json_string(v),
-        "rule.category" => ecs.rule_category = s(v),
+        field::RULE_NAME => ecs.rule_name = s(v),
+        field::RULE_ID => ecs.rule_id = json_string(v),
+        field::RULE_CATEGORY => ecs.rule_category = s(v),
         _ => {}
     }
 }

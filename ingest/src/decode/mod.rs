@@ -1,15 +1,18 @@
 //! Decoders: one record's bytes in, a [`Decoded`] (dataset, event time, ECS fields, original
 //! record) out.
 //!
-//! One module per format. Each decoder fills the ECS fields it can, calls
-//! [`Ecs::fill_related`] last, and keeps the record's fields as the source named them in
-//! `original`, so that Sigma rules match them. Decoders may be stateful (IIS reads its
+//! One module per format. Each decoder fills the ECS fields it can (named by
+//! [`canhgac_core::wire::ecs`]), calls [`Ecs::fill_related`](canhgac_core::Ecs::fill_related)
+//! last, and keeps the record's fields as the source named them in `original`, so that Sigma
+//! rules match them. Decoders may be stateful (IIS reads its
 //! `#Fields:` header): use one decoder per source.
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
 
-use canhgac_core::{Dataset, Ecs};
+/// A decoded record; defined in core, which turns it into an event
+/// ([`Event::from_decoded`](canhgac_core::Event::from_decoded)).
+pub use canhgac_core::event::Decoded;
 
 use crate::format::Format;
 
@@ -32,7 +35,8 @@ pub use cef::CefDecoder;
 pub use eml::EmlDecoder;
 pub use evtx::{EvtxItem, EvtxOptions, EvtxReader};
 pub use json::JsonDecoder;
-pub use reader::{open_file, FileReader, Item, ReadOptions};
+pub(crate) use reader::read_first_line;
+pub use reader::{file_fingerprint, open_file, FileReader, Item, ReadOptions};
 pub use suricata::SuricataDecoder;
 pub use syslog::SyslogDecoder;
 pub use web::WebDecoder;
@@ -41,18 +45,6 @@ pub use zeek::ZeekDecoder;
 
 pub(crate) use syslog::looks_like_syslog;
 pub(crate) use web::looks_like_access_log;
-
-/// A decoded record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decoded {
-    pub dataset: Dataset,
-    /// Event time as the record states it; `None` when it states none (the sensor then uses
-    /// the received time).
-    pub timestamp: Option<DateTime<Utc>>,
-    pub ecs: Ecs,
-    /// The record with its fields as the source named them.
-    pub original: Value,
-}
 
 /// Turns one framed record into a [`Decoded`].
 pub trait Decoder: Send {

@@ -4,8 +4,11 @@
 //! [`Framer`](crate::framing::Framer) and a [`Decoder`] directly, with its own reader and
 //! checkpoints.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
+
+use canhgac_core::event::{first_line, source_fingerprint, FINGERPRINT_LEN};
+use canhgac_core::Id;
 
 use super::{
     decoder, DecodeError, Decoded, Decoder, DecoderOptions, EvtxItem, EvtxOptions, EvtxReader,
@@ -85,6 +88,50 @@ pub struct FileReader {
     inner: Inner,
     path: PathBuf,
     format: Format,
+    decoder_opts: DecoderOptions,
+}
+
+/// The fingerprint of a file read once to its end, as the sensor computes it:
+/// [`source_fingerprint`] of its first line (of the decompressed stream for gzip), or of its
+/// first record's `original` as JSON for `.evtx`. It is the
+/// [`RawRecord::source_fingerprint`](canhgac_core::RawRecord) of the file's events.
+pub fn file_fingerprint(
+    path: &Path,
+    format: Format,
+    decoder: &DecoderOptions,
+) -> Result<Id, IngestError> {
+    let first = if format == Format::Evtx {
+        EvtxReader::open(path, EvtxOptions::default(), decoder)?
+            .find_map(|item| match item {
+                EvtxItem::Record { decoded, .. } => serde_json::to_vec(&decoded.original).ok(),
+                _ => None,
+            })
+            .unwrap_or_default()
+    } else {
+        read_first_line(&mut format::open(path)?, usize::MAX)
+            .map_err(|source| IngestError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .unwrap_or_default()
+    };
+    Ok(source_fingerprint(&first))
+}
+
+/// The [`first_line`] of a stream. Without a newline in the first [`FINGERPRINT_LEN`] bytes:
+/// those bytes if there are at least `limit` of them, else everything when `limit` is
+/// unbounded, else `None` (the line is still being written).
+pub(crate) fn read_first_line(r: &mut dyn Read, limit: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let mut buf = Vec::new();
+    r.take(FINGERPRINT_LEN as u64).read_to_end(&mut buf)?;
+    let line = first_line(&buf);
+    if line.len() < buf.len() || buf.len() >= FINGERPRINT_LEN.min(limit) {
+        return Ok(Some(line.to_vec()));
+    }
+    if limit == usize::MAX && !buf.is_empty() {
+        return Ok(Some(buf));
+    }
+    Ok(None)
 }
 
 /// Opens a file, gunzipping it if needed (see [`format::open`]).
@@ -137,6 +184,7 @@ impl FileReader {
             inner,
             path: path.to_path_buf(),
             format,
+            decoder_opts,
         })
     }
 
@@ -147,6 +195,13 @@ impl FileReader {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's fingerprint as the sensor computes it (see [`file_fingerprint`]): with the
+    /// items' offsets and raw bytes, what makes the sensor's event ids. Reads the file's start
+    /// again.
+    pub fn fingerprint(&self) -> Result<Id, IngestError> {
+        file_fingerprint(&self.path, self.format, &self.decoder_opts)
     }
 
     /// The next item; `Ok(None)` at the end of the file.

@@ -19,6 +19,7 @@ use chrono::FixedOffset;
 use serde_json::{Map, Value};
 
 use canhgac_core::event::lookup_path;
+use canhgac_core::wire::ecs as field;
 use canhgac_core::{Dataset, Ecs};
 
 use super::util::{
@@ -139,17 +140,17 @@ fn evtx_layout(event: &Map<String, Value>, ecs: &mut Ecs) -> Result<Ts, DecodeEr
 fn winlogbeat_layout(original: &Value, ecs: &mut Ecs) -> Ts {
     let get = |path: &str| lookup_path(original, path);
     ecs.event_code = get("winlog.event_id")
-        .or_else(|| get("event.code"))
+        .or_else(|| get(field::EVENT_CODE))
         .and_then(json_string);
     ecs.host_name = get("winlog.computer_name")
-        .or_else(|| get("host.name"))
+        .or_else(|| get(field::HOST_NAME))
         .and_then(json_str)
         .map(str::to_string);
     ecs.event_provider = get("winlog.provider_name")
-        .or_else(|| get("event.provider"))
+        .or_else(|| get(field::EVENT_PROVIDER))
         .and_then(json_str)
         .map(str::to_string);
-    ecs.event_outcome = get("event.outcome")
+    ecs.event_outcome = get(field::EVENT_OUTCOME)
         .and_then(json_str)
         .map(str::to_string)
         .or_else(|| {
@@ -163,7 +164,7 @@ fn winlogbeat_layout(original: &Value, ecs: &mut Ecs) -> Ts {
                     })
                 })
         });
-    ecs.log_level = get("log.level").and_then(json_str).map(str::to_string);
+    ecs.log_level = get(field::LOG_LEVEL).and_then(json_str).map(str::to_string);
     let timestamp = get("@timestamp").and_then(util::json_time);
     let event_data = get("winlog.event_data").and_then(Value::as_object);
     let user_data = get("winlog.user_data").and_then(Value::as_object);

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use canhgac_core::event::{event_id, Event, SourceRef, EVENT_SCHEMA_VERSION};
+use canhgac_core::event::{Event, RawRecord, SourceRef};
 use canhgac_core::topics::Topics;
 use canhgac_core::transport::Message;
 use canhgac_core::Id;
@@ -24,51 +24,43 @@ pub struct Identity {
 pub const DLQ_SAMPLE_LEN: usize = 64 * 1024;
 
 impl Identity {
-    /// The event message for a decoded record. `source_key` is the source's fingerprint,
-    /// `raw` the record's bytes (the content part of the id).
+    /// The event message for a decoded record: `fingerprint` is the source's
+    /// ([`source_fingerprint`](canhgac_core::event::source_fingerprint)), `raw` the record's
+    /// bytes; the id is [`RawRecord::event_id`] over them and `source.offset`.
     pub fn event_message(
         &self,
         source: SourceRef,
-        source_key: &[u8],
+        fingerprint: &[u8],
         raw: &[u8],
         decoded: Decoded,
         received: DateTime<Utc>,
     ) -> (Id, Message) {
-        let id = event_id(
-            &self.agency,
-            &self.sensor,
-            source_key,
-            source.offset.unwrap_or(0),
-            raw,
-        );
-        let key = decoded
+        let record = RawRecord {
+            agency: &self.agency,
+            sensor: &self.sensor,
+            source_fingerprint: fingerprint,
+            offset: source.offset.unwrap_or(0),
+            bytes: raw,
+        };
+        let event = Event::from_decoded(&record, decoded, source, received);
+        (event.id, self.message(&event))
+    }
+
+    /// The message of an event of this sensor: to the agency's events topic, keyed by host
+    /// name, else source address, else sensor (so one host's events stay in order).
+    pub fn message(&self, event: &Event) -> Message {
+        let key = event
             .ecs
             .host_name
             .clone()
-            .or_else(|| decoded.ecs.source_ip.map(|ip| ip.to_string()))
+            .or_else(|| event.ecs.source_ip.map(|ip| ip.to_string()))
             .unwrap_or_else(|| self.sensor.clone());
-        let event = Event {
-            schema: EVENT_SCHEMA_VERSION,
-            id,
-            agency: self.agency.clone(),
-            sensor: self.sensor.clone(),
-            dataset: decoded.dataset,
-            timestamp: decoded.timestamp.unwrap_or(received),
-            received,
-            source,
-            ecs: decoded.ecs,
-            original: decoded.original,
-        };
-        let payload = serde_json::to_vec(&event).expect("events serialise");
-        (
-            id,
-            Message {
-                topic: self.topics.events(&self.agency),
-                key: Some(key.into_bytes()),
-                payload,
-                headers: Vec::new(),
-            },
-        )
+        Message {
+            topic: self.topics.events(&self.agency),
+            key: Some(key.into_bytes()),
+            payload: serde_json::to_vec(event).expect("events serialise"),
+            headers: Vec::new(),
+        }
     }
 
     /// The DLQ message for a record that could not be decoded: the record's first bytes as the

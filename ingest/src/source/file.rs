@@ -21,13 +21,13 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use canhgac_core::event::{SourceKind, SourceRef};
-use canhgac_core::IdHasher;
+use canhgac_core::event::{source_fingerprint, SourceKind, SourceRef, FINGERPRINT_LEN};
+use canhgac_core::Id;
 
 use super::{OutKind, Outgoing, Position, SourceError};
 use crate::decode::{
-    decoder, DecodeError, Decoded, DecoderOptions, ErrorKind, EvtxReader, FileReader, Item,
-    ReadOptions,
+    decoder, file_fingerprint, read_first_line as first_line, DecodeError, Decoded, DecoderOptions,
+    ErrorKind, FileReader, IngestError, Item, ReadOptions,
 };
 use crate::format::{self, Format};
 use crate::framing::{Frame, Framer, FramerConfig, Framing};
@@ -61,21 +61,13 @@ pub struct HarvestStats {
     pub rejected: u64,
 }
 
-/// How much of the first line makes a fingerprint.
-const FINGERPRINT_LEN: usize = 4096;
-
-/// The fingerprint of a source: a hash of its first line (or record).
-pub fn fingerprint(first: &[u8]) -> (Vec<u8>, String) {
-    let id = IdHasher::new("source").part(first).finish();
-    (id.0.to_vec(), id.to_string())
-}
-
 struct Emitter<'a, 'b> {
     cx: &'a FileContext<'b>,
     name: String,
     kind: SourceKind,
     format: Format,
-    key: Vec<u8>,
+    /// The source's fingerprint, and its hex form for checkpoints.
+    fingerprint: Id,
     hex: String,
     stats: HarvestStats,
 }
@@ -111,7 +103,7 @@ impl Emitter<'_, '_> {
     ) -> bool {
         let (_, message) = self.cx.ident.event_message(
             self.source(offset, line),
-            &self.key,
+            self.fingerprint.as_bytes(),
             raw,
             decoded,
             Utc::now(),
@@ -154,6 +146,11 @@ impl Emitter<'_, '_> {
         (self.kind == SourceKind::File).then(|| (self.name.clone(), after))
     }
 
+    fn set_fingerprint(&mut self, first: &[u8]) {
+        self.fingerprint = source_fingerprint(first);
+        self.hex = self.fingerprint.to_string();
+    }
+
     fn position(&self, offset: u64, line: u64) -> Position {
         Position {
             fingerprint: self.hex.clone(),
@@ -190,7 +187,7 @@ pub fn harvest(
         name,
         kind: SourceKind::File,
         format,
-        key: Vec::new(),
+        fingerprint: Id::default(),
         hex: String::new(),
         stats: HarvestStats::default(),
     };
@@ -212,21 +209,11 @@ fn harvest_batch(
     dopts: &DecoderOptions,
     em: &mut Emitter<'_, '_>,
 ) -> Result<(), SourceError> {
-    let first = if format == Format::Evtx {
-        let mut r = EvtxReader::open(path, Default::default(), dopts)?;
-        r.find_map(|item| match item {
-            crate::decode::EvtxItem::Record { decoded, .. } => {
-                serde_json::to_vec(&decoded.original).ok()
-            }
-            _ => None,
-        })
-        .unwrap_or_default()
-    } else {
-        first_line(&mut format::open(path)?, usize::MAX)
-            .map_err(|e| SourceError::io(path, e))?
-            .unwrap_or_default()
-    };
-    (em.key, em.hex) = fingerprint(&first);
+    em.fingerprint = file_fingerprint(path, format, dopts).map_err(|e| match e {
+        IngestError::Read { path, source } => SourceError::Io { path, source },
+        e => e.into(),
+    })?;
+    em.hex = em.fingerprint.to_string();
     let skip = start.filter(|s| s.fingerprint == em.hex);
     let ropts = ReadOptions {
         format,
@@ -308,7 +295,7 @@ fn harvest_plain(
                 usize::MAX
             };
             if let Some(first) = first_line(&mut file, limit).map_err(io)? {
-                (em.key, em.hex) = fingerprint(&first);
+                em.set_fingerprint(&first);
                 known = true;
                 if let Some(s) = start.take().filter(|s| s.fingerprint == em.hex) {
                     (pos, line) = (s.offset, s.line);
@@ -450,7 +437,7 @@ pub fn harvest_stream(
         .map_err(io)?;
     let (format, framing) = match opts.format {
         Format::Auto => format::sniff(&head).ok_or_else(|| {
-            SourceError::Ingest(crate::decode::IngestError::Detect {
+            SourceError::Ingest(IngestError::Detect {
                 path: name.into(),
                 reason: "cannot detect the format of the stream; pass --format".into(),
             })
@@ -458,21 +445,21 @@ pub fn harvest_stream(
         f => (f, f.default_framing()),
     };
     let Some(framing) = framing else {
-        return Err(SourceError::Ingest(
-            crate::decode::IngestError::NoRecordDecoder(format.name()),
-        ));
+        return Err(SourceError::Ingest(IngestError::NoRecordDecoder(
+            format.name(),
+        )));
     };
     let first = first_line(&mut &head[..], usize::MAX)
         .map_err(io)?
         .unwrap_or_default();
-    let (key, hex) = fingerprint(&first);
+    let fingerprint = source_fingerprint(&first);
     let mut em = Emitter {
         cx,
         name: name.to_string(),
         kind: SourceKind::Stdin,
         format,
-        key,
-        hex,
+        fingerprint,
+        hex: fingerprint.to_string(),
         stats: HarvestStats::default(),
     };
     let mut dec = decoder(format, &opts.decoder)?;
@@ -497,25 +484,6 @@ fn sleep_or_cancel(cancel: &CancellationToken, d: Duration) -> bool {
         slept += step;
     }
     cancel.is_cancelled()
-}
-
-/// The first line of a stream (without its terminator). Without a newline, the first `limit`
-/// bytes if there are that many, else everything when `limit` is unbounded, else `None`
-/// (the line is still being written).
-fn first_line(r: &mut dyn Read, limit: usize) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    r.take(FINGERPRINT_LEN as u64).read_to_end(&mut buf)?;
-    if let Some(nl) = memchr::memchr(b'\n', &buf) {
-        buf.truncate(nl);
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-        return Ok(Some(buf));
-    }
-    if buf.len() >= FINGERPRINT_LEN.min(limit) || (limit == usize::MAX && !buf.is_empty()) {
-        return Ok(Some(buf));
-    }
-    Ok(None)
 }
 
 /// The end of the last complete line in `[pos, size)`: the offset after its newline, or `pos`
