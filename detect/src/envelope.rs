@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 
+use canhgac_core::wire::{self, ecs};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::ioc::fields::{AttachmentHashes, Attachments, IocFields, RelatedFields, Strs};
@@ -43,19 +44,9 @@ pub struct Head<'a> {
     pub unchecked: bool,
 }
 
-/// The members of `core::Event`; every one but `ecs` is required.
-const MEMBERS: [&str; 10] = [
-    "v",
-    "id",
-    "agency",
-    "sensor",
-    "dataset",
-    "@timestamp",
-    "received",
-    "source",
-    "ecs",
-    "original",
-];
+/// The members of `core::Event` (its wire format's one owner, `canhgac_core::wire`); every one
+/// but `ecs` is required. The member indexes matched below follow this order.
+const MEMBERS: [&str; 10] = wire::EVENT_MEMBERS;
 const ECS: u16 = 1 << 8;
 const ALL: u16 = (1 << MEMBERS.len()) - 1;
 
@@ -199,24 +190,25 @@ fn ioc_fields<'a>(p: &mut Parser<'a>, scratch: &mut Vec<u8>) -> Result<IocFields
     Ok(f)
 }
 
-/// The names `IocFields` reads, in the order `ioc_fields` matches them.
+/// The names `IocFields` reads, in the order `ioc_fields` matches them (from
+/// `canhgac_core::wire::ecs`, the owner of the ECS names).
 const IOC_FIELDS: [&str; 16] = [
-    "source.ip",
-    "source.port",
-    "destination.ip",
-    "destination.port",
-    "host.ip",
-    "dns.question.name",
-    "url.domain",
-    "tls.server.sni",
-    "url.full",
-    "url.path",
-    "file.hash.md5",
-    "file.hash.sha1",
-    "file.hash.sha256",
-    "email.from.address",
-    "email.attachments",
-    "related",
+    ecs::SOURCE_IP,
+    ecs::SOURCE_PORT,
+    ecs::DESTINATION_IP,
+    ecs::DESTINATION_PORT,
+    ecs::HOST_IP,
+    ecs::DNS_QUESTION_NAME,
+    ecs::URL_DOMAIN,
+    ecs::TLS_SERVER_SNI,
+    ecs::URL_FULL,
+    ecs::URL_PATH,
+    ecs::FILE_HASH_MD5,
+    ecs::FILE_HASH_SHA1,
+    ecs::FILE_HASH_SHA256,
+    ecs::EMAIL_FROM_ADDRESS,
+    ecs::EMAIL_ATTACHMENTS,
+    ecs::RELATED,
 ];
 
 /// `null` as `None`, anything else through `read`.

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use canhgac_core::detection::{vietnam, Bilingual, Category, IocHit, Level, Priority};
 use canhgac_core::event::lookup_path;
+use canhgac_core::wire::ecs;
 use canhgac_core::Event;
 
 use canhgac_sigma::rule::Logsource;
@@ -355,18 +356,20 @@ pub fn field_value(event: &Event, ioc: Option<&IocHit>, field: &str) -> Option<S
     let s = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_ascii_lowercase());
     match field {
         "ioc.indicator" => ioc.map(|h| h.indicator.to_ascii_lowercase()),
-        "host.name" => s(&e.host_name),
-        "host.ip" => e.host_ip.map(|i| i.to_string()),
-        "source.ip" => e.source_ip.map(|i| i.to_string()),
-        "destination.ip" => e.destination_ip.map(|i| i.to_string()),
-        "user.name" => s(&e.user_name),
-        "url.domain" => s(&e.url_domain),
-        "url.full" => e.url_full.clone(),
-        "dns.question.name" => s(&e.dns_question_name).map(|d| d.trim_end_matches('.').to_string()),
-        "tls.server.sni" => s(&e.tls_sni),
-        "email.from.address" => s(&e.email_from),
-        "file.hash.sha256" => s(&e.file_hash_sha256),
-        "process.executable" => e.process_executable.clone(),
+        ecs::HOST_NAME => s(&e.host_name),
+        ecs::HOST_IP => e.host_ip.map(|i| i.to_string()),
+        ecs::SOURCE_IP => e.source_ip.map(|i| i.to_string()),
+        ecs::DESTINATION_IP => e.destination_ip.map(|i| i.to_string()),
+        ecs::USER_NAME => s(&e.user_name),
+        ecs::URL_DOMAIN => s(&e.url_domain),
+        ecs::URL_FULL => e.url_full.clone(),
+        ecs::DNS_QUESTION_NAME => {
+            s(&e.dns_question_name).map(|d| d.trim_end_matches('.').to_string())
+        }
+        ecs::TLS_SERVER_SNI => s(&e.tls_sni),
+        ecs::EMAIL_FROM_ADDRESS => s(&e.email_from),
+        ecs::FILE_HASH_SHA256 => s(&e.file_hash_sha256),
+        ecs::PROCESS_EXECUTABLE => e.process_executable.clone(),
         other => {
             let path = other.strip_prefix("original.")?;
             match lookup_path(&event.original, path)? {
