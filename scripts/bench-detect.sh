@@ -19,14 +19,14 @@
 # More worker arguments: DETECT_ARGS="--batch 2048 -X fetch.max.bytes=…" scripts/bench-detect.sh
 # Needs release builds: cargo build --release --bin canhgac
 #                       cargo build --release -p canhgac-detect --example measure
-#                       cargo build --release -p canhgac-kafka --example drain (optional)
+# (the broker drain rate, kafka/benches/drain.rs, is built here by scripts/bench-bin.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 copies=${1:-13}
 T=${CARGO_TARGET_DIR:-target}
 bin=$T/release/canhgac
 measure=$T/release/examples/measure
-drainer=$T/release/examples/drain
+drainer=$(scripts/bench-bin.sh canhgac-kafka drain)
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 D=$(cd ../shared/data && pwd)
 W=$D/windows/evtx-attack-samples.jsonl.gz

@@ -9,5 +9,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CANHGAC_TANSU="${CANHGAC_TANSU:-${CARGO_HOME:-$HOME/.cargo}/bin/tansu}"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-cargo test --release --test bench_e2e -- --ignored --nocapture 2>&1 | grep -E '^e2e:|panicked|error'
+cargo test --release --test tests bench_e2e:: -- --ignored --nocapture 2>&1 | grep -E '^e2e:|panicked|error'
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Incident index benchmark (issue 5): index/examples/bench.rs on generated incidents.
+# Incident index benchmark (issue 5): index/benches/index.rs on generated incidents.
 #
 #   scripts/bench-index.sh                 # 5,000,000 incidents
 #   scripts/bench-index.sh 1000000         # fewer
@@ -18,8 +18,7 @@ THREADS=${THREADS:-$(nproc)}
 QUERIES=${QUERIES:-300}
 
 df -h "$(dirname "$DIR")" | tail -1
-cargo build --release -q -p canhgac-index --example bench
-BENCH=${CARGO_TARGET_DIR:-target}/release/examples/bench
+BENCH=$(scripts/bench-bin.sh canhgac-index index)
 trap 'rm -rf "$DIR"' EXIT
 echo "== $(date -u +%FT%TZ) incidents $N threads $THREADS load $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/time -f "bench wall %e s, max RSS %M kB" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load on the search route (issue 6): `wrk` against GET /api/v1/incidents of `canhgac serve`
-# over an index of generated incidents (index/examples/bench.rs builds it; one detection per
+# over an index of generated incidents (index/benches/index.rs builds it; one detection per
 # incident, 24 months, 8 agencies, every category).
 #
 #   scripts/bench-serve.sh              # 1,000,000 incidents, 30 s per run
@@ -20,10 +20,10 @@ T=${CARGO_TARGET_DIR:-target}
 DURATION=${DURATION:-30s}
 CONNECTIONS=${CONNECTIONS:-16}
 command -v wrk >/dev/null || { apt-get update && apt-get install -y wrk; }
-cargo build --release -q -p canhgac-index --example bench
+BENCH=$(scripts/bench-bin.sh canhgac-index index)
 cargo build --release -q --bin canhgac
 if [ "$(cat "$DIR/incidents" 2>/dev/null)" != "$N" ]; then
-	"$T/release/examples/bench" --incidents "$N" --dir "$DIR" --skip-bare --queries 20
+	"$BENCH" --incidents "$N" --dir "$DIR" --skip-bare --queries 20
 	echo "$N" >"$DIR/incidents"
 fi
 du -sh "$DIR/canhgac"

@@ -8,19 +8,13 @@
 //!   probe appends one web-shell request to a followed access log every 200 ms and measures
 //!   how long until its detection is searchable in the index (p50, p99; under load and idle).
 
-mod support;
-
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{canhgac, data_dir, repo, Broker};
 use canhgac_index::{IncidentIndex, Kind, Scope, SearchRequest};
-use support::{canhgac, data_dir, Broker};
-
-fn repo(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(p)
-}
 
 fn rules(c: &mut Command) -> &mut Command {
     c.arg("--rules")
@@ -61,6 +55,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 #[test]
 #[ignore = "benchmark: scripts/bench-e2e.sh"]
 fn end_to_end_through_tansu() {
+    let _heavy = crate::support::heavy();
     let copies: usize = std::env::var("COPIES")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -11,29 +11,23 @@
 //!   (a repeat after a kill carries the same idempotency key).
 //!
 //! Short form (the README's test command): at least 5 kills. Long form:
-//! `CANHGAC_CHAOS_KILLS=50 CANHGAC_CHAOS_SEED=7 cargo test --test chaos -- --nocapture`.
+//! `CANHGAC_CHAOS_KILLS=50 CANHGAC_CHAOS_SEED=7 cargo test --test tests chaos:: -- --nocapture`.
 //! The seed is printed so that a failure can be replayed.
-
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::webhook::{self, secret, secret_env, Receiver};
+use crate::support::{
+    canhgac, committed_detections, data_dir, index_contents, index_full_contents, repo, Broker,
+};
 use canhgac_core::registry::Registry;
 use canhgac_core::{Category, Id};
-use support::webhook::{self, secret, secret_env, Receiver};
-use support::{
-    canhgac, committed_detections, data_dir, index_contents, index_full_contents, Broker,
-};
 
 /// The simulated traffic: one month for every agency of the example registry, small.
 const SIM: [&str; 6] = ["--from", "2026-10", "--scale", "40", "--seed", "3"];
-
-fn repo(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(p)
-}
 
 fn inputs() -> Vec<(&'static str, &'static str, PathBuf)> {
     let d = data_dir();
@@ -283,6 +277,7 @@ impl Rng {
 
 #[test]
 fn random_kills_of_every_role_and_the_broker_lose_and_double_nothing() {
+    let _heavy = crate::support::heavy();
     let seed: u64 = std::env::var("CANHGAC_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -6,18 +6,12 @@
 //! (182k indicators) and a phishing list of two senders seen in the mails, whose hits become
 //! phishing detections.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{canhgac, data_dir, read_topic, Broker};
-
-fn repo(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(p)
-}
+use crate::support::{canhgac, data_dir, read_topic, repo, Broker};
 
 fn publish(broker: &Broker, prefix: &str) {
     let d = data_dir();
@@ -148,6 +142,7 @@ fn kill(mut c: Child) {
 
 #[test]
 fn two_workers_classify_the_national_classes_and_a_sigkill_loses_nothing() {
+    let _heavy = crate::support::heavy();
     let broker = Broker::start();
     let logs = tempfile::tempdir().unwrap();
     phishing_list(logs.path());

@@ -3,7 +3,7 @@
 //! --sensor`, and encoded by the simulator's own publishing path (whose file positions the
 //! accuracy harness shares); all three give every record of every format the same event id.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-mod support;
+use crate::support;
 
 fn sigma_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/sigma");
+    let dir = support::data_dir().join("sigma");
     assert!(
         dir.is_dir(),
         "test data missing: expected {} (see BRIEF §8)",

@@ -3,20 +3,18 @@
 //! SIGKILLed mid-stream and restarted, ends with exactly the incidents, counts and detection ids
 //! of an undisturbed run.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{canhgac, committed_detections, index_full_contents, Broker};
 use canhgac_core::detection::Detection;
 use canhgac_core::Id;
 use canhgac_index::synth::incident_detections;
 use canhgac_index::{IncidentIndex, IncidentRecord, Scope};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
-use support::{canhgac, committed_detections, index_full_contents, Broker};
 
 const TOPIC: &str = "canhgac.detections";
 
@@ -132,6 +130,7 @@ fn stop(mut child: Child) {
 
 #[test]
 fn sigkill_mid_stream_and_restart_gives_exactly_the_undisturbed_index() {
+    let _heavy = crate::support::heavy();
     let broker = Broker::start();
     broker.create_topic(TOPIC, 3);
     let ds = stream();

@@ -2,12 +2,10 @@
 //! golden files for the monthly table, CSV and JSON (month-over-month and year-over-year
 //! changes to two decimals, an empty month, a change from 0), and search output and errors.
 //!
-//! Regenerate the golden files with `CANHGAC_UPDATE_GOLDEN=1 cargo test --test index_cli`
+//! Regenerate the golden files with `CANHGAC_UPDATE_GOLDEN=1 cargo test --test tests index_cli::`
 //! and review the diff.
 
-mod support;
-
-use support::{build_golden_index as build_index, golden, run_canhgac as run};
+use crate::support::{build_golden_index as build_index, golden, run_canhgac as run};
 
 #[test]
 fn monthly_statistics_match_the_golden_files() {

@@ -7,8 +7,6 @@
 //! and body, escalations carry higher revisions, and a receiver that rejects alerts
 //! permanently gets them dead-lettered to `canhgac.alerts.dlq` with the reason.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -16,11 +14,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::webhook::{self, secret, secret_env, Arrival, Receiver};
+use crate::support::{canhgac, free_port, read_topic, Broker};
 use canhgac_core::transport::{Message, Publisher};
 use canhgac_core::{Detection, Priority};
 use canhgac_kafka::{ClientSettings, KafkaPublisher};
-use support::webhook::{self, secret, secret_env, Arrival, Receiver};
-use support::{canhgac, free_port, read_topic, Broker};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const AGENCIES: [&str; 3] = ["byt", "btc", "ubnd-ha-noi"];
@@ -236,6 +234,7 @@ fn publish(rt: &tokio::runtime::Runtime, publisher: &KafkaPublisher, ds: &[Detec
 
 #[test]
 fn alerts_survive_sigkill_at_least_once_at_most_twice() {
+    let _heavy = crate::support::heavy();
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,12 +1,10 @@
 //! `canhgac report` over the index of `index_cli.rs` (`support::build_golden_index`): golden
 //! files for HTML, Markdown and CSV in Vietnamese and English.
 //!
-//! Regenerate the golden files with `CANHGAC_UPDATE_GOLDEN=1 cargo test --test report_cli`
+//! Regenerate the golden files with `CANHGAC_UPDATE_GOLDEN=1 cargo test --test tests report_cli::`
 //! and review the diff.
 
-mod support;
-
-use support::{build_golden_index as build_index, golden, run_canhgac as run};
+use crate::support::{build_golden_index as build_index, golden, run_canhgac as run};
 
 #[test]
 fn monthly_report_matches_the_golden_files() {

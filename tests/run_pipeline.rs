@@ -6,13 +6,11 @@
 //!   and detection ids of an undisturbed run (end-to-end acknowledgement: a source's checkpoint
 //!   never passes an event whose detections are not committed).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{canhgac, committed_detections, data_dir, index_contents};
+use crate::support::{canhgac, committed_detections, data_dir, index_contents};
 
 fn inputs() -> Vec<(&'static str, &'static str, PathBuf)> {
     let d = data_dir();
@@ -82,6 +80,7 @@ fn hunt_matches() -> usize {
 
 #[test]
 fn run_once_indexes_every_match_and_survives_sigkill() {
+    let _heavy = crate::support::heavy();
     let reference = tempfile::tempdir().unwrap();
     let out = run_cmd(reference.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

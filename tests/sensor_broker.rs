@@ -2,14 +2,12 @@
 //! data exactly once with stable ids, a SIGKILL mid-file that loses nothing, and malformed input
 //! that goes to the DLQ while the sensor keeps going.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{canhgac, data_dir, read_topic, Broker, TopicRecord};
+use crate::support::{canhgac, data_dir, read_topic, Broker, TopicRecord};
 
 /// Records a sensor should find in each input: non-blank lines (without IIS `#` directives) of
 /// line files, one per `.eml`.
@@ -76,6 +74,7 @@ fn source_of(r: &TopicRecord) -> (String, u64) {
 
 #[test]
 fn shared_data_reaches_the_topic_exactly_once_with_stable_ids() {
+    let _heavy = crate::support::heavy();
     let data = data_dir();
     let mut inputs = vec![
         data.join("windows/evtx-attack-samples.jsonl.gz"),
@@ -216,6 +215,7 @@ fn checkpoint_offset(dir: &Path) -> Option<(u64, u64)> {
 
 #[test]
 fn sigkill_mid_file_loses_nothing_and_repeats_only_after_the_checkpoint() {
+    let _heavy = crate::support::heavy();
     let broker = Broker::start();
     let work = tempfile::tempdir().unwrap();
     let log = work.path().join("access.log");
@@ -302,6 +302,7 @@ fn sigkill_mid_file_loses_nothing_and_repeats_only_after_the_checkpoint() {
 
 #[test]
 fn malformed_input_goes_to_the_dlq_and_the_sensor_keeps_going() {
+    let _heavy = crate::support::heavy();
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);

@@ -62,6 +62,8 @@ pub mod schema;
 pub mod search;
 pub mod stats;
 pub mod store;
+// Test fixtures: only with the `testsuite` feature (tests and benchmarks), not in the API.
+#[cfg(any(test, feature = "testsuite"))]
 pub mod synth;
 pub mod writer;
 

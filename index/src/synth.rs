@@ -1,5 +1,5 @@
-//! Deterministic synthetic detections for tests and benchmarks: the same arguments always give
-//! the same detections, ids included.
+//! Deterministic synthetic detections for tests and benchmarks (the `testsuite` feature): the
+//! same arguments always give the same detections, ids included.
 
 use canhgac_core::detection::{
     month_of, techniques_from_tags, vietnam, Bilingual, Detection, Entities, RuleKind, RuleRef,

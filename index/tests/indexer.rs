@@ -8,18 +8,12 @@ use canhgac_core::transport::{Bus, Message, Publisher, TopicFilter};
 use canhgac_core::Id;
 use canhgac_index::synth::{incident_detections, month_corpus};
 use canhgac_index::{
-    CommitPolicy, IncidentIndex, IncidentRecord, Indexer, IndexerOptions, Outcome, Position,
-    RunOptions, Scope, SearchRequest,
+    CommitPolicy, IncidentIndex, IncidentRecord, Indexer, Outcome, Position, RunOptions, Scope,
+    SearchRequest,
 };
 use tokio_util::sync::CancellationToken;
 
-fn opts() -> IndexerOptions {
-    IndexerOptions {
-        threads: 1,
-        heap_bytes: 30 << 20,
-        ..Default::default()
-    }
-}
+use crate::support::opts;
 
 fn corpus() -> Vec<Detection> {
     let mut v = Vec::new();

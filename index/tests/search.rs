@@ -8,18 +8,10 @@ use canhgac_core::detection::Detection;
 use canhgac_core::{Category, Id};
 use canhgac_index::search::parse_cidr;
 use canhgac_index::synth::{detection, incident_detections, month_corpus};
-use canhgac_index::{
-    IncidentIndex, IndexError, Indexer, IndexerOptions, Kind, Record, Scope, SearchRequest, Sort,
-};
+use canhgac_index::{IncidentIndex, IndexError, Indexer, Kind, Record, Scope, SearchRequest, Sort};
 use unicode_normalization::UnicodeNormalization;
 
-fn opts() -> IndexerOptions {
-    IndexerOptions {
-        threads: 1,
-        heap_bytes: 30 << 20,
-        ..Default::default()
-    }
-}
+use crate::support::opts;
 
 fn build(ds: &[Detection]) -> (Indexer, IncidentIndex) {
     let mut ix = Indexer::in_ram(opts()).unwrap();

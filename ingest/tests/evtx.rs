@@ -1,15 +1,13 @@
 //! Raw `.evtx` files give exactly the JSON of `evtx_dump -o jsonl`, and a corrupt chunk
 //! costs only that chunk.
 
-mod common;
-
 use std::io::BufRead;
 
+use crate::support::{data, data_dir};
 use canhgac_ingest::{
     DecoderOptions, ErrorKind, EvtxItem, EvtxOptions, EvtxReader, FileReader, Format, Item,
     ReadOptions,
 };
-use common::{data, data_dir};
 use serde_json::Value;
 
 /// The JSONL lines of one source file, per the index.

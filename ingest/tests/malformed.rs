@@ -1,12 +1,10 @@
 //! Bad input gives a clear error with its line and offset, and reading goes on with the next
 //! record.
 
-mod common;
-
 use std::io::Write;
 
+use crate::support::read;
 use canhgac_ingest::{render_error, ErrorKind, Format};
-use common::read;
 
 fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let path = dir.path().join(name);

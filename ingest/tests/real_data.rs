@@ -1,12 +1,10 @@
 //! Every file of the shared test data decodes, with exact record counts, and auto-detection
 //! names the right format for each.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::support::{data, data_dir, read, read_clean};
 use canhgac_ingest::Format;
-use common::{data, data_dir, read, read_clean};
 
 #[test]
 fn windows_evtx_attack_samples_jsonl() {
@@ -308,7 +306,7 @@ fn syslog_files() {
                 && d.original.get("level").is_some())
     );
     // Brute force material: counts from the loghub structured CSV templates.
-    let count = |r: &common::Read, action: &str| {
+    let count = |r: &crate::support::Read, action: &str| {
         r.events
             .iter()
             .filter(|(_, _, d)| d.ecs.event_action.as_deref() == Some(action))

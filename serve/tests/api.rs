@@ -1,14 +1,12 @@
 //! The HTTP API over a real server: tenant isolation on every route, roles, limits, errors,
 //! the audit log, and the OpenAPI document in step with the routes.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::support::*;
 use canhgac_core::Id;
 use canhgac_serve::{Limits, ROUTES};
 use serde_json::Value;
-use support::*;
 
 /// Incidents per agency in the corpus.
 fn incidents_by_agency(s: &Server) -> BTreeMap<String, BTreeSet<Id>> {
@@ -214,7 +212,7 @@ async fn agency_token_walks_every_route_and_never_sees_another_agency() {
         .to_str()
         .unwrap()
         .starts_with("application/json"));
-    let r = support::call(
+    let r = crate::support::call(
         &format!("{}/api/v1/reports/2022-06", s.base),
         "GET",
         Some(BYT),

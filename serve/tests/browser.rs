@@ -5,16 +5,14 @@
 //!
 //! Fails, never skips, when Chromium is missing: `scripts/test.sh` installs it.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use canhgac_serve::Limits;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
-use support::*;
 
 fn find_bin(env: &str, names: &[&str]) -> Option<PathBuf> {
     if let Ok(p) = std::env::var(env) {
@@ -84,7 +82,11 @@ async fn shot(c: &Client, dir: &Path, name: &str, saved: &mut Vec<PathBuf>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The heavy-test guard is held for the whole test on purpose: it only waits for other heavy
+// tests (on their own threads), never for this test's tasks.
+#[allow(clippy::await_holding_lock)]
 async fn ui_login_search_incident_dashboard_in_headless_chromium() {
+    let _heavy = canhgac_testsupport::heavy();
     let chromium = find_bin("CHROMIUM", &["chromium", "chromium-browser"]).expect(
         "chromium is not installed: run scripts/test.sh (apt-get install chromium chromium-driver)",
     );

@@ -3,13 +3,11 @@
 //! plain-HTTP client and a client that does not trust the certificate get nothing and do not
 //! stop the server; unreadable certificate files are errors that name the file.
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::support::*;
 use canhgac_serve::{Limits, TlsConfig};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};

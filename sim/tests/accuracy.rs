@@ -2,22 +2,14 @@
 //! injected attack detected, no benign record detected, and recall/precision per national
 //! class above a floor.
 
-use std::path::{Path, PathBuf};
-
 use canhgac_core::registry::Registry;
 use canhgac_detect::worker::RulesetSpec;
 use canhgac_sim::score::{replay, score};
 use canhgac_sim::{Category, SimConfig, Simulator, Stream};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use canhgac_testsupport::repo;
 
 fn sim(seed: u64, per_day: u32, month: &str) -> Simulator {
-    let registry = Registry::load(&root().join("rules/agencies.example.toml")).unwrap();
+    let registry = Registry::load(&repo("rules/agencies.example.toml")).unwrap();
     let m = month.parse().unwrap();
     let mut cfg = SimConfig::new(registry, m, m);
     cfg.seed = seed;
@@ -71,8 +63,8 @@ fn deterministic_ordered_and_complete() {
 fn own_rules_find_every_attack_and_nothing_else() {
     let s = sim(1, 150, "2026-10");
     let spec = RulesetSpec {
-        rules: vec![root().join("rules/sigma")],
-        registry: Some(root().join("rules/agencies.example.toml")),
+        rules: vec![repo("rules/sigma")],
+        registry: Some(repo("rules/agencies.example.toml")),
         ..Default::default()
     };
     let rules = spec.load(1).unwrap();

@@ -1,7 +1,6 @@
 //! Publishing simulated records as sensor events through the in-process bus (the path
 //! `canhgac run` takes): every record arrives once, as an Event on its agency's topic, acked.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use canhgac_core::registry::Registry;
@@ -9,12 +8,12 @@ use canhgac_core::topics::Topics;
 use canhgac_core::transport::{Bus, Subscription, TopicFilter};
 use canhgac_core::Event;
 use canhgac_sim::{SimConfig, Simulator};
+use canhgac_testsupport::repo;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_arrives_as_an_event_on_its_agency_topic() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let registry = Registry::load(&root.join("rules/agencies.example.toml")).unwrap();
+    let registry = Registry::load(&repo("rules/agencies.example.toml")).unwrap();
     let m = "2026-11".parse().unwrap();
     let mut cfg = SimConfig::new(registry, m, m);
     cfg.events_per_day = 12;

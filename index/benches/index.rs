@@ -2,8 +2,11 @@
 //! latency, monthly statistics over twelve months, and size on disk.
 //!
 //! ```text
-//! cargo run --release -p canhgac-index --example bench -- --incidents 5000000 --dir /tmp/bench-index
+//! cargo bench -p canhgac-index --bench index -- --incidents 5000000 --dir /tmp/bench-index
 //! ```
+//!
+//! (`scripts/bench-index.sh` runs it.) A bare `cargo bench`, which gives no arguments, only
+//! prints this usage: the default run (5,000,000 incidents) needs about 20 GB of disk.
 //!
 //! Each generated incident has one detection (its event included), spread over 24 months, 8
 //! agencies and every category. Generation (building and serialising the detections) is
@@ -28,6 +31,9 @@ const START_MONTH: u32 = 202301;
 const MONTHS: u32 = 24;
 const BATCH: u64 = 50_000;
 
+const USAGE: &str = "index benchmark: cargo bench -p canhgac-index --bench index -- \
+     [--incidents N] [--dir DIR] [--queries N] [--threads N] [--skip-bare] [--reuse]";
+
 struct Args {
     incidents: u64,
     dir: PathBuf,
@@ -47,7 +53,15 @@ fn args() -> Args {
         skip_bare: false,
         reuse: false,
     };
-    let mut it = std::env::args().skip(1);
+    let mut given: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` adds `--bench`; with nothing else it is a bare `cargo bench` of every target.
+    let by_cargo_bench = given.iter().any(|k| k == "--bench");
+    given.retain(|k| k != "--bench");
+    if by_cargo_bench && given.is_empty() {
+        println!("{USAGE}");
+        std::process::exit(0);
+    }
+    let mut it = given.into_iter();
     while let Some(k) = it.next() {
         let mut v = || it.next().expect("a value after the option");
         match k.as_str() {
@@ -57,7 +71,7 @@ fn args() -> Args {
             "--threads" => a.threads = v().parse().expect("a number"),
             "--skip-bare" => a.skip_bare = true,
             "--reuse" => a.reuse = true,
-            other => panic!("unknown option {other} (--incidents N --dir DIR --queries N --threads N --skip-bare --reuse)"),
+            other => panic!("unknown option {other} ({USAGE})"),
         }
     }
     a

@@ -1,27 +1,10 @@
-//! Helpers shared by the integration tests.
+//! Helpers of the ingest integration tests: reading a file item by item; the shared test data
+//! comes from `canhgac-testsupport`.
 
-#![allow(dead_code)]
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use canhgac_ingest::{DecodeError, Decoded, FileReader, Format, Item, ReadOptions};
-
-/// `../shared/data` next to the repository; panics with the path when it is missing.
-pub fn data_dir() -> PathBuf {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"));
-    assert!(
-        dir.is_dir(),
-        "test data not found at {} (the shared data folder must sit next to the repository)",
-        dir.display()
-    );
-    dir.to_path_buf()
-}
-
-pub fn data(rel: &str) -> PathBuf {
-    let p = data_dir().join(rel);
-    assert!(p.exists(), "missing test data file {}", p.display());
-    p
-}
+pub use canhgac_testsupport::{data, data_dir};
 
 /// Every item of a file.
 pub struct Read {

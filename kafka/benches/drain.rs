@@ -3,14 +3,15 @@
 //! in a fresh consumer group, and prints messages/s from the first message to the last.
 //!
 //! ```text
-//! cargo run --release -p canhgac-kafka --example drain -- BROKERS PATTERN N [raw|ours]
+//! cargo bench -p canhgac-kafka --bench drain -- BROKERS PATTERN N [raw|ours]
 //! ```
 //!
 //! - `raw`: librdkafka's `BaseConsumer` polled in a loop, the payload only touched;
 //! - `ours` (default): [`KafkaSubscription`] (its consumer thread, offset tracking and bounded
 //!   channel, as the detect worker reads) on a tokio runtime, each message acked on arrival.
 //!
-//! `scripts/bench-detect.sh` runs both on its topic before the worker.
+//! `scripts/bench-detect.sh` runs both on its topic before the worker. It needs a broker: a bare
+//! `cargo bench`, which gives no arguments, only prints the usage.
 
 use std::time::{Duration, Instant};
 
@@ -82,10 +83,17 @@ fn ours(brokers: &str, pattern: &str, want: u64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` adds `--bench`; with nothing else it is a bare `cargo bench` of every target.
+    let by_cargo_bench = args.iter().any(|a| a == "--bench");
+    args.retain(|a| a != "--bench");
     let [brokers, pattern, n, rest @ ..] = &args[..] else {
         eprintln!("usage: drain BROKERS PATTERN N [raw|ours]");
-        std::process::exit(2);
+        std::process::exit(if by_cargo_bench && args.is_empty() {
+            0
+        } else {
+            2
+        });
     };
     let want: u64 = n.parse().expect("N: a number of messages");
     match rest.first().map(String::as_str) {

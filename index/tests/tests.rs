@@ -1,0 +1,6 @@
+//! The index's integration tests, in one test binary (a module per subject).
+
+mod support;
+
+mod indexer;
+mod search;

@@ -1,0 +1,8 @@
+//! The server's integration tests, in one test binary (a module per subject). The browser test
+//! is heavy and takes `canhgac_testsupport::heavy()` first.
+
+mod support;
+
+mod api;
+mod browser;
+mod tls;

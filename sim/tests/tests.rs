@@ -1,0 +1,4 @@
+//! The simulator's integration tests, in one test binary (a module per subject).
+
+mod accuracy;
+mod publish_bus;
