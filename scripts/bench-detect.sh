@@ -5,7 +5,7 @@
 # worker with the whole SigmaHQ corpus, the project's rules and the IOC lists until it has
 # acked every event, and prints events/s, the end-to-end latency (sensor read -> worker ack,
 # from the worker's histogram), where the worker's time went, and the engine's offline
-# one-core rate measured in the same run (detect/examples/measure.rs, `event` pass: payload ->
+# one-core rate measured in the same run (detect/benches/measure.rs, `event` pass: payload ->
 # Event -> evaluation).
 #
 # Two phases: "drain" (everything published first, the worker started on a full topic: its
@@ -17,15 +17,15 @@
 # runs on rayon's threads, which carry the binary's name).
 # Profile the worker: WRAP="perf record -F 999 -g -o /tmp/detect.perf --" scripts/bench-detect.sh
 # More worker arguments: DETECT_ARGS="--batch 2048 -X fetch.max.bytes=…" scripts/bench-detect.sh
-# Needs release builds: cargo build --release --bin canhgac
-#                       cargo build --release -p canhgac-detect --example measure
-# (the broker drain rate, kafka/benches/drain.rs, is built here by scripts/bench-bin.sh)
+# Needs a release build: cargo build --release --bin canhgac
+# (the offline rate, detect/benches/measure.rs, and the broker drain rate, kafka/benches/drain.rs,
+# are built here by scripts/bench-bin.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 copies=${1:-13}
 T=${CARGO_TARGET_DIR:-target}
 bin=$T/release/canhgac
-measure=$T/release/examples/measure
+measure=$(scripts/bench-bin.sh canhgac-detect measure)
 drainer=$(scripts/bench-bin.sh canhgac-kafka drain)
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 D=$(cd ../shared/data && pwd)

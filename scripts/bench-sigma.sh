@@ -10,7 +10,7 @@
 # dir, default /tmp/canhgac-bench-sigma), ROUNDS (timed passes, best kept; default 5).
 #
 # What is measured:
-# - ours: detect/examples/measure.rs: `eval` = pre-decoded Events, evaluation only; `json` =
+# - ours: detect/benches/measure.rs: `eval` = pre-decoded Events, evaluation only; `json` =
 #   record text -> evaluation without a Value (Engine::eval_json); `raw` = JSON
 #   line → serde_json::Value → Event (id, timestamp) → evaluation (the `hunt` path);
 #   `event` = serialized Event (the detect worker's Kafka payload) → evaluation, as the worker.
@@ -38,8 +38,7 @@ R=$DATA/sigma/rules
 DIRS=("$R/rules" "$R/rules-emerging-threats" "$R/rules-threat-hunting" "$R/rules-compliance")
 EVENTS=$DATA/windows/evtx-attack-samples.jsonl.gz
 
-cargo build --release -q -p canhgac-detect --example measure
-MEASURE=${CARGO_TARGET_DIR:-target}/release/examples/measure
+MEASURE=$(scripts/bench-bin.sh canhgac-detect measure)
 # rsigma as a library (bench/rsigma-eval, its own lock file and target directory).
 RSLIB_TARGET=${RSLIB_TARGET:-${CARGO_TARGET_DIR:-target}/rsigma-eval}
 cargo build --release -q --manifest-path bench/rsigma-eval/Cargo.toml --target-dir "$RSLIB_TARGET"

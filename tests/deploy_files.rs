@@ -2,6 +2,7 @@
 //! Prometheus alert rules name is exported by the binary (read from the roles' metric
 //! registries, not from a hand-written list), with the labels it is selected by.
 
+use crate::support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -16,17 +17,6 @@ const PROMETHEUS_BUILTINS: &[&str] = &["up"];
 
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
-}
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
 }
 
 /// Metric name → label names, from the registries every built role creates.
@@ -133,7 +123,7 @@ fn check(exprs: &[(String, String)], exported: &BTreeMap<String, BTreeSet<String
 #[test]
 fn every_file_parses() {
     let mut all = Vec::new();
-    files(&deploy_dir(), &mut all);
+    support::files(&deploy_dir(), &mut all);
     let (mut yaml, mut json) = (0, 0);
     for p in &all {
         let text = std::fs::read_to_string(p).unwrap();
@@ -260,7 +250,7 @@ fn compose_and_kubernetes_run_every_role() {
     );
     let mut kinds = BTreeSet::new();
     let mut k8s = Vec::new();
-    files(&dir.join("k8s"), &mut k8s);
+    support::files(&dir.join("k8s"), &mut k8s);
     for p in k8s {
         for d in
             yaml_rust2::YamlLoader::load_from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
@@ -309,7 +299,7 @@ fn role_command_lines() -> Vec<(String, Vec<String>)> {
         }
     }
     let mut k8s = Vec::new();
-    files(&dir.join("k8s"), &mut k8s);
+    support::files(&dir.join("k8s"), &mut k8s);
     for p in k8s {
         for d in
             yaml_rust2::YamlLoader::load_from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()

@@ -194,17 +194,6 @@ fn hunt_ids(dir: &Path, files: &[PathBuf]) -> Ids {
     ids
 }
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn sensor_hunt_and_simulator_give_the_same_ids() {
     let tmp = tempfile::tempdir().unwrap();
@@ -217,7 +206,7 @@ fn sensor_hunt_and_simulator_give_the_same_ids() {
     sink.finish().unwrap();
 
     let mut inputs = Vec::new();
-    files(&dir.join(AGENCY), &mut inputs);
+    support::files(&dir.join(AGENCY), &mut inputs);
     inputs.sort();
     let simulated: Ids = simulator_ids(&records)
         .into_iter()

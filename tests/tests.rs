@@ -14,6 +14,7 @@ mod event_ids;
 mod hunt_regression;
 mod index_broker;
 mod index_cli;
+mod layout;
 mod notify_broker;
 mod report_cli;
 mod run_pipeline;

@@ -1,6 +1,6 @@
 //! Whole SigmaHQ corpus over the 8,255 events of EVTX-ATTACK-SAMPLES, on one core:
 //! evaluation of pre-parsed events, JSON text → Event → evaluation, and corpus load.
-//! (`cargo run --release --example measure` reports RSS and load time as well.)
+//! (`scripts/bench-sigma.sh`, through `detect/benches/measure.rs`, reports RSS and load time as well.)
 
 use std::io::Read;
 use std::path::PathBuf;

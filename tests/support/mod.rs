@@ -147,3 +147,15 @@ pub fn committed_detections(dir: &Path) -> u64 {
     req.limit = 1;
     index.search(&req).map(|r| r.total).unwrap_or(0)
 }
+
+/// Every file below `dir`, recursively, appended to `out`.
+pub fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}

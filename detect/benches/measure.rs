@@ -1,7 +1,7 @@
 //! Load time, RSS and single-core throughput over a JSONL event file (gzip allowed):
 //!
 //! ```text
-//! cargo run --release -p canhgac-detect --example measure -- \
+//! cargo bench -p canhgac-detect --bench measure -- \
 //!     ../shared/data/windows/evtx-attack-samples.jsonl.gz RULE_DIR...
 //! ```
 //!
@@ -201,7 +201,11 @@ fn best_of(rounds: usize, mut f: impl FnMut() -> usize) -> (f64, usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` adds `--bench`.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let (events_path, rule_dirs) = args
         .split_first()
         .expect("usage: measure EVENTS.jsonl[.gz] RULE_DIR...");
