@@ -12,17 +12,9 @@ use serde_json::Value;
 mod read;
 pub use read::{guess_dataset, read_events, record_to_event};
 
-/// `../shared/data` resolved from the workspace root; panics with a clear message if absent.
-pub fn data_dir() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = root.join("../shared/data");
-    assert!(
-        dir.join("sigma").is_dir(),
-        "test data missing: expected the shared data directory at {} (see BRIEF §8)",
-        dir.display()
-    );
-    dir.canonicalize().expect("data dir")
-}
+/// `../shared/data` resolved from the workspace root (the one helper every crate's tests share);
+/// panics with a clear message if absent.
+pub use canhgac_testsupport::data_dir;
 
 pub fn sigma_dir() -> PathBuf {
     data_dir().join("sigma")
