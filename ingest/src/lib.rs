@@ -13,15 +13,20 @@
 //! goes on with the next record.
 
 pub mod decode;
+pub mod detect;
+pub mod encode;
 mod error;
 pub mod format;
 pub mod framing;
+pub mod reader;
 pub mod sensor;
 pub mod source;
 
 pub use decode::{
-    decoder, file_fingerprint, render_error, DecodeError, Decoded, Decoder, DecoderOptions,
-    ErrorKind, EvtxItem, EvtxOptions, EvtxReader, FileReader, IngestError, Item, ReadOptions,
+    decoder, render_error, DecodeError, Decoded, Decoder, DecoderOptions, ErrorKind, EvtxItem,
+    EvtxOptions, EvtxReader, IngestError,
 };
-pub use format::{detect, sniff, Detected, Format};
+pub use detect::{detect, sniff, Detected};
+pub use format::Format;
 pub use framing::{Frame, FrameError, Framer, FramerConfig, Framing, Record, Utf8Policy};
+pub use reader::{file_fingerprint, open_file, FileReader, Item, ReadOptions};

@@ -21,7 +21,6 @@ mod eml;
 
 mod evtx;
 mod json;
-mod reader;
 mod sshd;
 mod suricata;
 mod syslog;
@@ -35,8 +34,6 @@ pub use cef::CefDecoder;
 pub use eml::EmlDecoder;
 pub use evtx::{EvtxItem, EvtxOptions, EvtxReader};
 pub use json::JsonDecoder;
-pub(crate) use reader::read_first_line;
-pub use reader::{file_fingerprint, open_file, FileReader, Item, ReadOptions};
 pub use suricata::SuricataDecoder;
 pub use syslog::SyslogDecoder;
 pub use web::WebDecoder;
@@ -99,7 +96,7 @@ impl DecoderOptions {
 }
 
 /// A record decoder for `format`. `auto` must be resolved first (see
-/// [`crate::format::detect`]); `evtx` is read by [`EvtxReader`], not record by record.
+/// [`crate::detect::detect`]); `evtx` is read by [`EvtxReader`], not record by record.
 pub fn decoder(format: Format, opts: &DecoderOptions) -> Result<Box<dyn Decoder>, IngestError> {
     Ok(match format {
         Format::Windows => Box::new(WindowsDecoder::new(opts)),

@@ -114,7 +114,7 @@ mod props {
             let _ = d.decode(line.as_bytes());
             let _ = d.decode(format!("1.2.3.4 - - [{line}").as_bytes());
             let _ = d.decode(format!("1.2.3.4 - - [11/Jul/2018:08:41:28 +0300] \"{line}").as_bytes());
-            let _ = crate::format::sniff(line.as_bytes());
+            let _ = crate::detect::sniff(line.as_bytes());
             let _ = d.decode(b"#Fields: date time c-ip cs-method");
             let _ = d.decode(line.as_bytes());
         }
@@ -122,7 +122,7 @@ mod props {
         #[test]
         fn never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = WebDecoder::new(&DecoderOptions::default()).decode(&bytes);
-            let _ = crate::format::sniff(&bytes);
+            let _ = crate::detect::sniff(&bytes);
         }
     }
 }

@@ -30,7 +30,8 @@ use crate::format::Format;
 use crate::source::file::{harvest, harvest_stream, FileContext, FileOptions, HarvestStats};
 use crate::source::{CheckpointStore, OutKind, Outgoing, Position, SourceError};
 
-pub mod encode;
+/// How records become event and DLQ messages (the sources use it too, so it lives below both).
+pub use crate::encode;
 pub mod metrics;
 
 pub use encode::Identity;

@@ -25,13 +25,14 @@ use canhgac_core::event::{source_fingerprint, SourceKind, SourceRef, FINGERPRINT
 use canhgac_core::Id;
 
 use super::{OutKind, Outgoing, Position, SourceError};
-use crate::decode::{
-    decoder, file_fingerprint, read_first_line as first_line, DecodeError, Decoded, DecoderOptions,
-    ErrorKind, FileReader, IngestError, Item, ReadOptions,
-};
-use crate::format::{self, Format};
+use crate::decode::{decoder, DecodeError, Decoded, DecoderOptions, ErrorKind, IngestError};
+use crate::detect;
+use crate::encode::Identity;
+use crate::format::Format;
 use crate::framing::{Frame, Framer, FramerConfig, Framing};
-use crate::sensor::encode::Identity;
+use crate::reader::{
+    file_fingerprint, read_first_line as first_line, FileReader, Item, ReadOptions,
+};
 
 /// How the harvester reads.
 #[derive(Debug, Clone)]
@@ -170,11 +171,11 @@ pub fn harvest(
     let name = path.display().to_string();
     let (format, framing, gzip) = match opts.format {
         Format::Auto => {
-            let d = format::detect(path)?;
+            let d = detect::detect(path)?;
             (d.format, d.framing, d.gzip)
         }
         f => {
-            let gzip = format::detect(path).map(|d| d.gzip).unwrap_or(false);
+            let gzip = detect::detect(path).map(|d| d.gzip).unwrap_or(false);
             (f, f.default_framing(), gzip)
         }
     };
@@ -432,11 +433,11 @@ pub fn harvest_stream(
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let mut head = Vec::new();
     (&mut input)
-        .take(format::SNIFF_LEN as u64)
+        .take(detect::SNIFF_LEN as u64)
         .read_to_end(&mut head)
         .map_err(io)?;
     let (format, framing) = match opts.format {
-        Format::Auto => format::sniff(&head).ok_or_else(|| {
+        Format::Auto => detect::sniff(&head).ok_or_else(|| {
             SourceError::Ingest(IngestError::Detect {
                 path: name.into(),
                 reason: "cannot detect the format of the stream; pass --format".into(),

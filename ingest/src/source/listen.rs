@@ -28,8 +28,9 @@ use canhgac_core::IdHasher;
 
 use super::{AckGroup, OutKind, Outgoing, SourceError};
 use crate::decode::{decoder, CefDecoder, Decoder, DecoderOptions, SyslogDecoder};
-use crate::format::{classify_json, Format};
-use crate::sensor::encode::Identity;
+use crate::detect::classify_json;
+use crate::encode::Identity;
+use crate::format::Format;
 
 /// Settings shared by the listeners.
 #[derive(Clone)]

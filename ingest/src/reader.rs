@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use canhgac_core::event::{first_line, source_fingerprint, FINGERPRINT_LEN};
 use canhgac_core::Id;
 
-use super::{
+use crate::decode::{
     decoder, DecodeError, Decoded, Decoder, DecoderOptions, EvtxItem, EvtxOptions, EvtxReader,
     IngestError,
 };
-use crate::format::{self, Format};
+use crate::detect;
+use crate::format::Format;
 use crate::framing::{
     Frame, Framer, FramerConfig, Framing, DEFAULT_MAX_RECORD_LEN, DEFAULT_MAX_WHOLE_LEN,
 };
@@ -108,7 +109,7 @@ pub fn file_fingerprint(
             })
             .unwrap_or_default()
     } else {
-        read_first_line(&mut format::open(path)?, usize::MAX)
+        read_first_line(&mut detect::open(path)?, usize::MAX)
             .map_err(|source| IngestError::Read {
                 path: path.to_path_buf(),
                 source,
@@ -134,9 +135,9 @@ pub(crate) fn read_first_line(r: &mut dyn Read, limit: usize) -> std::io::Result
     Ok(None)
 }
 
-/// Opens a file, gunzipping it if needed (see [`format::open`]).
+/// Opens a file, gunzipping it if needed (see [`detect::open`]).
 pub fn open_file(path: &Path) -> Result<Box<dyn BufRead + Send>, IngestError> {
-    format::open(path)
+    detect::open(path)
 }
 
 impl FileReader {
@@ -145,12 +146,12 @@ impl FileReader {
     pub fn open(path: &Path, opts: &ReadOptions) -> Result<Self, IngestError> {
         let (format, framing) = match opts.format {
             Format::Auto => {
-                let d = format::detect(path)?;
+                let d = detect::detect(path)?;
                 (d.format, d.framing)
             }
             Format::Evtx => (Format::Evtx, None),
             f if f.is_json() => {
-                let d = format::detect(path)
+                let d = detect::detect(path)
                     .ok()
                     .filter(|d| d.framing == Some(Framing::JsonValues));
                 (f, d.and(Some(Framing::JsonValues)).or(f.default_framing()))
@@ -175,7 +176,7 @@ impl FileReader {
                     .max_record_len(max)
                     .utf8(format.utf8_policy());
                 Inner::Framed {
-                    framer: Framer::new(format::open(path)?, cfg),
+                    framer: Framer::new(detect::open(path)?, cfg),
                     decoder: decoder(format, &decoder_opts)?,
                 }
             }
