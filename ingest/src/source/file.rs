@@ -147,9 +147,9 @@ impl Emitter<'_, '_> {
         (self.kind == SourceKind::File).then(|| (self.name.clone(), after))
     }
 
-    fn set_fingerprint(&mut self, first: &[u8]) {
-        self.fingerprint = source_fingerprint(first);
-        self.hex = self.fingerprint.to_string();
+    fn set_fingerprint(&mut self, fingerprint: Id) {
+        self.fingerprint = fingerprint;
+        self.hex = fingerprint.to_string();
     }
 
     fn position(&self, offset: u64, line: u64) -> Position {
@@ -210,11 +210,10 @@ fn harvest_batch(
     dopts: &DecoderOptions,
     em: &mut Emitter<'_, '_>,
 ) -> Result<(), SourceError> {
-    em.fingerprint = file_fingerprint(path, format, dopts).map_err(|e| match e {
+    em.set_fingerprint(file_fingerprint(path, format, dopts).map_err(|e| match e {
         IngestError::Read { path, source } => SourceError::Io { path, source },
         e => e.into(),
-    })?;
-    em.hex = em.fingerprint.to_string();
+    })?);
     let skip = start.filter(|s| s.fingerprint == em.hex);
     let ropts = ReadOptions {
         format,
@@ -296,7 +295,7 @@ fn harvest_plain(
                 usize::MAX
             };
             if let Some(first) = first_line(&mut file, limit).map_err(io)? {
-                em.set_fingerprint(&first);
+                em.set_fingerprint(source_fingerprint(&first));
                 known = true;
                 if let Some(s) = start.take().filter(|s| s.fingerprint == em.hex) {
                     (pos, line) = (s.offset, s.line);
