@@ -383,6 +383,52 @@ impl Entities {
     }
 }
 
+/// Which side of an attack a [`Link`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkRole {
+    /// The attacker's side: address, sender, look-alike domain, indicator, C2, web shell path.
+    Attack,
+    /// What was attacked: information system, host, web site, mailboxes.
+    Target,
+}
+
+impl LinkRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkRole::Attack => "attack",
+            LinkRole::Target => "target",
+        }
+    }
+}
+
+/// One entity by which a detection joins an incident. Values of one kind (`ip`, `domain`,
+/// `email`, `host`, `system`, `path`, `hash`, `url`, …) link whatever field they came from: a
+/// look-alike domain in a mail's link and in a DNS question are one entity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Link {
+    pub role: LinkRole,
+    pub kind: String,
+    /// Normalised (lowercased, trimmed) value.
+    pub value: String,
+}
+
+/// How a detection joins an incident, computed by the detect worker from the taxonomy's
+/// `incidents` section: detections of one agency and one category that share a link and lie at
+/// most `gap_secs` apart (directly or through a chain of such detections) are one attack.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grouping {
+    pub gap_secs: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+}
+
+impl Grouping {
+    pub fn is_empty(&self) -> bool {
+        self.gap_secs == 0 && self.links.is_empty()
+    }
+}
+
 /// One rule (or IOC) matching one event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
@@ -390,6 +436,8 @@ pub struct Detection {
     pub schema: u16,
     /// hash(event id, rule id): a replay gives the same id.
     pub id: Id,
+    /// Provisional as published by the detect worker (rule × grouping key × day, what alerts
+    /// are grouped by); the index replaces it with the attack the detection belongs to.
     pub incident_id: Id,
     /// From the events topic the event came from, never from its payload.
     pub agency: String,
@@ -403,8 +451,14 @@ pub struct Detection {
     pub timestamp: DateTime<Utc>,
     /// yyyymm of `timestamp` in Asia/Ho_Chi_Minh.
     pub month: u32,
-    /// The incident's grouping key (the defaced site, the phishing domain, the infected host, …).
+    /// The grouping key of the detect worker's provisional incident (`incident_id`: rule ×
+    /// this key × day; the defaced site, the phishing domain, the infected host, …). The index
+    /// groups detections into attacks by `grouping` and gives each its incident there.
     pub group_key: String,
+    /// The entities and the inactivity gap by which the index groups this detection into an
+    /// attack (an incident). Absent in detections made before grouping existed.
+    #[serde(default, skip_serializing_if = "Grouping::is_empty")]
+    pub grouping: Grouping,
     #[serde(default, skip_serializing_if = "Entities::is_empty")]
     pub entities: Entities,
     #[serde(default, skip_serializing_if = "Option::is_none")]

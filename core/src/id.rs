@@ -126,7 +126,32 @@ pub fn detection_id(event: &Id, rule_id: &str) -> Id {
         .finish()
 }
 
-/// Id of an incident: hash(agency, rule, grouping key, window start) (brief §3).
+/// Id of an attack (an incident in the index): hash(agency, category, the id of its first
+/// detection — the one with the smallest event time, then id). It follows the attack's first
+/// detection, so replays in any order give the same id; it changes when an earlier detection
+/// arrives late or two incidents merge, and the index keeps the old id as an alias.
+pub fn attack_id(agency: &str, category: &str, first_detection: &Id) -> Id {
+    IdHasher::new("attack")
+        .part(agency)
+        .part(category)
+        .part(first_detection.as_bytes())
+        .finish()
+}
+
+/// Id of a link key: hash(agency, category, role, kind, value) — the entity by which detections
+/// of one agency and category join one attack.
+pub fn link_key(agency: &str, category: &str, role: &str, kind: &str, value: &str) -> Id {
+    IdHasher::new("link")
+        .part(agency)
+        .part(category)
+        .part(role)
+        .part(kind)
+        .part(value)
+        .finish()
+}
+
+/// Provisional incident id of a detection as the detect worker publishes it (alerts are grouped
+/// by it): hash(agency, rule, grouping key, window start) (brief §3).
 pub fn incident_id(agency: &str, rule_id: &str, group_key: &str, window_start_unix: i64) -> Id {
     IdHasher::new("incident")
         .part(agency)

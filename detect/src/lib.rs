@@ -17,6 +17,7 @@
 //!   API that turns matches into `Detection`s (the simulator scores through it).
 
 pub mod envelope;
+pub mod grouping;
 pub mod input;
 pub mod ioc;
 pub mod taxonomy;

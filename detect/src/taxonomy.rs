@@ -15,12 +15,14 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use canhgac_core::detection::{vietnam, Bilingual, Category, IocHit, Level, Priority};
+use canhgac_core::detection::{vietnam, Bilingual, Category, Grouping, IocHit, Level, Priority};
 use canhgac_core::event::lookup_path;
 use canhgac_core::wire::ecs;
 use canhgac_core::Event;
 
 use canhgac_sigma::rule::Logsource;
+
+use crate::grouping::{LinkSpec, RawIncidents};
 
 /// Why the taxonomy cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -88,13 +90,6 @@ struct RawLogsource {
     assign: Category,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIncidents {
-    window_days: u32,
-    group_by: BTreeMap<Category, Vec<String>>,
-}
-
 /// Which step of the precedence decided a category (for explanations and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decided {
@@ -130,6 +125,7 @@ pub struct Taxonomy {
     priority: BTreeMap<Level, [Priority; 6]>,
     window_days: u32,
     group_by: BTreeMap<Category, Vec<String>>,
+    links: LinkSpec,
     guidance: BTreeMap<Category, Bilingual>,
     rule_guidance: BTreeMap<String, Bilingual>,
 }
@@ -252,6 +248,8 @@ impl Taxonomy {
                 })
                 .collect(),
             priority,
+            links: LinkSpec::check(raw.incidents.links, raw.incidents.gap_hours)
+                .map_err(invalid)?,
             window_days: raw.incidents.window_days,
             group_by: raw.incidents.group_by,
             guidance: raw.guidance.categories,
@@ -337,6 +335,17 @@ impl Taxonomy {
             }
         }
         "-".to_string()
+    }
+
+    /// The entities and gap by which the index groups a detection into an attack.
+    pub fn grouping(
+        &self,
+        category: Category,
+        event: &Event,
+        ioc: Option<&IocHit>,
+        system: Option<&canhgac_core::detection::SystemRef>,
+    ) -> Grouping {
+        self.links.grouping(category, event, ioc, system)
     }
 
     /// Start (unix seconds) of the incident window holding `t`: whole days (`window_days`)

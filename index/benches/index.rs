@@ -168,7 +168,7 @@ fn index_bare(a: &Args, dir: &Path) -> Duration {
         let t = Instant::now();
         for (d, json) in &docs {
             writer
-                .add_document(detection_doc(&fields, d, json))
+                .add_document(detection_doc(&fields, d, &d.incident_id, json))
                 .unwrap();
             let rec = IncidentRecord::from_detection(d);
             let rjson = serde_json::to_vec(&rec).unwrap();

@@ -61,27 +61,32 @@ impl IdFilter {
     }
 
     /// A filter holding every id of the committed index, with room to grow.
+    /// A filter of every id and link key in the index.
     pub fn build(searcher: &Searcher, fields: &Fields) -> Result<IdFilter> {
         let mut terms = 0u64;
         for seg in searcher.segment_readers() {
-            let inv = seg
-                .inverted_index(fields.id)
-                .map_err(IndexError::tantivy("open id terms"))?;
-            terms += inv.terms().num_terms() as u64;
+            for field in [fields.id, fields.link] {
+                let inv = seg
+                    .inverted_index(field)
+                    .map_err(IndexError::tantivy("open id terms"))?;
+                terms += inv.terms().num_terms() as u64;
+            }
         }
         let mut f = IdFilter::with_capacity(terms * 2);
         let mut id = Id::default();
         for seg in searcher.segment_readers() {
-            let inv = seg
-                .inverted_index(fields.id)
-                .map_err(IndexError::tantivy("open id terms"))?;
-            let mut stream = inv
-                .terms()
-                .stream()
-                .map_err(|e| IndexError::tantivy("read id terms")(e.into()))?;
-            while stream.advance() {
-                if hex::decode_to_slice(stream.key(), &mut id.0).is_ok() {
-                    f.insert(&id);
+            for field in [fields.id, fields.link] {
+                let inv = seg
+                    .inverted_index(field)
+                    .map_err(IndexError::tantivy("open id terms"))?;
+                let mut stream = inv
+                    .terms()
+                    .stream()
+                    .map_err(|e| IndexError::tantivy("read id terms")(e.into()))?;
+                while stream.advance() {
+                    if hex::decode_to_slice(stream.key(), &mut id.0).is_ok() {
+                        f.insert(&id);
+                    }
                 }
             }
         }

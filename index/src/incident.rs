@@ -1,8 +1,11 @@
-//! Incident aggregation: an incident is the aggregate of its *distinct* detections.
+//! Incident aggregation: an incident is one attack on one agency, the aggregate of its
+//! *distinct* detections, which [`crate::group`] links by shared entities within a gap.
 //!
 //! The aggregate does not depend on the order in which detections arrive, so a replay after a
 //! crash (which may interleave partitions differently) gives the same incident:
 //!
+//! - `id`: [`canhgac_core::id::attack_id`] of the first detection ([`crate::group::incident_id_of`]);
+//! - `links`: the spans of its detections' times per link key ([`crate::group::KeySpans`]);
 //! - `count`: distinct detection ids (the indexer never merges a detection id twice);
 //! - `first_seen`/`last_seen`: min/max of the detections' event times;
 //! - `month`: the month of `first_seen` in Asia/Ho_Chi_Minh — where the incident counts;
@@ -20,6 +23,8 @@
 
 use canhgac_core::detection::{month_of, Detection, Entities, Incident, Status};
 use canhgac_core::Id;
+
+use crate::group::{self, KeySpans};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +60,13 @@ pub struct IncidentRecord {
     /// Status changes, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<StatusChange>,
+    /// The spans of its detections' times per link key, sorted by key: what a new detection
+    /// is tested against.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<KeySpans>,
+    /// The largest gap among its detections (seconds).
+    #[serde(default)]
+    pub gap_secs: u64,
 }
 
 fn add_sorted(into: &mut Vec<String>, value: &str, cap: usize) {
@@ -88,7 +100,7 @@ impl IncidentRecord {
     pub fn from_detection(d: &Detection) -> IncidentRecord {
         let mut r = IncidentRecord {
             incident: Incident {
-                id: d.incident_id,
+                id: group::incident_id_of(d),
                 agency: d.agency.clone(),
                 system: d.system.clone(),
                 category: d.category,
@@ -107,14 +119,23 @@ impl IncidentRecord {
             first_detection: d.id,
             status_changed: None,
             history: Vec::new(),
+            links: Vec::new(),
+            gap_secs: 0,
         };
         r.merge(d);
         r
     }
 
     /// Adds a detection not yet counted in this incident. The caller guarantees distinctness
-    /// (the indexer checks the detection id against the index and the pending batch).
+    /// (the indexer checks the detection id against the index and the pending batch) and that
+    /// it links to this incident. The id changes when the detection is earlier than the first.
     pub fn merge(&mut self, d: &Detection) {
+        let (keys, gap) = group::link_keys(d);
+        let t = d.timestamp.timestamp();
+        for k in keys {
+            group::add_time(&mut self.links, k, t, gap);
+        }
+        self.gap_secs = self.gap_secs.max(gap);
         let i = &mut self.incident;
         i.count += 1;
         if (d.timestamp, d.id) < (i.first_seen, self.first_detection) {
@@ -125,6 +146,7 @@ impl IncidentRecord {
             i.system = d.system.clone();
             i.group_key = d.group_key.clone();
             i.agency = d.agency.clone();
+            i.id = group::incident_id_of(d);
         }
         if d.timestamp > i.last_seen {
             i.last_seen = d.timestamp;
@@ -147,6 +169,66 @@ impl IncidentRecord {
             add_sorted(&mut i.techniques, t, MAX_RULES);
         }
         merge_entities(&mut i.entities, &d.entities);
+    }
+
+    /// Whether a detection at `t` with these link keys links to this incident.
+    pub fn links_to(&self, keys: &[Id], t: i64, gap: u64) -> bool {
+        let gap = gap.max(self.gap_secs);
+        keys.iter().any(|k| group::links_to(&self.links, k, t, gap))
+    }
+
+    /// Takes in another incident that a detection linked to this one (both of the same agency
+    /// and category; their detections are distinct). The result does not depend on which of
+    /// the two absorbs the other, except for status and history: the status is that of the
+    /// incident with the earlier first detection, and the histories are merged by time.
+    pub fn absorb(&mut self, other: IncidentRecord) {
+        let gap = self.gap_secs.max(other.gap_secs);
+        group::merge_links(&mut self.links, &other.links, gap);
+        self.gap_secs = gap;
+        let o = other.incident;
+        let earlier = (o.first_seen, other.first_detection)
+            < (self.incident.first_seen, self.first_detection);
+        let i = &mut self.incident;
+        i.count += o.count;
+        if earlier {
+            i.first_seen = o.first_seen;
+            i.month = o.month;
+            self.first_detection = other.first_detection;
+            i.category = o.category;
+            i.system = o.system;
+            i.group_key = o.group_key;
+            i.agency = o.agency;
+            i.id = o.id;
+            i.status = o.status;
+        }
+        i.last_seen = i.last_seen.max(o.last_seen);
+        i.priority = i.priority.max(o.priority);
+        for (id, title) in o.rule_ids.iter().zip(&o.rule_titles) {
+            match i.rule_ids.binary_search(id) {
+                Ok(_) => {}
+                Err(pos) if pos < MAX_RULES => {
+                    i.rule_ids.insert(pos, id.clone());
+                    i.rule_titles.insert(pos, title.clone());
+                    i.rule_ids.truncate(MAX_RULES);
+                    i.rule_titles.truncate(MAX_RULES);
+                }
+                Err(_) => {}
+            }
+        }
+        for t in &o.techniques {
+            add_sorted(&mut i.techniques, t, MAX_RULES);
+        }
+        merge_entities(&mut i.entities, &o.entities);
+        self.status_changed = match (self.status_changed, other.status_changed) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.history.extend(other.history);
+        self.history.sort_by_key(|c| c.at);
+        if self.history.len() > MAX_HISTORY {
+            let drop = self.history.len() - MAX_HISTORY;
+            self.history.drain(..drop);
+        }
     }
 
     /// Changes the status, recording the note. Returns false (and changes nothing) when the

@@ -50,7 +50,9 @@
 //! the same topic (brief §2).
 
 pub mod analyzer;
+mod batch;
 pub mod error;
+pub mod group;
 mod idfilter;
 pub mod incident;
 pub mod metrics;

@@ -68,13 +68,14 @@ impl Indexer {
         // Incidents touched in this batch: the old ones are dropped too (a late detection of
         // an expired incident does not bring it back).
         let touched_old: Vec<_> = self
+            .batch
             .touched
             .iter()
             .filter(|(_, r)| r.incident.month < cutoff)
             .map(|(id, _)| *id)
             .collect();
         for id in &touched_old {
-            self.touched.remove(id);
+            self.batch.drop_incident(id);
             ids.push(id.to_hex());
         }
         ids.sort();

@@ -32,10 +32,12 @@ use crate::incident::IncidentRecord;
 
 /// Bumped whenever the schema or the stored JSON changes incompatibly; an index of another
 /// version is refused (rebuild it from the topic).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub const KIND_INCIDENT: &str = "incident";
 pub const KIND_DETECTION: &str = "detection";
+/// The old id of an incident that was renamed or merged into another (`incident_id`: the new).
+pub const KIND_ALIAS: &str = "alias";
 
 /// The fields, resolved once.
 #[derive(Debug, Clone)]
@@ -63,6 +65,8 @@ pub struct Fields {
     pub month: Field,
     pub count: Field,
     pub idkey: Field,
+    /// Incident documents: the link keys of their detections (`crate::group`).
+    pub link: Field,
     pub title: Field,
     pub title_exact: Field,
     pub text: Field,
@@ -117,7 +121,13 @@ impl Fields {
         let num = NumericOptions::default().set_indexed().set_fast();
         let kind = b.add_text_field("kind", raw.clone());
         let id = b.add_text_field("id", raw.clone());
-        let incident_id = b.add_text_field("incident_id", raw.clone());
+        // Stored: a detection's incident is the index's, not the one in its JSON source.
+        let incident_id = b.add_text_field("incident_id", raw.clone().set_stored());
+        let link_opts = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic),
+        );
         let agency = b.add_text_field("agency", kw.clone());
         let system = b.add_text_field("system", kw.clone());
         let system_level = b.add_u64_field("system_level", num.clone());
@@ -137,6 +147,7 @@ impl Fields {
         let month = b.add_u64_field("month", num.clone());
         let count = b.add_u64_field("count", num);
         let idkey = b.add_u64_field("idkey", FAST);
+        let link = b.add_text_field("link", link_opts);
         let title = b.add_text_field("title", text(analyzer::FOLDED));
         let title_exact = b.add_text_field("title_exact", text(analyzer::EXACT));
         let text_f = b.add_text_field("text", text(analyzer::FOLDED));
@@ -166,6 +177,7 @@ impl Fields {
             month,
             count,
             idkey,
+            link,
             title,
             title_exact,
             text: text_f,
@@ -240,11 +252,20 @@ fn add_ips<'a>(doc: &mut TantivyDocument, field: Field, values: impl Iterator<It
 }
 
 /// Builds the document of a detection. `json` is the detection serialised (stored as is).
-pub fn detection_doc(f: &Fields, d: &Detection, json: &[u8]) -> TantivyDocument {
+/// The document of a detection in `incident` (the index's grouping; the JSON source keeps the
+/// detect worker's provisional incident id).
+pub fn detection_doc(f: &Fields, d: &Detection, incident: &Id, json: &[u8]) -> TantivyDocument {
+    let mut doc = detection_doc_unassigned(f, d, json);
+    doc.add_text(f.incident_id, incident.to_hex());
+    doc
+}
+
+/// [`detection_doc`] without its incident, which the indexer adds when the batch is written
+/// (`incident_id`: the field's place in the document does not matter).
+pub fn detection_doc_unassigned(f: &Fields, d: &Detection, json: &[u8]) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
     doc.add_text(f.kind, KIND_DETECTION);
     doc.add_text(f.id, d.id.to_hex());
-    doc.add_text(f.incident_id, d.incident_id.to_hex());
     doc.add_text(f.agency, d.agency.to_lowercase());
     doc.add_text(f.category, d.category.as_str());
     doc.add_text(f.priority, d.priority.as_str());
@@ -368,6 +389,9 @@ pub fn incident_doc(f: &Fields, r: &IncidentRecord, json: &[u8]) -> TantivyDocum
     doc.add_u64(f.month, u64::from(i.month));
     doc.add_u64(f.count, i.count);
     doc.add_u64(f.idkey, idkey(&i.id));
+    for k in &r.links {
+        doc.add_text(f.link, k.key.to_hex());
+    }
     let titles = i.rule_titles.join("\n");
     doc.add_text(f.title, &titles);
     doc.add_text(f.title_exact, &titles);
@@ -387,4 +411,19 @@ pub fn incident_doc(f: &Fields, r: &IncidentRecord, json: &[u8]) -> TantivyDocum
     doc.add_text(f.text_exact, &text);
     doc.add_bytes(f.source, json);
     doc
+}
+
+/// The document that keeps an incident's old id (renamed or merged) pointing at its new one.
+pub fn alias_doc(f: &Fields, old: &Id, new: &Id) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(f.kind, KIND_ALIAS);
+    doc.add_text(f.id, old.to_hex());
+    doc.add_text(f.incident_id, new.to_hex());
+    doc.add_bytes(f.source, format!("{{\"alias_of\":\"{new}\"}}").as_bytes());
+    doc
+}
+
+/// The link-key term of an incident document.
+pub fn link_term(f: &Fields, key: &Id) -> Term {
+    Term::from_field_text(f.link, &key.to_hex())
 }

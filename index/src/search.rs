@@ -463,9 +463,10 @@ impl IncidentIndex {
     pub fn incident(&self, scope: &Scope, id: &Id, limit: usize) -> Result<IncidentDetail> {
         let searcher = self.searcher();
         let not_found = || IndexError::NotFound { id: id.to_hex() };
-        let addr = store::find(&searcher, &self.fields.id_term(id))?.ok_or_else(not_found)?;
-        let incident =
-            store::load_incident(&searcher, &self.fields, addr).map_err(|_| not_found())?;
+        let incident = store::incident_by_id(&searcher, &self.fields, id)
+            .map_err(|_| not_found())?
+            .ok_or_else(not_found)?;
+        let id = &incident.incident.id;
         if !scope.allows(&incident.incident.agency) {
             return Err(not_found());
         }

@@ -97,22 +97,134 @@ pub fn load_incident(
     })
 }
 
+/// A detection, with the incident the index grouped it into (its JSON source keeps the
+/// detect worker's provisional id).
 pub fn load_detection(searcher: &Searcher, fields: &Fields, addr: DocAddress) -> Result<Detection> {
-    let bytes = source(searcher, fields, addr)?;
-    serde_json::from_slice(&bytes).map_err(|e| IndexError::Corrupt {
+    let doc: TantivyDocument = searcher
+        .doc(addr)
+        .map_err(IndexError::tantivy("read stored document"))?;
+    let corrupt = |message: String| IndexError::Corrupt {
         id: format!("{addr:?}"),
-        message: e.to_string(),
-    })
+        message,
+    };
+    let bytes = doc
+        .get_first(fields.source)
+        .and_then(|v| v.as_bytes())
+        .ok_or_else(|| corrupt("no stored source".into()))?;
+    let mut d: Detection = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if let Some(id) = doc.get_first(fields.incident_id).and_then(|v| v.as_str()) {
+        d.incident_id = id
+            .parse()
+            .map_err(|e: canhgac_core::id::ParseIdError| corrupt(e.to_string()))?;
+    }
+    Ok(d)
 }
 
-/// The incident with this id, if indexed.
+/// The source of a detection document as stored (JSON) and the incident it is in.
+pub fn detection_source(
+    searcher: &Searcher,
+    fields: &Fields,
+    addr: DocAddress,
+) -> Result<(Vec<u8>, Option<String>)> {
+    let doc: TantivyDocument = searcher
+        .doc(addr)
+        .map_err(IndexError::tantivy("read stored document"))?;
+    let bytes = doc
+        .get_first(fields.source)
+        .and_then(|v| v.as_bytes())
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| IndexError::Corrupt {
+            id: format!("{addr:?}"),
+            message: "no stored source".into(),
+        })?;
+    let incident = doc
+        .get_first(fields.incident_id)
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    Ok((bytes, incident))
+}
+
+/// Every live document holding `term`.
+pub fn find_all(searcher: &Searcher, term: &Term) -> Result<Vec<DocAddress>> {
+    let mut out = Vec::new();
+    for (ord, seg) in searcher.segment_readers().iter().enumerate() {
+        let inverted = seg
+            .inverted_index(term.field())
+            .map_err(IndexError::tantivy("open inverted index"))?;
+        let postings = inverted
+            .read_postings(term, IndexRecordOption::Basic)
+            .map_err(|e| IndexError::tantivy("read postings")(e.into()))?;
+        if let Some(mut p) = postings {
+            let mut doc = p.doc();
+            while doc != TERMINATED {
+                if !seg.is_deleted(doc) {
+                    out.push(DocAddress::new(ord as u32, doc));
+                }
+                doc = p.advance();
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What an `id` term names: an incident, or the alias of one (renamed or merged).
+enum Named {
+    Incident(Box<IncidentRecord>),
+    Alias(Id),
+}
+
+fn named(searcher: &Searcher, fields: &Fields, addr: DocAddress) -> Result<Named> {
+    #[derive(serde::Deserialize)]
+    struct Alias {
+        alias_of: Id,
+    }
+    let bytes = source(searcher, fields, addr)?;
+    if bytes.starts_with(b"{\"alias_of\"") {
+        let a: Alias = serde_json::from_slice(&bytes).map_err(|e| IndexError::Corrupt {
+            id: format!("{addr:?}"),
+            message: e.to_string(),
+        })?;
+        return Ok(Named::Alias(a.alias_of));
+    }
+    serde_json::from_slice(&bytes)
+        .map(|r| Named::Incident(Box::new(r)))
+        .map_err(|e| IndexError::Corrupt {
+            id: format!("{addr:?}"),
+            message: e.to_string(),
+        })
+}
+
+/// The incident with this id, if indexed, following aliases: an incident renamed or merged
+/// into another is found under its old id too (the record carries the current id).
 pub fn incident_by_id(
     searcher: &Searcher,
     fields: &Fields,
     id: &Id,
 ) -> Result<Option<IncidentRecord>> {
+    let mut id = *id;
+    for _ in 0..64 {
+        match find(searcher, &fields.id_term(&id))? {
+            Some(addr) => match named(searcher, fields, addr)? {
+                Named::Incident(r) => return Ok(Some(*r)),
+                Named::Alias(next) => id = next,
+            },
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// The incident document with exactly this id (no alias followed).
+pub fn incident_exact(
+    searcher: &Searcher,
+    fields: &Fields,
+    id: &Id,
+) -> Result<Option<IncidentRecord>> {
     match find(searcher, &fields.id_term(id))? {
-        Some(addr) => Ok(Some(load_incident(searcher, fields, addr)?)),
+        Some(addr) => match named(searcher, fields, addr)? {
+            Named::Incident(r) => Ok(Some(*r)),
+            Named::Alias(_) => Ok(None),
+        },
         None => Ok(None),
     }
 }

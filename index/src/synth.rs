@@ -168,6 +168,7 @@ pub fn detection(agency: &str, rule_id: &str, group_key: &str, unix: i64, n: u64
         timestamp: t,
         month: month_of(t),
         group_key: group_key.to_string(),
+        grouping: Default::default(),
         entities,
         ioc: None,
         correlation: None,

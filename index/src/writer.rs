@@ -13,7 +13,7 @@
 //! id. A crash loses only the pending batch; its messages were not acked and the payload
 //! offsets point before them, so they are read again and produce the same documents.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,11 +25,13 @@ use serde::{Deserialize, Serialize};
 use tantivy::indexer::LogMergePolicy;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
 
+use crate::batch::Batch;
 use crate::error::{IndexError, Result};
+use crate::group;
 use crate::idfilter::IdFilter;
 use crate::incident::IncidentRecord;
 use crate::metrics::IndexMetrics;
-use crate::schema::{self, Fields, SCHEMA_VERSION};
+use crate::schema::{Fields, SCHEMA_VERSION};
 use crate::search::Scope;
 use crate::store;
 
@@ -142,7 +144,8 @@ pub struct Indexer {
     pending_offsets: Offsets,
     shared_offsets: Arc<Mutex<Offsets>>,
     pending_detections: HashSet<Id>,
-    pub(crate) touched: HashMap<Id, IncidentRecord>,
+    /// Detections and incidents since the last commit, grouped into attacks.
+    pub(crate) batch: Batch,
     /// Every id in the index or pending (maybe): skips lookups for new ids.
     known: IdFilter,
     rebuild_filter: bool,
@@ -233,7 +236,7 @@ impl Indexer {
             committed,
             pending_offsets: Offsets::new(),
             pending_detections: HashSet::new(),
-            touched: HashMap::new(),
+            batch: Batch::default(),
             known,
             rebuild_filter: false,
             pending_ops: 0,
@@ -383,7 +386,7 @@ impl Indexer {
         Ok(outcome)
     }
 
-    /// Adds a parsed detection; `json` is stored as its source.
+    /// Adds a parsed detection to the attack it links to; `json` is stored as its source.
     pub fn add_detection(&mut self, d: &Detection, json: &[u8]) -> Result<Outcome> {
         if self.known.may_contain(&d.id)
             && (self.pending_detections.contains(&d.id)
@@ -391,33 +394,14 @@ impl Indexer {
         {
             return Ok(Outcome::Duplicate);
         }
-        let mut new_incident = false;
-        match self.touched.get_mut(&d.incident_id) {
-            Some(r) => r.merge(d),
-            None => {
-                let committed = if self.known.may_contain(&d.incident_id) {
-                    store::incident_by_id(&self.searcher, &self.fields, &d.incident_id)?
-                } else {
-                    None
-                };
-                let rec = match committed {
-                    Some(mut r) => {
-                        r.merge(d);
-                        r
-                    }
-                    None => {
-                        new_incident = true;
-                        IncidentRecord::from_detection(d)
-                    }
-                };
-                self.touched.insert(d.incident_id, rec);
-            }
-        }
-        self.writer
-            .add_document(schema::detection_doc(&self.fields, d, json))
-            .map_err(IndexError::tantivy("add detection"))?;
+        let (incident, new_incident) =
+            self.batch
+                .assign(&self.searcher, &self.fields, &self.known, d, json)?;
         self.pending_detections.insert(d.id);
-        let room = self.known.insert(&d.id) & self.known.insert(&d.incident_id);
+        let mut room = self.known.insert(&d.id) & self.known.insert(&incident);
+        for k in group::link_keys(d).0 {
+            room &= self.known.insert(&k);
+        }
         if !room {
             self.rebuild_filter = true;
         }
@@ -425,12 +409,23 @@ impl Indexer {
         Ok(Outcome::Indexed { new_incident })
     }
 
-    /// The current state of an incident: pending changes included.
+    /// The current state of an incident, pending changes included; an old id (of an incident
+    /// renamed or merged into another) gives the incident it is now part of.
     pub fn incident(&self, id: &Id) -> Result<Option<IncidentRecord>> {
-        if let Some(r) = self.touched.get(id) {
+        let current = self.batch.resolve(*id);
+        if let Some(r) = self.batch.touched.get(&current) {
             return Ok(Some(r.clone()));
         }
-        store::incident_by_id(&self.searcher, &self.fields, id)
+        match store::incident_by_id(&self.searcher, &self.fields, &current)? {
+            Some(r) => Ok(Some(
+                self.batch
+                    .touched
+                    .get(&self.batch.resolve(r.incident.id))
+                    .cloned()
+                    .unwrap_or(r),
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Changes an incident's status (new → acknowledged → resolved, or back), with a note. It
@@ -452,7 +447,15 @@ impl Indexer {
             return Err(not_found());
         }
         if rec.set_status(status, note, by, at) {
-            self.touched.insert(*id, rec.clone());
+            let current = rec.incident.id;
+            match self.batch.touched.entry(current) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    e.insert(rec.clone());
+                }
+                std::collections::hash_map::Entry::Vacant(_) => {
+                    self.batch.touch_committed(rec.clone());
+                }
+            }
             self.note_pending();
         }
         Ok(rec)
@@ -464,19 +467,9 @@ impl Indexer {
         let started = Instant::now();
         let mut stats = CommitStats {
             detections: self.pending_detections.len(),
-            incidents: self.touched.len(),
+            incidents: self.batch.touched.len(),
             retention_dropped: 0,
         };
-        for (id, rec) in self.touched.drain() {
-            let json = serde_json::to_vec(&rec).map_err(|e| IndexError::Corrupt {
-                id: id.to_hex(),
-                message: e.to_string(),
-            })?;
-            self.writer.delete_term(self.fields.id_term(&id));
-            self.writer
-                .add_document(schema::incident_doc(&self.fields, &rec, &json))
-                .map_err(IndexError::tantivy("add incident"))?;
-        }
         if let Some(r) = self.retention {
             if self.last_retention.is_none_or(|t| t.elapsed() >= r.every) {
                 stats.retention_dropped = self.delete_older_than(r.months, Utc::now())?;
@@ -485,6 +478,16 @@ impl Indexer {
                     .retention_dropped
                     .inc_by(stats.retention_dropped as u64);
             }
+        }
+        let flushed = self
+            .batch
+            .flush(&self.writer, &self.searcher, &self.fields)?;
+        if flushed.renamed > 0 {
+            tracing::debug!(
+                renamed = flushed.renamed,
+                detections = flushed.rewritten_detections,
+                "incidents renamed or merged"
+            );
         }
         let mut offsets = self.committed.clone();
         for (topic, parts) in std::mem::take(&mut self.pending_offsets) {

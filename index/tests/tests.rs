@@ -2,5 +2,6 @@
 
 mod support;
 
+mod grouping;
 mod indexer;
 mod search;

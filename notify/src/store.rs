@@ -332,6 +332,7 @@ name_en = "Ministry of Health"
             timestamp: chrono::DateTime::from_timestamp(1_650_000_000, 0).unwrap(),
             month: 202204,
             group_key: "moh.gov.vn".into(),
+            grouping: Default::default(),
             entities: Entities::default(),
             ioc: None,
             correlation: None,

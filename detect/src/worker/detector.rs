@@ -90,6 +90,9 @@ fn build_with(
     let (category, _) = rules.taxonomy.category(facts);
     let priority = rules.taxonomy.priority(rule.level, system.map(|s| s.level));
     let group_key = rules.taxonomy.group_key(category, &event, ioc.as_ref());
+    let grouping = rules
+        .taxonomy
+        .grouping(category, &event, ioc.as_ref(), system);
     let window = rules.taxonomy.window_start(event.timestamp);
     let mut entities = Entities::from_event(&event);
     if let Some(hit) = &ioc {
@@ -117,6 +120,7 @@ fn build_with(
         timestamp: event.timestamp,
         month: canhgac_core::detection::month_of(event.timestamp),
         group_key,
+        grouping,
         entities,
         ioc,
         correlation: None,
