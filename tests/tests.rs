@@ -16,6 +16,7 @@ mod index_broker;
 mod index_cli;
 mod layout;
 mod notify_broker;
+mod one_clock;
 mod report_cli;
 mod run_pipeline;
 mod sensor_broker;
