@@ -11,6 +11,7 @@ mod chaos;
 mod deploy_files;
 mod detect_broker;
 mod event_ids;
+mod golden_month;
 mod hunt_regression;
 mod index_broker;
 mod index_cli;
