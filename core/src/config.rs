@@ -11,12 +11,60 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use chrono::FixedOffset;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
 use crate::topics::{validate_id, Topics, DEFAULT_PREFIX};
 
 pub const ENV_PREFIX: &str = "CANHGAC_";
+
+/// The offset in which every role that decodes (sensor, `run` sources, `hunt`, the simulator)
+/// reads timestamps that state no zone (RFC 3164 syslog, Apache error logs, CEF, NXLog
+/// `EventTime`, …) unless configured otherwise (`sensor.local_offset`, `--local-offset`):
+/// Asia/Ho_Chi_Minh, the zone the months are counted in ([`crate::detection::vietnam`]).
+pub fn default_local_offset() -> FixedOffset {
+    crate::detection::vietnam()
+}
+
+/// Reads a local offset as configured: `+07:00`, `-05:30`, `+0700`, `+07`, or `UTC` / `Z`
+/// (any case). Offsets beyond ±14:00 (no zone on Earth) are refused.
+pub fn parse_local_offset(s: &str) -> Result<FixedOffset, String> {
+    let bad = || format!("expected an offset like +07:00, -05:30 or UTC, got {s:?}");
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("z") {
+        return Ok(FixedOffset::east_opt(0).expect("zero offset"));
+    }
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = match rest.len() {
+        2 => (rest, "00"),
+        4 => rest.split_at(2),
+        5 if rest.as_bytes()[2] == b':' => (&rest[..2], &rest[3..]),
+        _ => return Err(bad()),
+    };
+    let num = |d: &str| {
+        d.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| d.parse::<i32>().ok())
+            .flatten()
+    };
+    let (Some(h), Some(m)) = (num(h), num(m)) else {
+        return Err(bad());
+    };
+    if m >= 60 || h * 60 + m > 14 * 60 {
+        return Err(format!("{s:?} is beyond the ±14:00 of any time zone"));
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
+}
+
+/// An offset as the configuration writes it (`+07:00`).
+pub fn format_local_offset(offset: FixedOffset) -> String {
+    offset.to_string()
+}
 
 /// An input format by its name (`sensor.format`, `[[run.sources]] format`, the sensor's
 /// `--format`): the one list of format names. `canhgac_ingest::Format` converts to and from it
@@ -150,6 +198,10 @@ pub struct RawSensor {
     pub checkpoint_interval_ms: u64,
     /// Records in flight to the broker before reading pauses.
     pub max_in_flight: u64,
+    /// Offset of timestamps that state no zone (RFC 3164 syslog, Apache error log, CEF, NXLog
+    /// `EventTime`): `+07:00` (the default, Asia/Ho_Chi_Minh), `-05:30`, `UTC`. Also the
+    /// default of `canhgac run`'s sources (`[[run.sources]] local_offset`).
+    pub local_offset: String,
 }
 
 impl Default for RawSensor {
@@ -163,6 +215,7 @@ impl Default for RawSensor {
             poll_interval_ms: 250,
             checkpoint_interval_ms: 1000,
             max_in_flight: 50_000,
+            local_offset: format_local_offset(default_local_offset()),
         }
     }
 }
@@ -214,6 +267,7 @@ pub struct SensorSettings {
     pub poll_interval: std::time::Duration,
     pub checkpoint_interval: std::time::Duration,
     pub max_in_flight: usize,
+    pub local_offset: FixedOffset,
 }
 
 impl RawConfig {
@@ -377,7 +431,9 @@ impl RawConfig {
                 ),
             ));
         }
-        let run = self.run.validate(&invalid, FORMATS)?;
+        let local_offset = parse_local_offset(&self.sensor.local_offset)
+            .map_err(|e| invalid("sensor.local_offset", e))?;
+        let run = self.run.validate(&invalid, FORMATS, local_offset)?;
         Ok(Config {
             run,
             kafka: KafkaSettings {
@@ -401,6 +457,7 @@ impl RawConfig {
                     self.sensor.checkpoint_interval_ms,
                 ),
                 max_in_flight: self.sensor.max_in_flight as usize,
+                local_offset,
             },
             registry_path: opt(self.registry.path).map(PathBuf::from),
         })
@@ -457,6 +514,48 @@ mod tests {
         assert_eq!(cfg.kafka.topics.prefix(), "canhgac");
         assert_eq!(cfg.telemetry.log_format, LogFormat::Human);
         assert_eq!(cfg.sensor.max_record_bytes, 1 << 20);
+        assert_eq!(cfg.sensor.local_offset, crate::detection::vietnam());
+    }
+
+    #[test]
+    fn local_offsets_parse_and_bad_ones_are_explained() {
+        let secs = |s: &str| parse_local_offset(s).map(|o| o.local_minus_utc());
+        assert_eq!(secs("+07:00"), Ok(7 * 3600));
+        assert_eq!(secs("UTC"), Ok(0));
+        assert_eq!(secs("z"), Ok(0));
+        assert_eq!(secs("-05:30"), Ok(-(5 * 3600 + 30 * 60)));
+        assert_eq!(secs("+0545"), Ok(5 * 3600 + 45 * 60));
+        assert_eq!(secs("+07"), Ok(7 * 3600));
+        for bad in [
+            "7",
+            "+7:00",
+            "GMT+7",
+            "+07:60",
+            "+15:00",
+            "",
+            "+0a:00",
+            "Asia/Ho_Chi_Minh",
+        ] {
+            let err = parse_local_offset(bad).unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{bad:?}: {err}");
+        }
+        assert_eq!(
+            parse_local_offset(&format_local_offset(default_local_offset())),
+            Ok(default_local_offset())
+        );
+        let err = RawConfig::parse(
+            "[sensor]\nlocal_offset = '+7'\n",
+            Path::new("c.toml"),
+            no_env(),
+        )
+        .unwrap()
+        .validate("c.toml")
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("c.toml") && err.contains("sensor.local_offset") && err.contains("+07:00"),
+            "{err}"
+        );
     }
 
     #[test]

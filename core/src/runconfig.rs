@@ -11,12 +11,14 @@
 //! sensor = "web-01"
 //! format = "auto"
 //! paths = ["/var/log/nginx"]
+//! local_offset = "+07:00"            # zone-less timestamps; default: sensor.local_offset
 //! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::FixedOffset;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
@@ -71,6 +73,10 @@ pub struct RawRunSource {
     /// Follow the files as they grow and rotate (otherwise read them once).
     #[serde(default = "yes")]
     pub follow: bool,
+    /// Offset of the source's timestamps that state no zone (`+07:00`, `-05:30`, `UTC`);
+    /// `None`: `sensor.local_offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_offset: Option<String>,
 }
 
 fn auto() -> String {
@@ -102,14 +108,18 @@ pub struct RunSource {
     pub format: String,
     pub paths: Vec<PathBuf>,
     pub follow: bool,
+    /// Offset of zone-less timestamps (the source's own, or `sensor.local_offset`).
+    pub local_offset: FixedOffset,
 }
 
 impl RawRun {
-    /// Checks `[run]` without IO. `invalid(key, message)` builds the error.
+    /// Checks `[run]` without IO. `invalid(key, message)` builds the error; `local_offset`
+    /// (`sensor.local_offset`) is the sources' default.
     pub(crate) fn validate(
         self,
         invalid: &dyn Fn(&str, String) -> CoreError,
         formats: &[&str],
+        local_offset: FixedOffset,
     ) -> Result<RunSettings, CoreError> {
         if self.data_dir.trim().is_empty() {
             return Err(invalid("run.data_dir", "must not be empty".into()));
@@ -163,12 +173,18 @@ impl RawRun {
             if s.paths.is_empty() {
                 return Err(invalid(&key("paths"), "must name at least one path".into()));
             }
+            let local_offset = match &s.local_offset {
+                None => local_offset,
+                Some(o) => crate::config::parse_local_offset(o)
+                    .map_err(|e| invalid(&key("local_offset"), e))?,
+            };
             sources.push(RunSource {
                 agency: s.agency,
                 sensor: s.sensor,
                 format: s.format,
                 paths: s.paths.into_iter().map(PathBuf::from).collect(),
                 follow: s.follow,
+                local_offset,
             });
         }
         let paths = |v: Vec<String>| v.into_iter().map(PathBuf::from).collect::<Vec<_>>();
@@ -212,6 +228,20 @@ mod tests {
         assert_eq!(cfg.run.listen, None);
         assert_eq!(cfg.run.sources[0].format, "auto");
         assert!(cfg.run.sources[0].follow);
+        assert_eq!(cfg.run.sources[0].local_offset, crate::detection::vietnam());
+    }
+
+    #[test]
+    fn a_source_reads_zone_less_times_in_its_offset_or_the_sensors() {
+        let cfg = check(
+            "[sensor]\nlocal_offset = \"UTC\"\n[[run.sources]]\nagency = \"byt\"\nsensor = \"a\"\npaths = [\"x\"]\n[[run.sources]]\nagency = \"byt\"\nsensor = \"b\"\npaths = [\"y\"]\nlocal_offset = \"-05:30\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.run.sources[0].local_offset.local_minus_utc(), 0);
+        assert_eq!(
+            cfg.run.sources[1].local_offset.local_minus_utc(),
+            -(5 * 3600 + 30 * 60)
+        );
     }
 
     #[test]
@@ -234,6 +264,10 @@ mod tests {
             (
                 "[[run.sources]]\nagency = \"byt\"\nsensor = \"s\"\npaths = [\"a\"]\n[[run.sources]]\nagency = \"byt\"\nsensor = \"s\"\npaths = [\"b\"]\n",
                 "run.sources[1].sensor",
+            ),
+            (
+                "[[run.sources]]\nagency = \"byt\"\nsensor = \"s\"\npaths = [\"a\"]\nlocal_offset = \"ICT\"\n",
+                "run.sources[0].local_offset",
             ),
         ] {
             let err = check(text).unwrap_err();

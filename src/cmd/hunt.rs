@@ -43,6 +43,12 @@ pub struct HuntArgs {
     /// would give with these values (same file fingerprint and byte offsets)
     #[arg(long, value_name = "ID", default_value = "local")]
     pub agency: String,
+    /// Offset of timestamps that state no zone (RFC 3164 syslog, Apache error log, CEF, NXLog
+    /// EventTime): +07:00, -05:30, UTC; the sensor's default, so that hunt gives the same
+    /// event times as the pipeline
+    #[arg(long, value_name = "OFFSET", default_value_t = canhgac_core::config::default_local_offset(),
+          value_parser = canhgac_core::config::parse_local_offset)]
+    pub local_offset: chrono::FixedOffset,
     /// Sensor id the events are read as (see --agency)
     #[arg(long, value_name = "ID", default_value = "hunt")]
     pub sensor: String,
@@ -72,7 +78,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let (mut events, mut matches, mut bad_records, mut bad_files) = (0u64, 0u64, 0u64, 0u64);
     let received = chrono::Utc::now();
     for path in &args.files {
-        let mut reader = match FileReader::open(path, &ReadOptions::default()) {
+        let mut read = ReadOptions::default();
+        read.decoder.local_offset = args.local_offset;
+        let mut reader = match FileReader::open(path, &read) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("canhgac: {}: {e}", path.display());

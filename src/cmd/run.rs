@@ -41,6 +41,11 @@ Configuration ([run] section; every key may also be set as CANHGAC_RUN__KEY):
   format = \"auto\"
   paths = [\"/var/log/nginx\"]
   follow = true
+  local_offset = \"+07:00\"        # zone-less timestamps (default: sensor.local_offset)
+
+Zone-less timestamps (RFC 3164 syslog, Apache error logs, CEF, …) are read in +07:00
+(Asia/Ho_Chi_Minh) unless [sensor] local_offset, a source's local_offset or --local-offset
+says otherwise; the simulator's records always state their zone.
 
 Stages are joined by bounded in-process channels and acknowledge end to end: a source's
 checkpoint moves only past events whose detections the index has committed, so a crash
@@ -94,6 +99,12 @@ pub struct RunArgs {
     /// `canhgac simulate --seed`
     #[arg(long, value_name = "N", default_value_t = 1, requires = "simulate")]
     simulate_seed: u64,
+
+    /// Offset of timestamps that state no zone (RFC 3164 syslog, Apache error log, CEF, NXLog
+    /// EventTime) in the sources: +07:00, -05:30, UTC [config: sensor.local_offset; a
+    /// [[run.sources]] entry may set its own local_offset] [default: +07:00, Asia/Ho_Chi_Minh]
+    #[arg(long, value_name = "OFFSET", value_parser = canhgac_core::config::parse_local_offset)]
+    local_offset: Option<chrono::FixedOffset>,
 
     /// Read every source once, wait until the index committed everything, print a summary
     /// and exit (without it, sources are followed and the process runs until SIGINT/SIGTERM)
@@ -166,6 +177,7 @@ fn parse_sources(args: &RunArgs) -> anyhow::Result<Vec<canhgac_core::runconfig::
                 format: "auto".into(),
                 paths: vec![path.into()],
                 follow: !args.once,
+                local_offset: None,
             })
         })
         .collect()
@@ -188,6 +200,9 @@ fn apply_options(
     }
     if !args.ioc.is_empty() {
         raw.run.ioc = args.ioc.iter().map(|p| p.display().to_string()).collect();
+    }
+    if let Some(o) = args.local_offset {
+        raw.sensor.local_offset = canhgac_core::config::format_local_offset(o);
     }
     start::override_registry(raw, args.registry.as_deref());
     if raw.registry.path.is_empty() && std::path::Path::new("rules/agencies.example.toml").exists()
@@ -240,7 +255,6 @@ fn load_rules(cfg: &Config) -> anyhow::Result<Ruleset> {
 
 /// One in-process sensor per `[[run.sources]]` entry.
 fn source_specs(cfg: &Config) -> anyhow::Result<Vec<SourceSpec>> {
-    let decoder = DecoderOptions::default();
     cfg.run
         .sources
         .iter()
@@ -260,7 +274,7 @@ fn source_specs(cfg: &Config) -> anyhow::Result<Vec<SourceSpec>> {
                     max_record_len: cfg.sensor.max_record_bytes,
                     follow: s.follow,
                     poll_interval: cfg.sensor.poll_interval,
-                    decoder: decoder.clone(),
+                    decoder: DecoderOptions::default().local_offset(s.local_offset),
                 },
                 paths: s.paths.clone(),
             })

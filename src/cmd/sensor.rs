@@ -94,9 +94,11 @@ pub struct SensorArgs {
     #[arg(long, value_name = "BYTES")]
     max_record_bytes: Option<u64>,
 
-    /// UTC offset of timestamps that state no zone (RFC 3164 syslog, Apache error log)
-    #[arg(long, value_name = "+HH:MM", default_value = "+07:00", value_parser = parse_offset)]
-    local_offset: FixedOffset,
+    /// Offset of timestamps that state no zone (RFC 3164 syslog, Apache error log, CEF, NXLog
+    /// EventTime): +07:00, -05:30, UTC [config: sensor.local_offset] [default: +07:00,
+    /// Asia/Ho_Chi_Minh]
+    #[arg(long, value_name = "OFFSET", value_parser = canhgac_core::config::parse_local_offset)]
+    local_offset: Option<FixedOffset>,
 
     /// Partitions of topics the sensor creates when they are missing
     #[arg(long, value_name = "N", default_value_t = 3)]
@@ -127,11 +129,6 @@ fn parse_format(s: &str) -> Result<Format, String> {
     s.parse::<Format>().map_err(|e| e.to_string())
 }
 
-fn parse_offset(s: &str) -> Result<FixedOffset, String> {
-    s.parse::<FixedOffset>()
-        .map_err(|_| format!("expected an offset like +07:00, got {s:?}"))
-}
-
 pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.common.configure(|raw| {
         if let Some(a) = &args.agency {
@@ -148,6 +145,9 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(m) = args.max_record_bytes {
             raw.sensor.max_record_bytes = m;
+        }
+        if let Some(o) = args.local_offset {
+            raw.sensor.local_offset = canhgac_core::config::format_local_offset(o);
         }
     })?;
     let agency = cfg
@@ -187,7 +187,7 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
         sensor: sensor_id,
         topics: cfg.kafka.topics.clone(),
     };
-    let decoder = DecoderOptions::default().local_offset(args.local_offset);
+    let decoder = DecoderOptions::default().local_offset(cfg.sensor.local_offset);
     let opts = SensorOptions {
         ident: ident.clone(),
         file: FileOptions {

@@ -24,16 +24,21 @@ use sha2::Sha256;
 use canhgac_core::{Attachment, Dataset, Ecs};
 
 use super::util::url_host;
-use super::{DecodeError, Decoded, Decoder};
+use super::{DecodeError, Decoded, Decoder, DecoderOptions};
 use crate::format::Format;
 
 /// Decoder for whole `.eml` messages.
-#[derive(Debug, Default)]
-pub struct EmlDecoder;
+#[derive(Debug)]
+pub struct EmlDecoder {
+    /// For a `Date` written without its zone (RFC 5322 requires one).
+    local_offset: chrono::FixedOffset,
+}
 
 impl EmlDecoder {
-    pub fn new() -> Self {
-        EmlDecoder
+    pub fn new(opts: &DecoderOptions) -> Self {
+        EmlDecoder {
+            local_offset: opts.local_offset,
+        }
     }
 }
 
@@ -67,7 +72,7 @@ impl Decoder for EmlDecoder {
                 "no mail headers (From, To, Subject, Received …)",
             ));
         }
-        Ok(Some(decode_message(&msg, record.len())))
+        Ok(Some(decode_message(&msg, record.len(), self.local_offset)))
     }
 }
 
@@ -89,7 +94,16 @@ fn strings(v: Vec<String>) -> Value {
     Value::Array(v.into_iter().map(Value::String).collect())
 }
 
-fn decode_message(msg: &Message<'_>, size: usize) -> Decoded {
+/// Whether a `Date` header ends with its time (`… 22:14:00`), stating no zone.
+fn date_states_no_zone(raw: &str) -> bool {
+    let last = raw.split_whitespace().last().unwrap_or("");
+    let mut parts = last.split(':');
+    let all_digits = |p: &str| (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+    matches!((parts.next(), parts.next()), (Some(h), Some(m)) if all_digits(h) && all_digits(m))
+        && parts.all(all_digits)
+}
+
+fn decode_message(msg: &Message<'_>, size: usize, local_offset: chrono::FixedOffset) -> Decoded {
     let mut original = Map::new();
     let mut ecs = Ecs::default();
 
@@ -105,9 +119,21 @@ fn decode_message(msg: &Message<'_>, size: usize) -> Decoded {
         original.insert("subject".into(), Value::String(subject.to_string()));
         ecs.email_subject = Some(subject.to_string());
     }
-    let timestamp = msg
-        .date()
-        .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0));
+    // mail-parser reads no Date without a zone: read it as UTC, then move it into the local
+    // offset.
+    let zone_less = msg
+        .header_raw("Date")
+        .filter(|raw| date_states_no_zone(raw))
+        .and_then(|raw| mail_parser::DateTime::parse_rfc822(&format!("{} +0000", raw.trim())));
+    let timestamp = match &zone_less {
+        Some(d) => chrono::DateTime::from_timestamp(
+            d.to_timestamp() - i64::from(local_offset.local_minus_utc()),
+            0,
+        ),
+        None => msg
+            .date()
+            .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0)),
+    };
     if let Some(d) = msg.date() {
         original.insert("date".into(), Value::String(d.to_rfc3339()));
     }
@@ -288,7 +314,10 @@ Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text
 
     #[test]
     fn headers_urls_and_attachments() {
-        let d = EmlDecoder::new().decode(MAIL.as_bytes()).unwrap().unwrap();
+        let d = EmlDecoder::new(&DecoderOptions::default())
+            .decode(MAIL.as_bytes())
+            .unwrap()
+            .unwrap();
         let o = &d.original;
         assert_eq!(o["subject"], "Thông báo");
         assert_eq!(o["from"][0], "alert@bank-secure.example");
@@ -335,8 +364,55 @@ Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text
     }
 
     #[test]
+    fn a_date_without_its_zone_is_local() {
+        let mail = |date: &str| {
+            format!(
+                "From: a@x.example\r\nTo: b@gov.vn\r\nSubject: s\r\nDate: {date}\r\n\r\nbody\r\n"
+            )
+        };
+        let at = |date: &str, opts: &DecoderOptions| {
+            EmlDecoder::new(opts)
+                .decode(mail(date).as_bytes())
+                .unwrap()
+                .unwrap()
+                .timestamp
+                .unwrap()
+                .to_rfc3339()
+        };
+        let local = DecoderOptions::default();
+        let utc = DecoderOptions::default().local_offset(super::super::util::utc());
+        assert_eq!(
+            at("Sun, 31 Dec 2023 22:14:00", &local),
+            "2023-12-31T15:14:00+00:00"
+        );
+        assert_eq!(
+            at("Sun, 31 Dec 2023 22:14", &local),
+            "2023-12-31T15:14:00+00:00"
+        );
+        assert_eq!(
+            at("Sun, 31 Dec 2023 22:14:00", &utc),
+            "2023-12-31T22:14:00+00:00"
+        );
+        assert_eq!(
+            at("Sun, 31 Dec 2023 22:14:00 +0000", &local),
+            "2023-12-31T22:14:00+00:00"
+        );
+        assert_eq!(
+            at("Sun, 31 Dec 2023 22:14:00 GMT", &local),
+            "2023-12-31T22:14:00+00:00"
+        );
+    }
+
+    #[test]
     fn not_mail() {
-        assert!(EmlDecoder::new().decode(b"\x00\x01\x02 binary").is_err());
-        assert_eq!(EmlDecoder::new().decode(b"\n\n").unwrap(), None);
+        assert!(EmlDecoder::new(&DecoderOptions::default())
+            .decode(b"\x00\x01\x02 binary")
+            .is_err());
+        assert_eq!(
+            EmlDecoder::new(&DecoderOptions::default())
+                .decode(b"\n\n")
+                .unwrap(),
+            None
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Generic JSON (one object per record), kept as-is in `original`. Dataset `json`.
 //!
 //! Event time from `@timestamp`, `timestamp` or `time` (ISO 8601, epoch seconds or epoch
-//! milliseconds). ECS fields are copied from keys that name them, dotted (`"source.ip"`),
+//! milliseconds; an ISO time without a zone is read in the local offset). ECS fields are copied from keys that name them, dotted (`"source.ip"`),
 //! nested (`{"source":{"ip":…}}`) or both (`{"source":{"geo.name":…}}`).
 
 use serde_json::{Map, Value};
@@ -10,19 +10,21 @@ use canhgac_core::wire::ecs as field;
 use canhgac_core::{Attachment, Dataset, Ecs};
 
 use super::util::{json_ip, json_port, json_str, json_string, json_time, json_u64};
-use super::{parse_object, DecodeError, Decoded, Decoder};
+use super::{parse_object, DecodeError, Decoded, Decoder, DecoderOptions};
 use crate::format::Format;
 
 /// Decoder for generic JSON / ECS documents.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JsonDecoder {
     path: String,
+    local_offset: chrono::FixedOffset,
 }
 
 impl JsonDecoder {
-    pub fn new() -> Self {
+    pub fn new(opts: &DecoderOptions) -> Self {
         JsonDecoder {
             path: String::with_capacity(64),
+            local_offset: opts.local_offset,
         }
     }
 }
@@ -41,7 +43,7 @@ impl Decoder for JsonDecoder {
             .ok_or_else(|| DecodeError::malformed("expected an object"))?;
         let timestamp = ["@timestamp", "timestamp", "time"]
             .iter()
-            .find_map(|k| obj.get(*k).and_then(json_time));
+            .find_map(|k| obj.get(*k).and_then(|t| json_time(t, self.local_offset)));
         let mut ecs = Ecs::default();
         self.path.clear();
         walk(&mut self.path, obj, &mut ecs, 0);
@@ -182,7 +184,7 @@ mod tests {
 
     #[test]
     fn dotted_nested_and_mixed_keys() {
-        let mut d = JsonDecoder::new();
+        let mut d = JsonDecoder::new(&DecoderOptions::default());
         let out = d
             .decode(br#"{"@timestamp":"2024-01-01T00:00:00Z","source.ip":"10.0.0.1","destination":{"ip":"10.0.0.2","port":443},"url":{"full":"https://x.example/a"},"event":{"code":4625,"severity":"3"},"email":{"to":{"address":["a@x","b@y"]}},"other":{"source":{"ip":"9.9.9.9"}}}"#)
             .unwrap()
@@ -205,5 +207,24 @@ mod tests {
             .unwrap();
         assert_eq!(out.timestamp.unwrap().timestamp(), 1700000000);
         assert!(out.ecs.is_empty());
+    }
+
+    #[test]
+    fn an_iso_time_without_a_zone_is_local() {
+        let t = |opts: &DecoderOptions| {
+            JsonDecoder::new(opts)
+                .decode(br#"{"@timestamp": "2023-12-31T22:14:00", "msg": "x"}"#)
+                .unwrap()
+                .unwrap()
+                .timestamp
+                .unwrap()
+                .to_rfc3339()
+        };
+        assert_eq!(t(&DecoderOptions::default()), "2023-12-31T15:14:00+00:00");
+        let utc = chrono::FixedOffset::east_opt(0).unwrap();
+        assert_eq!(
+            t(&DecoderOptions::default().local_offset(utc)),
+            "2023-12-31T22:14:00+00:00"
+        );
     }
 }

@@ -63,8 +63,12 @@ pub struct DecoderOptions {
     /// Reference time for year-less syslog timestamps: the year chosen is the one that puts
     /// the time not after `now` (plus one day of clock skew). `None`: the current time.
     pub now: Option<DateTime<Utc>>,
-    /// Offset of timestamps that carry no zone (RFC 3164 syslog, Apache error log, NXLog
-    /// `EventTime`). Default UTC.
+    /// Offset of timestamps that state no zone: RFC 3164 syslog, Apache error log, RFC 5424
+    /// and ISO timestamps written without one, CEF `rt`/`start`/`end`, NXLog `EventTime`, a
+    /// JSON/ECS `@timestamp` or EVE/Zeek `ts` without a zone, an access log or mail `Date`
+    /// without one. Default: [`canhgac_core::config::default_local_offset`] (+07:00,
+    /// Asia/Ho_Chi_Minh), the one default of every role that decodes. Times that a format
+    /// defines as UTC (Windows `SystemTime`, IIS W3C `date`/`time`) stay UTC.
     pub local_offset: FixedOffset,
 }
 
@@ -73,7 +77,7 @@ impl Default for DecoderOptions {
         DecoderOptions {
             file_name: None,
             now: None,
-            local_offset: util::utc(),
+            local_offset: canhgac_core::config::default_local_offset(),
         }
     }
 }
@@ -100,13 +104,13 @@ impl DecoderOptions {
 pub fn decoder(format: Format, opts: &DecoderOptions) -> Result<Box<dyn Decoder>, IngestError> {
     Ok(match format {
         Format::Windows => Box::new(WindowsDecoder::new(opts)),
-        Format::Suricata => Box::new(SuricataDecoder::new()),
+        Format::Suricata => Box::new(SuricataDecoder::new(opts)),
         Format::Zeek => Box::new(ZeekDecoder::new(opts)),
         Format::Syslog => Box::new(SyslogDecoder::new(opts)),
         Format::Cef => Box::new(CefDecoder::new(opts)),
         Format::Web => Box::new(WebDecoder::new(opts)),
-        Format::Json => Box::new(JsonDecoder::new()),
-        Format::Eml => Box::new(EmlDecoder::new()),
+        Format::Json => Box::new(JsonDecoder::new(opts)),
+        Format::Eml => Box::new(EmlDecoder::new(opts)),
         Format::Auto | Format::Evtx => return Err(IngestError::NoRecordDecoder(format.name())),
     })
 }

@@ -14,16 +14,21 @@ use serde_json::Value;
 use canhgac_core::{Dataset, Ecs};
 
 use super::util::{json_ip, json_port, json_str, json_string, json_time, json_u64, split_query};
-use super::{parse_object, DecodeError, Decoded, Decoder};
+use super::{parse_object, DecodeError, Decoded, Decoder, DecoderOptions};
 use crate::format::Format;
 
 /// Decoder for Suricata EVE JSON.
-#[derive(Debug, Default)]
-pub struct SuricataDecoder;
+#[derive(Debug)]
+pub struct SuricataDecoder {
+    /// For a `timestamp` written without a zone (Suricata itself always writes one).
+    local_offset: chrono::FixedOffset,
+}
 
 impl SuricataDecoder {
-    pub fn new() -> Self {
-        SuricataDecoder
+    pub fn new(opts: &DecoderOptions) -> Self {
+        SuricataDecoder {
+            local_offset: opts.local_offset,
+        }
     }
 }
 
@@ -36,7 +41,7 @@ impl Decoder for SuricataDecoder {
         let Some(original) = parse_object(record)? else {
             return Ok(None);
         };
-        let (timestamp, ecs) = map(&original);
+        let (timestamp, ecs) = map(&original, self.local_offset);
         Ok(Some(Decoded {
             dataset: Dataset::new(Dataset::SURICATA),
             timestamp,
@@ -71,7 +76,10 @@ struct Top<'a> {
     smtp: Option<&'a Value>,
 }
 
-fn map(v: &Value) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
+fn map(
+    v: &Value,
+    local_offset: chrono::FixedOffset,
+) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
     let mut t = Top::default();
     for (k, v) in v.as_object().into_iter().flatten() {
         match k.as_str() {
@@ -95,7 +103,7 @@ fn map(v: &Value) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
         }
     }
     let mut ecs = Ecs::default();
-    let timestamp = t.timestamp.and_then(json_time);
+    let timestamp = t.timestamp.and_then(|t| json_time(t, local_offset));
     ecs.event_action = s(t.event_type);
     ecs.source_ip = t.src_ip.and_then(json_ip);
     ecs.source_port = t.src_port.and_then(json_port);
@@ -170,7 +178,7 @@ mod tests {
     use super::*;
 
     fn decode(line: &str) -> Decoded {
-        SuricataDecoder::new()
+        SuricataDecoder::new(&DecoderOptions::default())
             .decode(line.as_bytes())
             .unwrap()
             .unwrap()
@@ -227,7 +235,7 @@ mod tests {
 
     #[test]
     fn bad_input() {
-        let mut dec = SuricataDecoder::new();
+        let mut dec = SuricataDecoder::new(&DecoderOptions::default());
         assert_eq!(
             dec.decode(b"{\"event_type\":\"al").unwrap_err().kind,
             super::super::ErrorKind::Truncated

@@ -194,7 +194,7 @@ pub(crate) fn parse_header(
     // RFC 5424: "1 " after the PRI.
     if pri.is_some() {
         if let Some(after) = rest.strip_prefix("1 ") {
-            return Ok(rfc5424(pri, after));
+            return Ok(rfc5424(pri, after, offset));
         }
     }
     Ok(rfc3164(pri, rest, now, offset))
@@ -212,7 +212,8 @@ fn token(s: &str) -> (&str, &str) {
     }
 }
 
-fn rfc5424(pri: Option<u8>, s: &str) -> Header<'_> {
+/// RFC 5424 requires a zone in TIMESTAMP; one written without is read in `offset`.
+fn rfc5424(pri: Option<u8>, s: &str, offset: FixedOffset) -> Header<'_> {
     let (ts, s) = token(s);
     let (host, s) = token(s);
     let (app, s) = token(s);
@@ -229,7 +230,7 @@ fn rfc5424(pri: Option<u8>, s: &str) -> Header<'_> {
     let msg = msg.strip_prefix('\u{feff}').unwrap_or(msg);
     Header {
         pri,
-        timestamp: nil(ts).and_then(|t| parse_iso(t, util::utc())),
+        timestamp: nil(ts).and_then(|t| parse_iso(t, offset)),
         ts_raw: nil(ts),
         hostname: nil(host),
         appname: nil(app),

@@ -16,10 +16,11 @@ fn decode(line: &str) -> Decoded {
 #[test]
 fn rfc3164_without_pri_and_year_inference() {
     let d = decode("Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186");
-    // December is after "now" (January 2024) in 2024, so it is December 2023.
+    // December is after "now" (January 2024) in 2024, so it is December 2023; the time is
+    // read in the default local offset, +07:00.
     assert_eq!(
         d.timestamp.unwrap().to_rfc3339(),
-        "2023-12-10T06:55:46+00:00"
+        "2023-12-09T23:55:46+00:00"
     );
     assert_eq!(d.original["hostname"], "LabSZ");
     assert_eq!(d.original["appname"], "sshd");
@@ -34,14 +35,69 @@ fn rfc3164_without_pri_and_year_inference() {
     let d = decode("Jan 15 11:00:00 h app: x");
     assert_eq!(
         d.timestamp.unwrap().to_rfc3339(),
-        "2024-01-15T11:00:00+00:00"
+        "2024-01-15T04:00:00+00:00"
     );
     let d = decode("Jun  9 06:06:20 combo syslogd 1.4.1: restart.");
     assert_eq!(d.original["appname"], "syslogd");
     assert_eq!(d.original["message"], "1.4.1: restart.");
     assert_eq!(
         d.timestamp.unwrap().to_rfc3339(),
-        "2023-06-09T06:06:20+00:00"
+        "2023-06-08T23:06:20+00:00"
+    );
+}
+
+#[test]
+fn zone_less_times_are_read_in_the_local_offset() {
+    let utc = |line: &str| {
+        SyslogDecoder::new(
+            &DecoderOptions::default()
+                .now(now())
+                .local_offset(util::utc()),
+        )
+        .decode(line.as_bytes())
+        .unwrap()
+        .unwrap()
+        .timestamp
+        .unwrap()
+        .to_rfc3339()
+    };
+    let minus_0530 = FixedOffset::west_opt(5 * 3600 + 1800).unwrap();
+    let at = |line: &str, offset| {
+        SyslogDecoder::new(&DecoderOptions::default().now(now()).local_offset(offset))
+            .decode(line.as_bytes())
+            .unwrap()
+            .unwrap()
+            .timestamp
+            .unwrap()
+            .to_rfc3339()
+    };
+    let bsd = "Dec 31 22:14:00 gw sshd[1]: Failed password for root from 203.0.113.7 port 1 ssh2";
+    assert_eq!(
+        decode(bsd).timestamp.unwrap().to_rfc3339(),
+        "2023-12-31T15:14:00+00:00"
+    );
+    assert_eq!(utc(bsd), "2023-12-31T22:14:00+00:00");
+    assert_eq!(at(bsd, minus_0530), "2024-01-01T03:44:00+00:00");
+    let apache = "[Sun Dec 31 22:14:00 2023] [error] [client 203.0.113.7] File does not exist";
+    assert_eq!(
+        decode(apache).timestamp.unwrap().to_rfc3339(),
+        "2023-12-31T15:14:00+00:00"
+    );
+    assert_eq!(utc(apache), "2023-12-31T22:14:00+00:00");
+    // RFC 5424 and rsyslog's ISO timestamps written without a zone, and with one.
+    for line in [
+        "<34>1 2023-12-31T22:14:00 gw su - - - x",
+        "2023-12-31T22:14:00 gw su: x",
+    ] {
+        assert_eq!(
+            decode(line).timestamp.unwrap().to_rfc3339(),
+            "2023-12-31T15:14:00+00:00"
+        );
+        assert_eq!(utc(line), "2023-12-31T22:14:00+00:00");
+    }
+    assert_eq!(
+        utc("<34>1 2023-12-31T22:14:00+07:00 gw su - - - x"),
+        "2023-12-31T15:14:00+00:00"
     );
 }
 
@@ -117,7 +173,7 @@ fn apache_error_lines() {
     assert_eq!(d.dataset.as_str(), "apache.error");
     assert_eq!(
         d.timestamp.unwrap().to_rfc3339(),
-        "2005-12-04T04:47:44+00:00"
+        "2005-12-03T21:47:44+00:00"
     );
     assert_eq!(d.original["level"], "error");
     assert_eq!(

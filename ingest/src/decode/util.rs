@@ -96,11 +96,11 @@ pub(crate) fn from_epoch(secs: f64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(whole as i64, micros.min(999_999) * 1000)
 }
 
-/// A JSON timestamp: an ISO string, epoch seconds, or epoch milliseconds (numbers above
-/// 10^11, i.e. after 1973 in milliseconds).
-pub(crate) fn json_time(v: &Value) -> Option<DateTime<Utc>> {
+/// A JSON timestamp: an ISO string (read in `zone_less` when it states no zone), epoch
+/// seconds, or epoch milliseconds (numbers above 10^11, i.e. after 1973 in milliseconds).
+pub(crate) fn json_time(v: &Value, zone_less: FixedOffset) -> Option<DateTime<Utc>> {
     match v {
-        Value::String(s) => parse_iso(s, utc()).or_else(|| {
+        Value::String(s) => parse_iso(s, zone_less).or_else(|| {
             let n: f64 = s.trim().parse().ok()?;
             epoch_or_millis(n)
         }),
@@ -283,13 +283,13 @@ mod tests {
     #[test]
     fn epoch_and_json() {
         assert_eq!(
-            json_time(&serde_json::json!(1588205199.82437))
+            json_time(&serde_json::json!(1588205199.82437), utc())
                 .unwrap()
                 .to_rfc3339(),
             "2020-04-30T00:06:39.824370+00:00"
         );
         assert_eq!(
-            json_time(&serde_json::json!(1588205199824_i64))
+            json_time(&serde_json::json!(1588205199824_i64), utc())
                 .unwrap()
                 .timestamp(),
             1588205199

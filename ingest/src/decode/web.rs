@@ -31,11 +31,16 @@ use crate::format::Format;
 /// Decoder for web access logs (stateful: IIS `#Fields:`).
 pub struct WebDecoder {
     iis_fields: Option<Vec<String>>,
+    /// For a `[time]` written without its zone.
+    local_offset: FixedOffset,
 }
 
 impl WebDecoder {
-    pub fn new(_opts: &DecoderOptions) -> Self {
-        WebDecoder { iis_fields: None }
+    pub fn new(opts: &DecoderOptions) -> Self {
+        WebDecoder {
+            iis_fields: None,
+            local_offset: opts.local_offset,
+        }
     }
 }
 
@@ -58,7 +63,7 @@ impl Decoder for WebDecoder {
         }
         let decoded = match &self.iis_fields {
             Some(fields) => iis(fields, line)?,
-            None => combined(line)?,
+            None => combined(line, self.local_offset)?,
         };
         Ok(Some(decoded))
     }
@@ -77,9 +82,12 @@ fn num_or_str(v: &str) -> Value {
     }
 }
 
-/// `22/Dec/2016:16:30:52 +0300`
-fn clf_time(s: &str) -> Option<DateTime<Utc>> {
-    let (dt, zone) = s.split_once(' ').unwrap_or((s, "+0000"));
+/// `22/Dec/2016:16:30:52 +0300`; without the zone, in `local_offset`.
+fn clf_time(s: &str, local_offset: FixedOffset) -> Option<DateTime<Utc>> {
+    let (dt, zone) = match s.split_once(' ') {
+        Some((dt, zone)) => (dt, Some(zone)),
+        None => (s, None),
+    };
     let mut parts = dt.splitn(3, '/');
     let day: u32 = parts.next()?.parse().ok()?;
     let mon_name = parts.next()?;
@@ -95,14 +103,19 @@ fn clf_time(s: &str) -> Option<DateTime<Utc>> {
     let h: u32 = t.next()?.parse().ok()?;
     let m: u32 = t.next()?.parse().ok()?;
     let sec: u32 = t.next()?.parse().ok()?;
-    let zb = zone.as_bytes();
-    if zb.len() != 5 || !matches!(zb[0], b'+' | b'-') {
-        return None;
-    }
-    let zh: i32 = zone[1..3].parse().ok()?;
-    let zm: i32 = zone[3..5].parse().ok()?;
-    let secs = zh * 3600 + zm * 60;
-    let offset = FixedOffset::east_opt(if zb[0] == b'-' { -secs } else { secs })?;
+    let offset = match zone {
+        None => local_offset,
+        Some(zone) => {
+            let zb = zone.as_bytes();
+            if zb.len() != 5 || !matches!(zb[0], b'+' | b'-') {
+                return None;
+            }
+            let zh: i32 = zone[1..3].parse().ok()?;
+            let zm: i32 = zone[3..5].parse().ok()?;
+            let secs = zh * 3600 + zm * 60;
+            FixedOffset::east_opt(if zb[0] == b'-' { -secs } else { secs })?
+        }
+    };
     let naive =
         NaiveDate::from_ymd_opt(year.parse().ok()?, mon, day)?.and_hms_opt(h, m, sec.min(59))?;
     util::local_to_utc(naive, offset)
@@ -168,7 +181,7 @@ fn fill_target(
 }
 
 /// Apache/Nginx combined or common.
-fn combined(raw: &str) -> Result<Decoded, DecodeError> {
+fn combined(raw: &str, local_offset: FixedOffset) -> Result<Decoded, DecodeError> {
     let mut line = raw;
     // The acunetix/w3af captures wrap each line in one more pair of quotes.
     if line.len() >= 2 && line.starts_with('"') && line.ends_with('"') {
@@ -189,7 +202,7 @@ fn combined(raw: &str) -> Result<Decoded, DecodeError> {
         .ok_or_else(|| bad("unterminated [time]"))?
         + open;
     let time_raw = &rest[open + 1..close];
-    let timestamp = clf_time(time_raw);
+    let timestamp = clf_time(time_raw, local_offset);
     let rest = rest[close + 1..].trim_start();
     let mut original = Map::new();
     let mut ecs = Ecs::default();
@@ -383,6 +396,7 @@ fn iis(fields: &[String], line: &str) -> Result<Decoded, DecodeError> {
         original.insert("cs-uri".into(), Value::String(target));
     }
     let timestamp = match (date, time) {
+        // W3C extended logs write `date` and `time` in UTC.
         (Some(d), Some(t)) => util::parse_iso(&format!("{d}T{t}Z"), util::utc()),
         _ => None,
     };
@@ -399,7 +413,7 @@ fn iis(fields: &[String], line: &str) -> Result<Decoded, DecodeError> {
 
 /// Whether a line is an Apache/Nginx common or combined log line (for auto-detection).
 pub(crate) fn looks_like_access_log(line: &str) -> bool {
-    combined(line).is_ok_and(|d| d.timestamp.is_some())
+    combined(line, util::utc()).is_ok_and(|d| d.timestamp.is_some())
 }
 
 #[cfg(test)]

@@ -126,3 +126,21 @@ mod props {
         }
     }
 }
+
+#[test]
+fn an_access_time_without_its_zone_is_local() {
+    let line = r#"203.0.113.7 - - [31/Dec/2023:22:14:00] "GET / HTTP/1.1" 200 5 "-" "x""#;
+    let d = decode_all(&[line]).remove(0).unwrap();
+    assert_eq!(
+        d.timestamp.unwrap().to_rfc3339(),
+        "2023-12-31T15:14:00+00:00"
+    );
+    let d = WebDecoder::new(&DecoderOptions::default().local_offset(util::utc()))
+        .decode(line.as_bytes())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        d.timestamp.unwrap().to_rfc3339(),
+        "2023-12-31T22:14:00+00:00"
+    );
+}

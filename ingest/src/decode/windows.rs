@@ -66,7 +66,7 @@ pub(crate) fn decode_value(
     let timestamp = if let Some(event) = obj.get("Event").and_then(Value::as_object) {
         evtx_layout(event, &mut ecs)?
     } else if obj.contains_key("winlog") || obj.keys().any(|k| k.starts_with("winlog.")) {
-        winlogbeat_layout(&original, &mut ecs)
+        winlogbeat_layout(&original, &mut ecs, local_offset)
     } else if obj.contains_key("EventID") {
         nxlog_layout(obj, &mut ecs, local_offset)
     } else {
@@ -124,6 +124,7 @@ fn evtx_layout(event: &Map<String, Value>, ecs: &mut Ecs) -> Result<Ts, DecodeEr
                 timestamp = small_get(v, "#attributes")
                     .and_then(|a| small_get(a, "SystemTime"))
                     .and_then(Value::as_str)
+                    // SystemTime is UTC by definition (evtx_dump writes it with `Z`).
                     .and_then(|s| util::parse_iso(s, util::utc()))
             }
             _ => {}
@@ -137,7 +138,7 @@ fn evtx_layout(event: &Map<String, Value>, ecs: &mut Ecs) -> Result<Ts, DecodeEr
     Ok(timestamp)
 }
 
-fn winlogbeat_layout(original: &Value, ecs: &mut Ecs) -> Ts {
+fn winlogbeat_layout(original: &Value, ecs: &mut Ecs, local_offset: FixedOffset) -> Ts {
     let get = |path: &str| lookup_path(original, path);
     ecs.event_code = get("winlog.event_id")
         .or_else(|| get(field::EVENT_CODE))
@@ -165,7 +166,7 @@ fn winlogbeat_layout(original: &Value, ecs: &mut Ecs) -> Ts {
                 })
         });
     ecs.log_level = get(field::LOG_LEVEL).and_then(json_str).map(str::to_string);
-    let timestamp = get("@timestamp").and_then(util::json_time);
+    let timestamp = get("@timestamp").and_then(|t| util::json_time(t, local_offset));
     let event_data = get("winlog.event_data").and_then(Value::as_object);
     let user_data = get("winlog.user_data").and_then(Value::as_object);
     let mut data = Data::new();
@@ -209,7 +210,7 @@ fn nxlog_layout(obj: &Map<String, Value>, ecs: &mut Ecs, local_offset: FixedOffs
     ecs.message = obj.get("Message").and_then(json_str).map(str::to_string);
     let timestamp = obj
         .get("@timestamp")
-        .and_then(util::json_time)
+        .and_then(|t| util::json_time(t, local_offset))
         .or_else(|| {
             obj.get("EventTime")
                 .and_then(Value::as_str)

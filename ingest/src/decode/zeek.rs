@@ -22,12 +22,15 @@ use crate::format::Format;
 pub struct ZeekDecoder {
     /// Log name taken from the file name, for records without `_path`/`@stream`.
     file_log: Option<String>,
+    /// For an ISO `ts` written without a zone (Zeek writes epoch seconds or UTC).
+    local_offset: chrono::FixedOffset,
 }
 
 impl ZeekDecoder {
     pub fn new(opts: &DecoderOptions) -> Self {
         ZeekDecoder {
             file_log: opts.file_name.as_deref().and_then(log_from_file_name),
+            local_offset: opts.local_offset,
         }
     }
 }
@@ -59,7 +62,7 @@ impl Decoder for ZeekDecoder {
             .or(self.file_log.as_deref())
             .unwrap_or("unknown");
         let dataset = Dataset::zeek(log);
-        let (timestamp, ecs) = map(&z, log);
+        let (timestamp, ecs) = map(&z, log, self.local_offset);
         Ok(Some(Decoded {
             dataset,
             timestamp,
@@ -189,9 +192,13 @@ fn hash(v: Option<&Value>) -> Option<String> {
     v.and_then(json_str).map(str::to_ascii_lowercase)
 }
 
-fn map(z: &Z<'_>, log: &str) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
+fn map(
+    z: &Z<'_>,
+    log: &str,
+    local_offset: chrono::FixedOffset,
+) -> (Option<chrono::DateTime<chrono::Utc>>, Ecs) {
     let mut ecs = Ecs::default();
-    let timestamp = z.ts.and_then(json_time);
+    let timestamp = z.ts.and_then(|t| json_time(t, local_offset));
     ecs.source_ip = z.orig_h.and_then(json_ip);
     ecs.source_port = z.orig_p.and_then(json_port);
     ecs.destination_ip = z.resp_h.and_then(json_ip);
