@@ -159,9 +159,11 @@ fn a_window_reached_on_both_sides_of_a_sigkill_fires_exactly_once() {
     sensor(&broker, &after);
     let b_log = dir.path().join("b.log");
     let mut b = worker(&broker, &rules, &b_log);
-    wait_until("the correlation detection", Duration::from_secs(180), || {
-        !correlations(&broker).is_empty()
-    });
+    wait_until(
+        "the correlation detection",
+        Duration::from_secs(180),
+        || !correlations(&broker).is_empty(),
+    );
     // Let any duplicate arrive before counting.
     std::thread::sleep(Duration::from_secs(8));
     let found = correlations(&broker);
@@ -172,7 +174,11 @@ fn a_window_reached_on_both_sides_of_a_sigkill_fires_exactly_once() {
         log.contains("correlation windows restored"),
         "the new worker restored the saved window: {log}"
     );
-    assert_eq!(found.len(), 1, "exactly one correlation detection: {found:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "exactly one correlation detection: {found:#?}"
+    );
     let d = found.values().next().unwrap();
     assert!(d["category"].as_str().is_some());
     let c = &d["correlation"];

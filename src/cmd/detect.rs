@@ -1,9 +1,9 @@
 //! `canhgac detect`: the detector worker.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;

@@ -62,7 +62,6 @@ pub struct DetectStage<P: Publisher> {
     next_seq: std::sync::atomic::AtomicU64,
 }
 
-
 impl<P: Publisher> DetectStage<P> {
     pub fn new(
         publisher: P,
@@ -156,8 +155,15 @@ impl<P: Publisher> DetectStage<P> {
                         // Nothing more waiting: deliver the batch under evaluation.
                         let (batch, eval) = pending.take().expect("checked");
                         let outcomes = self.finish(eval).await;
-                        self.deliver(batch, outcomes, &mut stats, &mut inflight, &mut failure, &mut gate)
-                            .await;
+                        self.deliver(
+                            batch,
+                            outcomes,
+                            &mut stats,
+                            &mut inflight,
+                            &mut failure,
+                            &mut gate,
+                        )
+                        .await;
                         waiting = Instant::now();
                         if failure.is_some() {
                             break 'outer;
@@ -207,8 +213,15 @@ impl<P: Publisher> DetectStage<P> {
             }
             if let Some((prev, prev_eval)) = pending.replace((batch, eval)) {
                 let outcomes = self.finish(prev_eval).await;
-                self.deliver(prev, outcomes, &mut stats, &mut inflight, &mut failure, &mut gate)
-                    .await;
+                self.deliver(
+                    prev,
+                    outcomes,
+                    &mut stats,
+                    &mut inflight,
+                    &mut failure,
+                    &mut gate,
+                )
+                .await;
             }
             waiting = Instant::now();
             if failure.is_some() || cancel.is_cancelled() {
@@ -218,8 +231,15 @@ impl<P: Publisher> DetectStage<P> {
         if let Some((batch, eval)) = pending.take() {
             let outcomes = self.finish(eval).await;
             if failure.is_none() {
-                self.deliver(batch, outcomes, &mut stats, &mut inflight, &mut failure, &mut gate)
-                    .await;
+                self.deliver(
+                    batch,
+                    outcomes,
+                    &mut stats,
+                    &mut inflight,
+                    &mut failure,
+                    &mut gate,
+                )
+                .await;
             }
         }
         while let Some(done) = inflight.next().await {
@@ -628,7 +648,6 @@ impl Order {
     }
 }
 
-
 /// One event's deliveries, done.
 struct Done {
     results: Vec<Result<canhgac_core::transport::Delivered, CoreError>>,
@@ -682,4 +701,3 @@ fn settle(
 
 /// How long to wait between lag samples (the binary samples the Kafka consumer).
 pub const LAG_INTERVAL: Duration = Duration::from_secs(5);
-

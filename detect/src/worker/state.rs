@@ -88,7 +88,7 @@ pub fn state_key(topic: &str, partition: i32) -> String {
 #[derive(Debug)]
 pub enum Change {
     /// Assigned, with its saved state if there is one.
-    Assigned(PartKey, Option<PartitionState>),
+    Assigned(PartKey, Option<Box<PartitionState>>),
     /// Assigned, and its saved state could not be read: it starts with empty windows.
     Unreadable(PartKey),
     Revoked(PartKey),
@@ -104,7 +104,7 @@ pub struct Assignments {
 
 impl Assignments {
     pub fn assigned(&self, part: PartKey, state: Option<PartitionState>) {
-        self.push(Change::Assigned(part, state));
+        self.push(Change::Assigned(part, state.map(Box::new)));
     }
 
     pub fn unreadable(&self, part: PartKey) {
@@ -339,6 +339,9 @@ pub(super) fn write<P: Publisher>(
     }
 }
 
+/// A state write in flight: resolves to what it covered, the partitions and bytes written.
+type Writing = BoxFuture<'static, Result<(u64, u64, u64), CoreError>>;
+
 /// A state taken and not yet durable: it covers the events numbered below `covered`.
 struct Round {
     covered: u64,
@@ -356,7 +359,7 @@ pub(super) struct Gate {
     /// Taken, waiting for the deliveries of what it covers.
     ready: Option<Round>,
     /// Being written: resolves to what it covered, the records and bytes.
-    writing: Option<BoxFuture<'static, Result<(u64, u64, u64), CoreError>>>,
+    writing: Option<Writing>,
     last: Instant,
     interval: Duration,
 }
@@ -428,9 +431,9 @@ impl Gate {
         } = self.ready.take().expect("checked");
         let bytes: u64 = records.iter().map(|(_, b)| b.len() as u64).sum();
         let w = write(backend, publisher, records);
-        self.writing = Some(Box::pin(
-            async move { w.await.map(|()| (covered, parts, bytes)) },
-        ));
+        self.writing = Some(Box::pin(async move {
+            w.await.map(|()| (covered, parts, bytes))
+        }));
     }
 
     /// Whether a write is in flight.
@@ -490,7 +493,11 @@ mod tests {
         g.numbered(0, 3);
         g.settled(0, Some(counted(&acked)), true);
         g.settled(2, Some(counted(&acked)), false);
-        assert_eq!(acked.load(Ordering::SeqCst), 1, "an unheld ack goes at once");
+        assert_eq!(
+            acked.load(Ordering::SeqCst),
+            1,
+            "an unheld ack goes at once"
+        );
         assert!(!g.due(false), "the interval has not passed");
         assert!(g.due(true));
         g.taken(3, 1, vec![("k".into(), b"{}".to_vec())]);
