@@ -9,7 +9,8 @@
 //!
 //! Acknowledgement runs end to end: a bus delivery resolves when the consumer acks, the index
 //! acks after the commit that holds a detection, detect acks an event after its detections were
-//! delivered, and a sensor's checkpoint moves only over delivered events. So a source's
+//! delivered (and, for an event that fed a correlation, after `<data>/correlation-state.json`
+//! covers it), and a sensor's checkpoint moves only over delivered events. So a source's
 //! checkpoint never passes an event whose detections are not committed in the index; after a
 //! crash the sources re-read from their checkpoints and the index upserts by id.
 //!
@@ -24,13 +25,20 @@ use std::time::Duration;
 use anyhow::Context;
 use canhgac_core::topics::Topics;
 use canhgac_core::transport::{Bus, BusSubscription, Subscription, TopicFilter};
-use canhgac_detect::worker::{DetectMetrics, DetectStage, RulesHandle, Ruleset, StageOptions};
+use canhgac_detect::worker::{
+    DetectMetrics, DetectStage, RulesHandle, Ruleset, StageOptions, StateBackend, StateOptions,
+};
+
 use canhgac_index::run::StatusRequest;
 use canhgac_index::{IncidentIndex, IndexMetrics, Indexer, IndexerHandle, IndexerOptions};
 use canhgac_ingest::sensor::{Identity, Sensor, SensorMetrics, SensorOptions, Summary};
 use canhgac_ingest::source::file::FileOptions;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// The detect stage's correlation windows, under the data directory (replaced atomically; the
+/// acks of correlated events wait until it covers them).
+pub const CORRELATION_STATE_FILE: &str = "correlation-state.json";
 
 /// One in-process sensor.
 pub struct SourceSpec {
@@ -145,7 +153,12 @@ impl Pipeline {
             RulesHandle::new(spec.rules),
             detect_metrics,
             StageOptions::default(),
-        );
+        )
+        .with_state(StateOptions::new(
+            StateBackend::File(spec.data_dir.join(CORRELATION_STATE_FILE)),
+            &registry,
+        )?)
+        .context("cannot restore the correlation state")?;
         let detect_cancel = CancellationToken::new();
         let dc = detect_cancel.clone();
         let mut detect_sub = detect_sub;

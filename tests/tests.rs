@@ -10,6 +10,7 @@ mod bench_e2e;
 mod chaos;
 mod deploy_files;
 mod detect_broker;
+mod detect_correlation_state;
 mod event_ids;
 mod golden_month;
 mod hunt_regression;

@@ -1,7 +1,8 @@
 //! Kafka topic names (brief §6) and agency id rules.
 //!
-//! Topics are `<prefix>.events.<agency>`, `<prefix>.dlq.<agency>`, `<prefix>.detections` and
-//! `<prefix>.alerts.<agency>`. Downstream stages take the agency from the topic name, never from
+//! Topics are `<prefix>.events.<agency>`, `<prefix>.dlq.<agency>`, `<prefix>.detections`,
+//! `<prefix>.alerts.<agency>` and `<prefix>.state.<stage>` (a stage's own state, compacted: one
+//! record per key, e.g. the detect worker's correlation windows per events partition). Downstream stages take the agency from the topic name, never from
 //! the payload, so an agency id must be a valid topic-name component with no dot.
 
 use crate::error::CoreError;
@@ -80,6 +81,12 @@ impl Topics {
         format!("{}.detections", self.prefix)
     }
 
+    /// A stage's state topic (compacted; the detect worker keeps its correlation windows in
+    /// `<prefix>.state.detect`).
+    pub fn state(&self, stage: &str) -> String {
+        format!("{}.state.{stage}", self.prefix)
+    }
+
     /// A librdkafka regex subscription matching every agency's events topic.
     pub fn events_pattern(&self) -> String {
         format!(
@@ -135,6 +142,8 @@ mod tests {
         assert_eq!(t.dlq("moh"), "canhgac.dlq.moh");
         assert_eq!(t.alerts("moh"), "canhgac.alerts.moh");
         assert_eq!(t.detections(), "canhgac.detections");
+        assert_eq!(t.state("detect"), "canhgac.state.detect");
+        assert_eq!(t.agency_of_events_topic(&t.state("detect")), None);
         assert_eq!(
             t.events_pattern(),
             "^canhgac\\.events\\.[a-z0-9][a-z0-9_-]*$"

@@ -13,8 +13,9 @@
 //! - [`taxonomy`]: category, priority and incident grouping from `rules/taxonomy.yaml`;
 //! - [`worker`]: the rule set (Sigma rules, correlations, IOC lists, taxonomy, registry) with
 //!   hot reload, the stage that evaluates batches in parallel and publishes detections with
-//!   their acknowledgements, correlation state per agency, and [`worker::detector`], the small
-//!   API that turns matches into `Detection`s (the simulator scores through it).
+//!   their acknowledgements, correlation state per events partition (saved with the offsets it
+//!   covers), and [`worker::detector`], the small API that turns matches into `Detection`s (the
+//!   simulator scores through it).
 
 pub mod envelope;
 pub mod grouping;

@@ -105,6 +105,11 @@ impl Shared {
 /// it to resume from the offsets stored in its own commit (the Kafka commit is then a hint).
 pub type StartOffsets = Arc<dyn Fn(&[(String, i32)]) -> Vec<(String, i32, i64)> + Send + Sync>;
 
+/// Told which partitions were revoked, after their in-flight messages were acked (or the
+/// drain timed out) and their offsets committed, before they are unassigned. A stage that keeps
+/// state per partition drops it here: the partition's next owner restores its own.
+pub type Revoked = Arc<dyn Fn(&[(String, i32)]) + Send + Sync>;
+
 /// Settings of a [`KafkaSubscription`].
 #[derive(Clone)]
 pub struct SubscriptionOptions {
@@ -113,6 +118,8 @@ pub struct SubscriptionOptions {
     /// How long a revoke or close waits for in-flight messages to be acked.
     pub drain_timeout: Duration,
     pub start_offsets: Option<StartOffsets>,
+    /// Called on revoke (see [`Revoked`]).
+    pub revoked: Option<Revoked>,
     /// A member that has held no partition this long leaves and rejoins the group (then
     /// waits twice as long before the next time, up to ten minutes). Some coordinators (Tansu)
     /// keep a SIGKILLed member's partitions after its session expired and never rebalance
@@ -127,6 +134,7 @@ impl Default for SubscriptionOptions {
             buffer: 1024,
             drain_timeout: Duration::from_secs(30),
             start_offsets: None,
+            revoked: None,
             rejoin_when_idle: Some(Duration::from_secs(30)),
         }
     }
@@ -177,6 +185,7 @@ impl Rejoin {
 struct Ctx {
     shared: Arc<Shared>,
     start_offsets: Option<StartOffsets>,
+    revoked: Option<Revoked>,
     lag: Arc<AtomicI64>,
 }
 
@@ -223,6 +232,9 @@ impl ConsumerContext for Ctx {
                     );
                 }
                 commit_sync(consumer, "revoke");
+                if let Some(revoked) = &self.revoked {
+                    revoked(&parts);
+                }
                 {
                     let mut t = self.shared.tracking.lock().expect("tracking lock");
                     for k in &parts {
@@ -339,6 +351,7 @@ impl KafkaSubscription {
             .create_with_context(Ctx {
                 shared: shared.clone(),
                 start_offsets: options.start_offsets,
+                revoked: options.revoked,
                 lag: lag.clone(),
             })
             .map_err(|e| kafka_err("cannot create consumer", e))?;

@@ -8,16 +8,21 @@
 //!   are stored only when every earlier message of the partition was acked; on revoke it drains
 //!   in-flight messages of the revoked partitions, then commits synchronously. The librdkafka
 //!   consumer lives on its own OS thread, so blocking calls (poll, commit sync, close) never run
-//!   on a tokio worker.
+//!   on a tokio worker. A stage that keeps its own state learns of assignments
+//!   ([`StartOffsets`], which also says where each partition starts) and revocations
+//!   ([`Revoked`]).
+//! - [`read_latest`]: the latest record of given keys in a compacted state topic.
 //!
 //! Any librdkafka property passes through ([`ClientSettings::properties`], the `-X key=value`
 //! of the command line) and wins over our defaults.
 
 mod consumer;
 mod producer;
+mod state;
 
-pub use consumer::{KafkaSubscription, StartOffsets, SubscribeTo, SubscriptionOptions};
+pub use consumer::{KafkaSubscription, Revoked, StartOffsets, SubscribeTo, SubscriptionOptions};
 pub use producer::KafkaPublisher;
+pub use state::read_latest;
 
 use rdkafka::ClientConfig;
 

@@ -66,6 +66,40 @@ impl KafkaPublisher {
             .map_err(|e| kafka_err("flush", e))
     }
 
+    /// Creates a stage's state topic if it does not exist: one partition, compacted (the latest
+    /// record of each key is what counts; see [`crate::read_latest`]).
+    pub async fn ensure_state_topic(&self, topic: &str) -> Result<(), CoreError> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .settings
+            .client_config(&[])
+            .create()
+            .map_err(|e| kafka_err("cannot create admin client", e))?;
+        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(self.replication))
+            .set("cleanup.policy", "compact");
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin
+            .create_topics([&new], &opts)
+            .await
+            .map_err(|e| kafka_err("create state topic", e))?;
+        for r in results {
+            match r {
+                Ok(t) => tracing::info!(topic = %t, "created state topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((t, code)) => {
+                    // A broker that does not take the topic setting: one partition, its
+                    // default retention (the reader finds the latest record of a key either way).
+                    tracing::warn!(topic = %t, error = %code, "state topic not created as compacted; creating it without settings");
+                    let plain = NewTopic::new(topic, 1, TopicReplication::Fixed(self.replication));
+                    if let Err(e) = admin.create_topics([&plain], &opts).await {
+                        tracing::warn!(topic, error = %e, "could not create state topic");
+                    }
+                }
+            }
+        }
+        tokio::task::spawn_blocking(move || drop(admin)).await.ok();
+        Ok(())
+    }
+
     /// Messages queued in librdkafka and not yet acked.
     pub fn in_flight(&self) -> i32 {
         self.producer.in_flight_count()

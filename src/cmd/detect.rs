@@ -3,13 +3,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use canhgac_detect::worker::state::{state_key, Assignments};
 use canhgac_detect::worker::{
-    self, DetectMetrics, DetectStage, RulesHandle, RulesetSpec, StageOptions,
+    self, DetectMetrics, DetectStage, PartitionState, RulesHandle, RulesetSpec, StageOptions,
+    StateBackend, StateOptions,
 };
-use canhgac_kafka::{KafkaPublisher, KafkaSubscription, SubscribeTo, SubscriptionOptions};
+use canhgac_kafka::{
+    read_latest, ClientSettings, KafkaPublisher, KafkaSubscription, Revoked, StartOffsets,
+    SubscribeTo, SubscriptionOptions,
+};
 use clap::Args;
 
 use super::start::{self, KafkaRoleArgs, Role, RoleContext};
@@ -34,7 +40,12 @@ Every event is also checked against the IOC lists given with --ioc (definition f
 rules/ioc/*.yaml, directories of them, or raw list files): one detection per list and indicator
 that matched, its category from the list's kind through the taxonomy (c2 and malware lists:
 malware; phishing lists: phishing). Sigma correlation rules found in the --rules trees run per
-agency topic; their state is in memory (a restart starts with empty windows).
+events partition (one agency's topic, one partition: events of one host share a partition).
+Their windows are saved on the compacted topic <prefix>.state.detect, one record per events
+partition holding the windows and the offset they cover, acknowledged by the broker before the
+events it covers are committed; a worker that starts or is assigned a partition restores its
+record and reads on from that offset, so a window that straddles a restart or a rebalance
+still fires, once.
 
 Send SIGHUP (or edit a rule file) to reload rules, taxonomy, registry and IOC lists; a reload
 that fails keeps the previous set, logs why and counts canhgac_detect_reloads_total.";
@@ -132,6 +143,13 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             cancel.clone(),
         ));
         let publisher = KafkaPublisher::new(&settings)?;
+        let state_topic = topics.state("detect");
+        publisher
+            .ensure_state_topic(&state_topic)
+            .await
+            .context("cannot prepare the correlation state topic")?;
+        let state = StateOptions::new(StateBackend::Topic(state_topic.clone()), &registry)?;
+        let assignments = state.assignments.clone();
         let stage = DetectStage::new(
             publisher.clone(),
             topics.clone(),
@@ -141,13 +159,20 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
                 batch: args.batch,
                 ..Default::default()
             },
-        );
+        )
+        .with_state(state)?;
         stage
             .prepare()
             .await
             .context("cannot prepare the detections topic")?;
+        let revoked: Revoked = {
+            let a = assignments.clone();
+            Arc::new(move |parts: &[(String, i32)]| a.revoked(parts))
+        };
         let options = SubscriptionOptions {
             buffer: args.batch * 8,
+            start_offsets: Some(restore_on_assign(settings.clone(), state_topic, assignments)),
+            revoked: Some(revoked),
             ..Default::default()
         };
         let mut sub = KafkaSubscription::with_options(
@@ -197,6 +222,61 @@ fn log_loaded(rules: &worker::Ruleset) {
     for r in &rules.ioc_reports {
         tracing::info!(list = %r.id, indicators = r.distinct, skipped = r.skipped, "ioc list loaded");
     }
+}
+
+/// On assignment: the latest saved correlation state of each assigned partition (read from the
+/// state topic) goes to the stage, and the partition starts at the offset it covers; a
+/// partition without one starts at the group's committed offset with empty windows (nothing
+/// before that offset ever entered a window: its acks would have waited for a state).
+fn restore_on_assign(
+    settings: ClientSettings,
+    topic: String,
+    assignments: Arc<Assignments>,
+) -> StartOffsets {
+    Arc::new(move |parts: &[(String, i32)]| {
+        let keys: Vec<String> = parts.iter().map(|(t, p)| state_key(t, *p)).collect();
+        let mut latest = None;
+        for attempt in 1..=3 {
+            match read_latest(&settings, &topic, &keys, Duration::from_secs(20)) {
+                Ok(m) => {
+                    latest = Some(m);
+                    break;
+                }
+                Err(e) => tracing::warn!(error = %e, attempt, "cannot read the correlation state"),
+            }
+        }
+        let Some(latest) = latest else {
+            tracing::error!(
+                topic,
+                partitions = parts.len(),
+                "correlation state unreadable: the assigned partitions start with empty windows"
+            );
+            for p in parts {
+                assignments.unreadable(p.clone());
+            }
+            return Vec::new();
+        };
+        let mut starts = Vec::new();
+        for ((t, p), key) in parts.iter().zip(&keys) {
+            let Some(bytes) = latest.get(key).filter(|b| !b.is_empty()) else {
+                assignments.assigned((t.clone(), *p), None);
+                continue;
+            };
+            match PartitionState::from_json(&format!("{topic} key {key}"), bytes) {
+                Ok(saved) => {
+                    if let Some(o) = saved.next_offset {
+                        starts.push((t.clone(), *p, o));
+                    }
+                    assignments.assigned((t.clone(), *p), Some(saved));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "saved correlation state ignored: the partition starts with empty windows");
+                    assignments.unreadable((t.clone(), *p));
+                }
+            }
+        }
+        starts
+    })
 }
 
 /// A channel that gets a message on each SIGHUP (a reload request; at most one pending).

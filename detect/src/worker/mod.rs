@@ -16,18 +16,22 @@
 //!
 //! Every event is also checked against the IOC lists (one detection per list and indicator,
 //! category from the list's kind through the taxonomy), and base-rule matches feed the Sigma
-//! correlation rules, one engine per events topic ([`correlate`]); a base rule referenced by a
-//! correlation without `generate: true` gives no detection of its own.
+//! correlation rules, one engine per events partition ([`correlate`]), whose state is saved
+//! with the offsets it covers and restored on start and on assignment ([`state`]); a base rule
+//! referenced by a correlation without `generate: true` gives no detection of its own.
 
 pub mod correlate;
 pub mod detector;
+mod evaluate;
 pub mod metrics;
 pub mod ruleset;
 pub mod stage;
+pub mod state;
 
 pub use metrics::DetectMetrics;
 pub use ruleset::{reload, watch, PooledScratch, Reload, RulesHandle, Ruleset, RulesetSpec};
 pub use stage::{DetectStage, StageOptions, StageStats};
+pub use state::{Assignments, PartitionState, StateBackend, StateMetrics, StateOptions};
 
 use std::path::PathBuf;
 
@@ -39,6 +43,8 @@ pub enum WorkerError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("correlation state {what}: {reason}")]
+    State { what: String, reason: String },
     #[error(transparent)]
     Sigma(#[from] canhgac_sigma::SigmaError),
     #[error(transparent)]

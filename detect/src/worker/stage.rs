@@ -1,22 +1,20 @@
 //! The stage loop.
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use canhgac_core::detection::Detection;
-use canhgac_core::event::{Event, EVENT_SCHEMA_VERSION};
 use canhgac_core::topics::Topics;
 use canhgac_core::transport::{Ack, Delivery, Message, Publisher, Received, Subscription};
 use canhgac_core::CoreError;
 
 use super::correlate::{Correlator, SharedCorrelator};
-use super::detector::{correlation_detection, detections_of};
+use super::detector::correlation_detection;
+use super::evaluate::{evaluate_one, guarded, Clock, Evaluated, Outcome};
+use super::state::{self, Gate, StateBackend, StateOptions};
 use super::{DetectMetrics, RulesHandle, WorkerError};
-use crate::input::PayloadHead;
 use canhgac_sigma::CorrelationConfig;
 
 /// Settings of the stage.
@@ -58,14 +56,10 @@ pub struct DetectStage<P: Publisher> {
     options: StageOptions,
     correlator: SharedCorrelator,
     order: std::sync::Arc<Order>,
-}
-
-/// What evaluation made of one message.
-enum Outcome {
-    /// The detections of a readable event, and when its sensor read it (`Event::received`).
-    Detections(Vec<Detection>, chrono::DateTime<chrono::Utc>),
-    /// Not an event we can read: (reason, message).
-    Invalid(&'static str, String),
+    /// Where correlation state is saved; `None`: in memory only.
+    state: Option<StateOptions>,
+    /// Sequence numbers of events, in delivery order.
+    next_seq: std::sync::atomic::AtomicU64,
 }
 
 impl<P: Publisher> DetectStage<P> {
@@ -87,7 +81,33 @@ impl<P: Publisher> DetectStage<P> {
             options,
             correlator,
             order: std::sync::Arc::default(),
+            state: None,
+            next_seq: Default::default(),
         }
+    }
+
+    /// Saves correlation state (`state` module): the acks of correlated events wait until a
+    /// durable state covers them. A file backend's saved state is restored here; a topic
+    /// backend's arrives through `state.assignments` when partitions are assigned.
+    pub fn with_state(mut self, state: StateOptions) -> Result<Self, WorkerError> {
+        let track_offsets = match &state.backend {
+            StateBackend::Topic(_) => true,
+            StateBackend::File(path) => {
+                for saved in state::load_file(path)? {
+                    let key = (saved.topic.clone(), saved.partition);
+                    state.assignments.assigned(key, Some(saved));
+                }
+                false
+            }
+        };
+        let correlator = Correlator::new(self.options.correlation.clone()).with_state(
+            state.assignments.clone(),
+            track_offsets,
+            state.metrics.clone(),
+        );
+        self.correlator = std::sync::Arc::new(std::sync::Mutex::new(correlator));
+        self.state = Some(state);
+        Ok(self)
     }
 
     /// Makes sure the detections topic exists.
@@ -115,13 +135,18 @@ impl<P: Publisher> DetectStage<P> {
                 .inc_by(since.elapsed().as_secs_f64())
         };
         let mut waiting = Instant::now();
+        let mut gate = self.state.as_ref().map(|s| Gate::new(s.interval));
         // The batch being evaluated on the blocking pool while the previous one is published
         // and the next one received.
         let mut pending: Option<(Vec<Received>, Evaluation)> = None;
         'outer: loop {
             // Acks of deliveries that completed meanwhile.
             while let Some(Some(done)) = inflight.next().now_or_never() {
-                settle(done, &mut stats, &self.metrics, &mut failure);
+                settle(done, &mut stats, &self.metrics, &mut failure, gate.as_mut());
+            }
+            self.tend(&mut gate, false, &mut failure).await;
+            if failure.is_some() {
+                break;
             }
             let first = if pending.is_some() {
                 match sub.try_recv() {
@@ -130,8 +155,15 @@ impl<P: Publisher> DetectStage<P> {
                         // Nothing more waiting: deliver the batch under evaluation.
                         let (batch, eval) = pending.take().expect("checked");
                         let outcomes = self.finish(eval).await;
-                        self.deliver(batch, outcomes, &mut stats, &mut inflight, &mut failure)
-                            .await;
+                        self.deliver(
+                            batch,
+                            outcomes,
+                            &mut stats,
+                            &mut inflight,
+                            &mut failure,
+                            &mut gate,
+                        )
+                        .await;
                         waiting = Instant::now();
                         if failure.is_some() {
                             break 'outer;
@@ -140,12 +172,20 @@ impl<P: Publisher> DetectStage<P> {
                     }
                 }
             } else {
+                let writing = gate.as_ref().is_some_and(Gate::writing);
+                let held = gate.as_ref().is_some_and(Gate::busy);
+                let interval = self.state.as_ref().map_or(Duration::MAX, |s| s.interval);
                 tokio::select! {
                     biased;
                     Some(done) = inflight.next(), if !inflight.is_empty() => {
-                        settle(done, &mut stats, &self.metrics, &mut failure);
+                        settle(done, &mut stats, &self.metrics, &mut failure, gate.as_mut());
                         continue;
                     }
+                    r = written(&mut gate), if writing => {
+                        self.wrote(&mut gate, r, &mut failure);
+                        continue;
+                    }
+                    _ = tokio::time::sleep(interval), if held && !writing => continue,
                     _ = cancel.cancelled() => break,
                     m = sub.recv() => m,
                 }
@@ -168,10 +208,20 @@ impl<P: Publisher> DetectStage<P> {
             }
             phase("receive", waiting);
             let eval = self.start_evaluation(&mut batch);
+            if let Some(g) = gate.as_mut() {
+                g.numbered(eval.first, batch.len() as u64);
+            }
             if let Some((prev, prev_eval)) = pending.replace((batch, eval)) {
                 let outcomes = self.finish(prev_eval).await;
-                self.deliver(prev, outcomes, &mut stats, &mut inflight, &mut failure)
-                    .await;
+                self.deliver(
+                    prev,
+                    outcomes,
+                    &mut stats,
+                    &mut inflight,
+                    &mut failure,
+                    &mut gate,
+                )
+                .await;
             }
             waiting = Instant::now();
             if failure.is_some() || cancel.is_cancelled() {
@@ -181,12 +231,27 @@ impl<P: Publisher> DetectStage<P> {
         if let Some((batch, eval)) = pending.take() {
             let outcomes = self.finish(eval).await;
             if failure.is_none() {
-                self.deliver(batch, outcomes, &mut stats, &mut inflight, &mut failure)
-                    .await;
+                self.deliver(
+                    batch,
+                    outcomes,
+                    &mut stats,
+                    &mut inflight,
+                    &mut failure,
+                    &mut gate,
+                )
+                .await;
             }
         }
         while let Some(done) = inflight.next().await {
-            settle(done, &mut stats, &self.metrics, &mut failure);
+            settle(done, &mut stats, &self.metrics, &mut failure, gate.as_mut());
+        }
+        // The last state, covering everything delivered: then every ack can go.
+        while failure.is_none() && gate.as_ref().is_some_and(Gate::busy) {
+            self.tend(&mut gate, true, &mut failure).await;
+            if gate.as_ref().is_some_and(Gate::writing) {
+                let r = written(&mut gate).await;
+                self.wrote(&mut gate, r, &mut failure);
+            }
         }
         match failure {
             Some(e) => Err(e.into()),
@@ -195,8 +260,9 @@ impl<P: Publisher> DetectStage<P> {
     }
 
     /// Starts parsing and evaluating a batch on the blocking pool, in parallel; then the
-    /// correlation engines are fed in delivery order (sequentially: their state is per topic),
-    /// after those of the batches started before (a ticket orders them).
+    /// correlation engines are fed in delivery order (sequentially: their state is per
+    /// partition), after those of the batches started before (a ticket orders them). The batch's
+    /// events take the next sequence numbers.
     fn start_evaluation(&self, batch: &mut [Received]) -> Evaluation {
         let rules = self.rules.current();
         let items: Vec<(Option<String>, Vec<u8>)> = batch
@@ -211,8 +277,15 @@ impl<P: Publisher> DetectStage<P> {
             })
             .collect();
         let correlating = !rules.correlations.is_empty();
-        let topics: Vec<String> = if correlating {
-            batch.iter().map(|r| r.topic.clone()).collect()
+        let first = self
+            .next_seq
+            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::SeqCst);
+        let end = first + batch.len() as u64;
+        let places: Vec<(String, i32, i64)> = if correlating {
+            batch
+                .iter()
+                .map(|r| (r.topic.clone(), r.partition, r.offset))
+                .collect()
         } else {
             Vec::new()
         };
@@ -267,11 +340,13 @@ impl<P: Publisher> DetectStage<P> {
             let mut scratch = rules.scratch();
             let out = evaluated
                 .into_iter()
-                .zip(topics)
-                .map(|((mut outcome, ev), topic)| {
-                    if let (Outcome::Detections(list, _), Some(ev)) = (&mut outcome, ev) {
-                        for m in corr.observe(&rules, &topic, &ev.event, &ev.matched, &mut scratch)
-                        {
+                .zip(places)
+                .map(|((mut outcome, ev), (topic, partition, offset))| {
+                    let fed = ev.as_ref().map(|e| (&e.event, &e.matched[..]));
+                    let place = (topic.as_str(), partition);
+                    let matches = corr.observe(&rules, place, offset, fed, &mut scratch);
+                    if let (Outcome::Detections(list, _), Some(ev)) = (&mut outcome, &ev) {
+                        for m in matches {
                             metrics.correlation_matches.inc();
                             list.push(correlation_detection(&rules, &ev.agency, &ev.event, &m));
                         }
@@ -279,6 +354,7 @@ impl<P: Publisher> DetectStage<P> {
                     outcome
                 })
                 .collect();
+            corr.set_covered(end);
             let s = corr.stats();
             metrics.correlation_keys.set(s.keys as i64);
             metrics.correlation_late.set(s.late_dropped as i64);
@@ -290,32 +366,112 @@ impl<P: Publisher> DetectStage<P> {
         };
         Evaluation {
             task: tokio::task::spawn_blocking(work),
+            first,
+            hold: correlating && self.state.is_some(),
         }
     }
 
     /// Waits for a batch's evaluation; counts the wait as the `evaluate` phase.
-    async fn finish(&self, eval: Evaluation) -> Vec<Outcome> {
+    async fn finish(&self, eval: Evaluation) -> Finished {
         let waited = Instant::now();
-        let out = eval.task.await.unwrap_or_default();
+        let outcomes = eval.task.await.unwrap_or_default();
         self.metrics
             .stage_seconds
             .with_label_values(&["evaluate"])
             .inc_by(waited.elapsed().as_secs_f64());
-        out
+        Finished {
+            outcomes,
+            first: eval.first,
+            hold: eval.hold,
+        }
+    }
+
+    /// Takes a state when one is due (or `now`), and starts writing it once what it covers
+    /// is delivered; takes note of a write that completed.
+    async fn tend(&self, gate: &mut Option<Gate>, now: bool, failure: &mut Option<CoreError>) {
+        let (Some(g), Some(st)) = (gate.as_mut(), self.state.as_ref()) else {
+            return;
+        };
+        if g.writing() {
+            if let Some(r) = g.written().now_or_never() {
+                self.wrote(gate, r, failure);
+            }
+            return;
+        }
+        if g.due(now) {
+            let correlator = self.correlator.clone();
+            let backend = st.backend.clone();
+            let all = matches!(backend, StateBackend::File(_));
+            let taken = tokio::task::spawn_blocking(move || {
+                let (parts, covered) = {
+                    let mut corr = correlator.lock().unwrap_or_else(|p| p.into_inner());
+                    (corr.to_save(all), corr.covered())
+                };
+                let n = parts.len() as u64;
+                (covered, n, state::encode(&backend, parts))
+            })
+            .await;
+            match taken {
+                Ok((covered, n, records)) => g.taken(covered, n, records),
+                Err(e) => {
+                    failure.get_or_insert(CoreError::Transport(format!(
+                        "taking the correlation state failed: {e}"
+                    )));
+                    return;
+                }
+            }
+        }
+        g.start(&st.backend, &self.publisher);
+    }
+
+    /// A state write completed: its acks go, or the stage stops (the events are read again).
+    fn wrote(
+        &self,
+        gate: &mut Option<Gate>,
+        r: Result<(u64, u64, u64), CoreError>,
+        failure: &mut Option<CoreError>,
+    ) {
+        let (Some(g), Some(st)) = (gate.as_mut(), self.state.as_ref()) else {
+            return;
+        };
+        match r {
+            Ok((covered, parts, bytes)) => {
+                st.metrics.written.inc_by(parts);
+                st.metrics.bytes.inc_by(bytes);
+                g.done(covered);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "correlation state not saved");
+                failure.get_or_insert(e);
+            }
+        }
     }
 
     /// Publishes a batch's outputs in order; their acknowledgements join `inflight`.
     async fn deliver(
         &self,
         batch: Vec<Received>,
-        outcomes: Vec<Outcome>,
+        done: Finished,
         stats: &mut StageStats,
         inflight: &mut FuturesUnordered<InFlight>,
         failure: &mut Option<CoreError>,
+        gate: &mut Option<Gate>,
     ) {
         let publishing = Instant::now();
         let mut blocked = Duration::ZERO;
-        for (received, outcome) in batch.into_iter().zip(outcomes) {
+        let Finished {
+            outcomes,
+            first,
+            hold,
+        } = done;
+        let n = outcomes.len();
+        if let Some(g) = gate.as_mut() {
+            // Events without an outcome (their evaluation panicked) are not acked.
+            for seq in first + n as u64..first + batch.len() as u64 {
+                g.settled(seq, None, false);
+            }
+        }
+        for (seq, (received, outcome)) in (first..).zip(batch.into_iter().zip(outcomes)) {
             let agency = self
                 .topics
                 .agency_of_events_topic(&received.topic)
@@ -333,17 +489,19 @@ impl<P: Publisher> DetectStage<P> {
                 }
             };
             inflight.push(Box::pin(async move {
-                (
-                    futures::future::join_all(deliveries).await,
-                    received.ack,
+                Done {
+                    results: futures::future::join_all(deliveries).await,
+                    ack: received.ack,
                     read_at,
-                )
+                    seq,
+                    hold,
+                }
             }));
             if inflight.len() >= self.options.max_in_flight {
                 let t = Instant::now();
                 while inflight.len() >= self.options.max_in_flight {
                     if let Some(done) = inflight.next().await {
-                        settle(done, stats, &self.metrics, failure);
+                        settle(done, stats, &self.metrics, failure, gate.as_mut());
                     }
                 }
                 blocked += t.elapsed();
@@ -429,9 +587,27 @@ impl<P: Publisher> DetectStage<P> {
     }
 }
 
-/// A batch under evaluation on the blocking pool.
+/// A batch under evaluation on the blocking pool: its events are numbered from `first`; with
+/// `hold` their acks wait for a saved correlation state.
 struct Evaluation {
     task: tokio::task::JoinHandle<Vec<Outcome>>,
+    first: u64,
+    hold: bool,
+}
+
+/// A batch's evaluation, done.
+struct Finished {
+    outcomes: Vec<Outcome>,
+    first: u64,
+    hold: bool,
+}
+
+/// The write of a saved state in flight, if any (pending forever otherwise).
+async fn written(gate: &mut Option<Gate>) -> Result<(u64, u64, u64), CoreError> {
+    match gate.as_mut() {
+        Some(g) => g.written().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The deliveries of one message, with its ack.
@@ -472,190 +648,37 @@ impl Order {
     }
 }
 
-/// An event whose base-rule matches feed a correlation.
-struct Evaluated {
-    agency: String,
-    event: Event,
-    matched: Vec<canhgac_sigma::RuleIdx>,
+/// One event's deliveries, done.
+struct Done {
+    results: Vec<Result<canhgac_core::transport::Delivered, CoreError>>,
+    ack: Ack,
+    read_at: Option<chrono::DateTime<chrono::Utc>>,
+    seq: u64,
+    hold: bool,
 }
 
-/// CPU time per evaluation phase of one rayon job, added to the metrics when it ends (the
-/// latency histogram too: two threads observing one shared histogram per event fight over its
-/// cache lines).
-struct Clock<'a> {
-    metrics: &'a DetectMetrics,
-    eval_seconds: prometheus::local::LocalHistogram,
-    decode: f64,
-    sigma: f64,
-    ioc: f64,
-    suppressed: u64,
-}
-
-impl<'a> Clock<'a> {
-    fn new(metrics: &'a DetectMetrics) -> Self {
-        Self {
-            metrics,
-            eval_seconds: metrics.eval_seconds.local(),
-            decode: 0.0,
-            sigma: 0.0,
-            ioc: 0.0,
-            suppressed: 0,
-        }
-    }
-}
-
-impl Drop for Clock<'_> {
-    fn drop(&mut self) {
-        self.eval_seconds.flush();
-        let c = &self.metrics.cpu_seconds;
-        c.with_label_values(&["decode"]).inc_by(self.decode);
-        c.with_label_values(&["sigma"]).inc_by(self.sigma);
-        c.with_label_values(&["ioc"]).inc_by(self.ioc);
-        self.metrics.ioc_suppressed.inc_by(self.suppressed);
-    }
-}
-
-/// Runs one event's evaluation. A panic (a bug the event's content triggers) becomes that
-/// event's DLQ record, with the panic's message, instead of failing its batch, which would be
-/// read again and fail again after every restart. The job's scratch memory, which the panic may
-/// have left half updated, is replaced by `fresh`.
-fn guarded(
-    scratch: &mut canhgac_sigma::Scratch,
-    fresh: impl FnOnce() -> canhgac_sigma::Scratch,
-    eval: impl FnOnce(&mut canhgac_sigma::Scratch) -> (Outcome, Option<Evaluated>),
-) -> (Outcome, Option<Evaluated>) {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eval(scratch))) {
-        Ok(done) => done,
-        Err(panic) => {
-            *scratch = fresh();
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".into());
-            tracing::error!(panic = %what, "evaluating an event panicked; it goes to the DLQ");
-            let why = format!("evaluating the event panicked: {what}");
-            (Outcome::Invalid("evaluation_panicked", why), None)
-        }
-    }
-}
-
-/// Decodes one payload and runs the Sigma engine and the IOC lists on it.
-#[allow(clippy::too_many_arguments)]
-fn evaluate_one(
-    rules: &super::Ruleset,
-    scratch: &mut canhgac_sigma::Scratch,
-    matched: &mut Vec<canhgac_sigma::RuleIdx>,
-    hits: &mut Vec<crate::IocMatch>,
-    clock: &mut Clock<'_>,
-    agency: Option<String>,
-    payload: &[u8],
-    correlating: bool,
-) -> (Outcome, Option<Evaluated>) {
-    let Some(agency) = agency else {
-        return (
-            Outcome::Invalid(
-                "not_an_events_topic",
-                "the topic is not <prefix>.events.<agency>".into(),
-            ),
-            None,
-        );
-    };
-    let t0 = Instant::now();
-    // The record itself stays JSON text: most events match nothing and never need a `Value`.
-    let mut head = match PayloadHead::read(payload) {
-        Ok(h) => h,
-        Err(e) => {
-            return (
-                Outcome::Invalid("invalid_event", format!("not an event: {e}")),
-                None,
-            )
-        }
-    };
-    if head.schema() != EVENT_SCHEMA_VERSION {
-        let why = format!(
-            "event schema {} (this worker reads {EVENT_SCHEMA_VERSION})",
-            head.schema()
-        );
-        return (Outcome::Invalid("schema_version", why), None);
-    }
-    let t1 = Instant::now();
-    matched.clear();
-    if let Err(e) = head.eval(&rules.engine, scratch, matched) {
-        let why = format!("original record: {e}");
-        return (Outcome::Invalid("invalid_event", why), None);
-    }
-    let t2 = Instant::now();
-    hits.clear();
-    if !rules.ioc.is_empty() {
-        match head.ioc_fields(&mut None) {
-            Ok(f) => clock.suppressed += rules.ioc.matches_fields(&f, hits) as u64,
-            Err(e) => {
-                let why = format!("not an event: ecs: {e}");
-                return (Outcome::Invalid("invalid_event", why), None);
-            }
-        }
-    }
-    let t3 = Instant::now();
-    clock.sigma += (t2 - t1).as_secs_f64();
-    clock.ioc += (t3 - t2).as_secs_f64();
-    clock.eval_seconds.observe((t3 - t1).as_secs_f64());
-    let received = head.received();
-    if matched.is_empty() && hits.is_empty() {
-        clock.decode += (t1 - t0).as_secs_f64();
-        return (Outcome::Detections(Vec::new(), received), None);
-    }
-    // Something matched: the detections carry the whole event.
-    let t4 = Instant::now();
-    let mut event = match head.event() {
-        Ok(e) => e,
-        Err(e) => {
-            let why = format!("not an event: {e}");
-            return (Outcome::Invalid("invalid_event", why), None);
-        }
-    };
-    clock.decode += (t1 - t0).as_secs_f64() + t4.elapsed().as_secs_f64();
-    // The agency is the topic's, whatever the payload claims.
-    event.agency = agency.clone();
-    let mut out = Vec::new();
-    let feeds = correlating && matched.iter().any(|r| rules.correlations.feeds(*r));
-    if !feeds {
-        // Nothing needs the event after its detections: the last one takes it.
-        detections_of(rules, &agency, Cow::Owned(event), matched, hits, &mut out);
-        return (Outcome::Detections(out, received), None);
-    }
-    detections_of(
-        rules,
-        &agency,
-        Cow::Borrowed(&event),
-        matched,
-        hits,
-        &mut out,
-    );
-    let ev = Evaluated {
-        agency,
-        event,
-        matched: matched.clone(),
-    };
-    (Outcome::Detections(out, received), Some(ev))
-}
-
-type Done = (
-    Vec<Result<canhgac_core::transport::Delivered, CoreError>>,
-    Ack,
-    Option<chrono::DateTime<chrono::Utc>>,
-);
-
+/// An event's deliveries completed: it is acked (through the gate when correlation state is
+/// saved), or the stage stops.
 fn settle(
     done: Done,
     stats: &mut StageStats,
     metrics: &DetectMetrics,
     failure: &mut Option<CoreError>,
+    gate: Option<&mut Gate>,
 ) {
-    let (results, ack, read_at) = done;
+    let Done {
+        results,
+        ack,
+        read_at,
+        seq,
+        hold,
+    } = done;
     match results.into_iter().find_map(Result::err) {
         None => {
-            ack.ack();
+            match gate {
+                Some(g) => g.settled(seq, Some(ack), hold),
+                None => ack.ack(),
+            }
             stats.acked += 1;
             if let Some(t) = read_at {
                 let ms = (chrono::Utc::now() - t)
@@ -666,6 +689,9 @@ fn settle(
         }
         Some(e) => {
             // Not acked: the event is read again after a restart (same detection ids).
+            if let Some(g) = gate {
+                g.settled(seq, None, false);
+            }
             metrics.delivery_errors.inc();
             tracing::error!(error = %e, "delivery failed");
             failure.get_or_insert(e);
@@ -675,52 +701,3 @@ fn settle(
 
 /// How long to wait between lag samples (the binary samples the Kafka consumer).
 pub const LAG_INTERVAL: Duration = Duration::from_secs(5);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_panicking_event_becomes_its_own_dlq_record_and_the_scratch_is_replaced() {
-        let engine = canhgac_sigma::EngineBuilder::new(canhgac_sigma::Mappings::builtin())
-            .build()
-            .0;
-        let mut scratch = engine.scratch();
-        for (panics, message) in [
-            (
-                Box::new(|| panic!("bad input")) as Box<dyn Fn()>,
-                "bad input",
-            ),
-            (
-                Box::new(|| panic!("index {} out of range", 7)),
-                "index 7 out of range",
-            ),
-        ] {
-            let mut replaced = false;
-            let fresh = || {
-                replaced = true;
-                engine.scratch()
-            };
-            let (outcome, evaluated) = guarded(&mut scratch, fresh, |_| {
-                panics();
-                unreachable!()
-            });
-            assert!(replaced, "the scratch memory is replaced after a panic");
-            assert!(evaluated.is_none());
-            match outcome {
-                Outcome::Invalid(reason, why) => {
-                    assert_eq!(reason, "evaluation_panicked");
-                    assert!(why.contains(message), "{why}");
-                }
-                Outcome::Detections(..) => panic!("a panic must become a DLQ record"),
-            }
-        }
-        // Without a panic the evaluation's own outcome passes through and the scratch stays.
-        let (outcome, _) = guarded(
-            &mut scratch,
-            || unreachable!("no panic, no new scratch"),
-            |_| (Outcome::Detections(Vec::new(), chrono::Utc::now()), None),
-        );
-        assert!(matches!(outcome, Outcome::Detections(..)));
-    }
-}
