@@ -282,6 +282,7 @@ pub fn matches(inc: &Incident, t: &TruthIncident) -> bool {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ClassScore {
     /// Attacks of the class (truth).
+    #[serde(rename = "attacks")]
     pub truth: usize,
     /// Campaigns those attacks belong to.
     pub campaigns: usize,

@@ -40,8 +40,8 @@ use super::UsageError;
 ///
 ///   # Accuracy, attack by attack: replay a year with 100 attacks per national class through
 ///   # the rules into an in-memory index and score its incidents against the truth (add
-///   # --rules ../shared/data/sigma/rules --ioc rules/ioc for the SigmaHQ corpus and the
-///   # IOC lists; --json for JSON):
+///   # --rules ../shared/data/sigma/rules/rules --ioc rules/ioc, with
+///   # CANHGAC_DATA=../shared/data, for the SigmaHQ corpus and the IOC lists; --json for JSON):
 ///   canhgac simulate --registry rules/agencies.example.toml --from 2026-01 --to 2026-12 \
 ///       --attacks-per-class 100 --scale 60 --score --rules rules/sigma
 #[derive(Debug, clap::Args)]
