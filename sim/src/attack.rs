@@ -119,7 +119,13 @@ impl Attack {
         let rid = 9_000_000 + rng.below(1_000_000);
         let (day, mut t) = self.day(rng, 0);
         let a0 = attackers[0];
-        for path in ["/robots.txt", "/admin/", "/upload.php", "/.env", "/uploads/"] {
+        for path in [
+            "/robots.txt",
+            "/admin/",
+            "/upload.php",
+            "/.env",
+            "/uploads/",
+        ] {
             let status = if path == "/upload.php" {
                 200
             } else {
@@ -267,7 +273,10 @@ impl Attack {
             let w = &agency.workstations[*r];
             let last = self.last_day();
             let (day, c) = if day < last && rng.chance(0.3) {
-                (day + Duration::days(1), rng.range(7 * 3600, 17 * 3600) as u32)
+                (
+                    day + Duration::days(1),
+                    rng.range(7 * 3600, 17 * 3600) as u32,
+                )
             } else {
                 (day, sent + rng.range(60, 3 * 3600) as u32)
             };

@@ -412,8 +412,7 @@ fn fill_truth(a: &mut Attack, agency: &Agency) {
                 .extend(p.hosts.iter().map(|h| h.to_ascii_lowercase()));
             t.description = format!(
                 "defacement of {} by {crew} through web shell {shell} from {}, over {span}",
-                p.domain,
-                t.attack_entities[0]
+                p.domain, t.attack_entities[0]
             );
         }
         Kind::Phishing {
@@ -470,5 +469,10 @@ fn fill_truth(a: &mut Attack, agency: &Agency) {
             );
         }
     }
-    t.entities = t.attack_entities.iter().chain(&t.targets).cloned().collect();
+    t.entities = t
+        .attack_entities
+        .iter()
+        .chain(&t.targets)
+        .cloned()
+        .collect();
 }

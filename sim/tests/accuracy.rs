@@ -56,7 +56,10 @@ fn deterministic_ordered_and_complete() {
             .iter()
             .all(|r| r.time >= t.first_time && r.time <= t.last_time));
         assert!(t.entities.contains(&t.key_entity));
-        assert!(!t.attack_entities.is_empty() && !t.targets.is_empty(), "{t:?}");
+        assert!(
+            !t.attack_entities.is_empty() && !t.targets.is_empty(),
+            "{t:?}"
+        );
         assert!(t.campaign.is_some());
     }
     for c in Category::NATIONAL {
@@ -71,9 +74,8 @@ fn deterministic_ordered_and_complete() {
         "no attack spans days"
     );
     let benign = |needle: &str| {
-        ra.iter().any(|r| {
-            r.truth_id.is_none() && String::from_utf8_lossy(&r.bytes).contains(needle)
-        })
+        ra.iter()
+            .any(|r| r.truth_id.is_none() && String::from_utf8_lossy(&r.bytes).contains(needle))
     };
     assert!(benign("-ExecutionPolicy Bypass -File"));
     assert!(benign("cntt@"));
@@ -101,7 +103,10 @@ fn attacks_per_class_in_campaigns() {
             let agencies = by_campaign
                 .entry(t.campaign.as_deref().unwrap())
                 .or_default();
-            assert!(agencies.insert(&t.agency), "one attack per agency and campaign");
+            assert!(
+                agencies.insert(&t.agency),
+                "one attack per agency and campaign"
+            );
         }
         assert!(
             by_campaign.values().any(|a| a.len() >= 2),
@@ -123,7 +128,10 @@ fn attacks_per_class_in_campaigns() {
             }
         }
     }
-    assert!(truth.iter().any(|t| t.targets.len() >= 4), "several hosts or mailboxes");
+    assert!(
+        truth.iter().any(|t| t.targets.len() >= 4),
+        "several hosts or mailboxes"
+    );
 }
 
 fn attack(id: &str, agency: &str, c: Category, entities: &[&str]) -> TruthIncident {
@@ -182,13 +190,22 @@ fn scores_attacks_not_incidents() {
     ];
     let s = score(&incidents, &truth);
     let p = s.class(Phishing);
-    assert_eq!((p.truth, p.found, p.incidents, p.true_incidents), (1, 1, 4, 2));
+    assert_eq!(
+        (p.truth, p.found, p.incidents, p.true_incidents),
+        (1, 1, 4, 2)
+    );
     assert_eq!(p.incidents_per_attack, 2.0);
     assert_eq!(p.precision, 0.5);
     let m = s.class(Malware);
-    assert_eq!((m.recall, m.precision, m.incidents_per_attack), (1.0, 1.0, 1.0));
+    assert_eq!(
+        (m.recall, m.precision, m.incidents_per_attack),
+        (1.0, 1.0, 1.0)
+    );
     let d = s.class(Deface);
-    assert_eq!((d.found, d.recall, d.missed.clone()), (0, 0.0, vec!["d1".to_string()]));
+    assert_eq!(
+        (d.found, d.recall, d.missed.clone()),
+        (0, 0.0, vec!["d1".to_string()])
+    );
     assert_eq!(s.other.get(&Recon), Some(&1));
     assert!(!s.classes.contains_key(&Recon));
 }
