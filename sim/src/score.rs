@@ -102,6 +102,8 @@ pub struct Replay {
     pub benign_detections: u64,
     /// Per rule (id, title): detections on benign records — false positives of the rule.
     pub benign_by_rule: BTreeMap<(String, String), u64>,
+    /// Per rule (id, title): detections on attack records.
+    pub attack_by_rule: BTreeMap<(String, String), u64>,
     /// The incidents the index made of the detections, oldest first.
     pub incidents: Vec<Incident>,
 }
@@ -188,6 +190,9 @@ pub fn replay(
             r.detections += 1;
             if rec.truth_id.is_some() {
                 r.attack_detections += 1;
+                *r.attack_by_rule
+                    .entry((d.rule.id.clone(), d.rule.title.clone()))
+                    .or_insert(0) += 1;
             } else {
                 r.benign_detections += 1;
                 *r.benign_by_rule

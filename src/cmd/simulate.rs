@@ -222,6 +222,8 @@ fn score_sim(
             "attack_detections": replay.attack_detections,
             "benign_detections": replay.benign_detections,
             "incidents": replay.incidents.len(),
+            "attack_detections_by_rule": by_rule(&replay.attack_by_rule),
+            "benign_detections_by_rule": by_rule(&replay.benign_by_rule),
             "score": result,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -245,9 +247,21 @@ fn score_sim(
             replay.benign_detections,
             replay.incidents.len()
         );
+        for ((id, title), n) in &replay.attack_by_rule {
+            eprintln!("attack records matched by {id} ({title}): {n}");
+        }
         for ((id, title), n) in &replay.benign_by_rule {
             eprintln!("benign records matched by {id} ({title}): {n}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Detections per rule as JSON objects, most first.
+fn by_rule(m: &std::collections::BTreeMap<(String, String), u64>) -> Vec<serde_json::Value> {
+    let mut v: Vec<_> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.into_iter()
+        .map(|((id, title), n)| serde_json::json!({"rule_id": id, "title": title, "detections": n}))
+        .collect()
 }
