@@ -2,11 +2,13 @@
 //!
 //! [`Simulator`] generates, deterministically from a seed, the traffic of every agency of a
 //! [`Registry`] over a range of months: benign background (web access, DNS, Windows logons and
-//! process starts, mail, syslog, IDS noise) and injected attacks of the three national classes
-//! — defacement of portals, phishing waves with look-alike `.gov.vn` domains, malware
-//! infections with C2 traffic. Records are raw bytes in the formats sensors read (Apache/Nginx
-//! combined logs, `evtx_dump` JSON, Suricata EVE, Zeek `dns` JSON, RFC 5424 syslog, `.eml`), so
-//! they go through the real decoders. Every injected attack is a [`TruthIncident`].
+//! process starts, mail, syslog, IDS noise, and near misses that resemble attacks) and injected
+//! attacks of the three national classes — defacement of portals, phishing waves with
+//! look-alike `.gov.vn` domains, malware infections with C2 traffic — in campaigns that span
+//! days, trip several rules, hit several hosts or mailboxes and several agencies. Records are
+//! raw bytes in the formats sensors read (Apache/Nginx combined logs, `evtx_dump` JSON,
+//! Suricata EVE, Zeek `dns` JSON, RFC 5424 syslog, `.eml`), so they go through the real
+//! decoders. Every injected attack on one agency is a [`TruthIncident`].
 //!
 //! Records stream day by day in time order ([`Simulator::records`]); only one simulated day is
 //! held in memory. [`out`] writes them to files (one per agency and format) and paces them;
