@@ -1,5 +1,6 @@
 //! `canhgac simulate` end to end: files in the formats sensors read plus the truth, the same
-//! files through `canhgac hunt` with the shipped rules, and `--score` agreeing with both.
+//! files through `canhgac hunt` with the shipped rules, and `--score` (table and JSON)
+//! agreeing with both.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -129,5 +130,26 @@ fn files_truth_hunt_and_score_agree() {
         assert_eq!(cols[1], cols[2], "{class}: every attack found: {line}");
         assert_eq!(cols[3], "1.000", "{line}");
         assert_eq!(cols[6], "1.000", "{line}");
+    }
+
+    // The same harness as JSON, with a fixed number of attacks per national class: every
+    // attack found, every incident of the class on an attack, each attack at least one
+    // incident.
+    let json = simulate(&[
+        "--score",
+        "--rules",
+        "rules/sigma",
+        "--attacks-per-class",
+        "12",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["benign_detections"], 0, "{v}");
+    for class in ["phishing", "deface", "malware"] {
+        let c = &v["score"]["classes"][class];
+        assert_eq!(c["attacks"], 12, "{class}: {c}");
+        assert_eq!(c["found"], 12, "{class}: {c}");
+        assert_eq!(c["incidents"], c["true_incidents"], "{class}: {c}");
+        assert!(c["incidents_per_attack"].as_f64().unwrap() >= 1.0, "{c}");
     }
 }

@@ -3,6 +3,8 @@
 
 use chrono::{Datelike, NaiveDate, Weekday};
 
+use canhgac_core::detection::vietnam;
+
 use crate::model::Agency;
 use crate::plan::{at, public_ip};
 use crate::render::{self, Attachment};
@@ -51,9 +53,14 @@ pub fn day_records(sim: &Simulator, day: NaiveDate) -> Vec<SimRecord> {
         for a in sim
             .attacks
             .iter()
-            .filter(|a| a.agency == ai && a.day == day)
+            .filter(|a| a.agency == ai && a.first_day <= day && day <= a.last_day())
         {
-            out.extend(a.records(agency, sim.cfg.seed));
+            // An attack spans days: this day's share of its records.
+            out.extend(
+                a.records(agency, sim.cfg.seed)
+                    .into_iter()
+                    .filter(|r| r.time.with_timezone(&vietnam()).date_naive() == day),
+            );
         }
     }
     // Stable: ties keep agency and generation order.
@@ -127,8 +134,11 @@ fn background(sim: &Simulator, agency: &Agency, day: NaiveDate, out: &mut Vec<Si
         let time = at(day, secs);
         let rid = day_no * 100_000 + i;
         let w = rng.pick(&agency.workstations).clone();
+        let near = rng.chance(NEAR_MISSES);
         let roll = rng.below(100);
-        let (stream, bytes) = if roll < 45 {
+        let (stream, bytes) = if near {
+            near_miss(&mut rng, agency, &w, time, rid)
+        } else if roll < 45 {
             let Some(p) = &agency.portal else { continue };
             let client = if rng.chance(0.1) {
                 std::net::Ipv4Addr::new(66, 249, 66, rng.range(1, 200) as u8)
@@ -333,7 +343,7 @@ fn background(sim: &Simulator, agency: &Agency, day: NaiveDate, out: &mut Vec<Si
             let host = agency
                 .portal
                 .as_ref()
-                .map_or(agency.mail_host.as_str(), |p| p.host.as_str());
+                .map_or(agency.mail_host.as_str(), |p| p.hosts[0].as_str());
             let msg = if rng.chance(0.5) {
                 format!(
                     "Accepted publickey for quantri from {} port {} ssh2: RSA SHA256:{}",
@@ -361,5 +371,188 @@ fn background(sim: &Simulator, agency: &Agency, day: NaiveDate, out: &mut Vec<Si
             bytes,
             truth_id: None,
         });
+    }
+}
+
+/// Share of the background that resembles an attack without being one.
+pub const NEAR_MISSES: f64 = 0.04;
+
+const POPULAR: [&str; 10] = [
+    "accounts.google.com",
+    "outlook.office365.com",
+    "login.live.com",
+    "github.com",
+    "cdn.jsdelivr.net",
+    "fonts.googleapis.com",
+    "api.zalo.me",
+    "xacthuc.dichvucong.gov.vn",
+    "vneid.gov.vn",
+    "teams.microsoft.com",
+];
+
+/// A benign record that resembles an attack: an administrator's PowerShell, a genuine upload
+/// to the portal, mail about passwords from the agency's own IT staff or a genuine service,
+/// DNS to popular and genuine login domains, an IDS policy alert.
+fn near_miss(
+    rng: &mut Rng,
+    agency: &Agency,
+    w: &crate::model::Workstation,
+    time: chrono::DateTime<chrono::Utc>,
+    rid: u64,
+) -> (Stream, Vec<u8>) {
+    let dom = agency
+        .domain
+        .split('.')
+        .next()
+        .unwrap_or("AD")
+        .to_ascii_uppercase();
+    let ps = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe";
+    match rng.below(7) {
+        0 => {
+            let script = rng.pick(&["Backup-GPO.ps1", "Rotate-Logs.ps1", "Sync-Users.ps1"]);
+            (
+                Stream::Windows,
+                render::sysmon_process(
+                    time,
+                    rid,
+                    &agency.dc_host,
+                    &format!("{dom}\\quantri"),
+                    ps,
+                    &format!("powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\\Scripts\\{script}"),
+                    "C:\\Windows\\System32\\svchost.exe",
+                    "C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s Schedule",
+                    &rng.hex(64),
+                ),
+            )
+        }
+        1 => {
+            let cmd = rng.pick(&[
+                "powershell.exe Get-Service | Where-Object Status -eq Running",
+                "powershell.exe Get-EventLog -LogName System -Newest 50",
+                "powershell.exe Test-NetConnection -ComputerName mail01 -Port 25",
+            ]);
+            (
+                Stream::Windows,
+                render::sysmon_process(
+                    time,
+                    rid,
+                    &w.name,
+                    &format!("{dom}\\quantri"),
+                    ps,
+                    cmd,
+                    "C:\\Windows\\explorer.exe",
+                    "C:\\Windows\\Explorer.EXE",
+                    &rng.hex(64),
+                ),
+            )
+        }
+        2 if agency.portal.is_some() => {
+            let p = agency.portal.as_ref().expect("checked");
+            let name = format!("anh-hoat-dong-{}.jpg", rng.range(100, 9999));
+            if rng.chance(0.5) {
+                (
+                    Stream::Web,
+                    render::web_combined(
+                        time,
+                        public_ip(rng),
+                        "POST",
+                        &format!("/upload.php?type=image&name={name}"),
+                        200,
+                        87,
+                        &format!("https://{}/admin/bai-viet", p.domain),
+                        UAS[0],
+                    ),
+                )
+            } else {
+                (
+                    Stream::Windows,
+                    render::sysmon_file_created(
+                        time,
+                        rid,
+                        &p.hosts[0],
+                        "C:\\xampp\\apache\\bin\\httpd.exe",
+                        &format!("C:\\xampp\\htdocs\\uploads\\{name}"),
+                    ),
+                )
+            }
+        }
+        3 => {
+            let (from, subject, link, att) = if rng.chance(0.5) {
+                (
+                    format!("cntt@{}", agency.domain),
+                    "Thông báo: lịch đổi mật khẩu thư công vụ định kỳ",
+                    format!("https://mail.{}/doi-mat-khau", agency.domain),
+                    "HuongDan_DoiMatKhau.pdf",
+                )
+            } else {
+                (
+                    "no-reply@dichvucong.gov.vn".to_string(),
+                    "Xác nhận tiếp nhận hồ sơ trực tuyến",
+                    "https://dichvucong.gov.vn/p/home/dvc-tra-cuu-ho-so.html".to_string(),
+                    "BienNhan.pdf",
+                )
+            };
+            let to = format!("{}@{}", w.user, agency.domain);
+            let body = format!(
+                "Kính gửi anh/chị,\r\n\r\nVui lòng xem hướng dẫn tại {link}. Không cung cấp mật khẩu qua thư.\r\n\r\nTrân trọng.\r\n"
+            );
+            let pdf = b"%PDF-1.4\n% simulated\n";
+            let mid = format!("{}@{}", rng.hex(16), agency.domain);
+            (
+                Stream::Mail,
+                render::eml(
+                    time,
+                    &mid,
+                    "Phòng Công nghệ thông tin",
+                    &from,
+                    &to,
+                    subject,
+                    &body,
+                    &agency.mail_host,
+                    std::net::Ipv4Addr::new(10, 0, 0, 25),
+                    Some(Attachment {
+                        name: att,
+                        content_type: "application/pdf",
+                        content: pdf,
+                    }),
+                ),
+            )
+        }
+        4 => (
+            Stream::Suricata,
+            render::suricata_alert(
+                time,
+                rng.next_u64() >> 12,
+                w.ip,
+                rng.range(49152, 65535) as u16,
+                public_ip(rng),
+                80,
+                2018959,
+                "ET POLICY PE EXE or DLL Windows file download HTTP",
+                "Potential Corporate Privacy Violation",
+                2,
+                Some("download.microsoft.com"),
+            ),
+        ),
+        _ => {
+            let query = if rng.chance(0.3) {
+                format!("dang-nhap.{}", agency.domain)
+            } else {
+                rng.pick(&POPULAR).to_string()
+            };
+            let uid = format!("C{}", rng.hex(17));
+            (
+                Stream::ZeekDns,
+                render::zeek_dns(
+                    time,
+                    &uid,
+                    w.ip,
+                    rng.range(49152, 65535) as u16,
+                    agency.dns_server,
+                    &query,
+                    &[public_ip(rng)],
+                ),
+            )
+        }
     }
 }

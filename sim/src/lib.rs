@@ -2,11 +2,13 @@
 //!
 //! [`Simulator`] generates, deterministically from a seed, the traffic of every agency of a
 //! [`Registry`] over a range of months: benign background (web access, DNS, Windows logons and
-//! process starts, mail, syslog, IDS noise) and injected attacks of the three national classes
-//! — defacement of portals, phishing waves with look-alike `.gov.vn` domains, malware
-//! infections with C2 traffic. Records are raw bytes in the formats sensors read (Apache/Nginx
-//! combined logs, `evtx_dump` JSON, Suricata EVE, Zeek `dns` JSON, RFC 5424 syslog, `.eml`), so
-//! they go through the real decoders. Every injected attack is a [`TruthIncident`].
+//! process starts, mail, syslog, IDS noise, and near misses that resemble attacks) and injected
+//! attacks of the three national classes — defacement of portals, phishing waves with
+//! look-alike `.gov.vn` domains, malware infections with C2 traffic — in campaigns that span
+//! days, trip several rules, hit several hosts or mailboxes and several agencies. Records are
+//! raw bytes in the formats sensors read (Apache/Nginx combined logs, `evtx_dump` JSON,
+//! Suricata EVE, Zeek `dns` JSON, RFC 5424 syslog, `.eml`), so they go through the real
+//! decoders. Every injected attack on one agency is a [`TruthIncident`].
 //!
 //! Records stream day by day in time order ([`Simulator::records`]); only one simulated day is
 //! held in memory. [`out`] writes them to files (one per agency and format) and paces them;
@@ -22,6 +24,7 @@
 //! println!("{} injected attacks", sim.truth().len());
 //! ```
 
+mod attack;
 mod gen;
 mod model;
 pub mod out;
@@ -69,6 +72,8 @@ pub enum SimError {
     Core(canhgac_core::CoreError),
     #[error(transparent)]
     Ingest(#[from] canhgac_ingest::IngestError),
+    #[error("scoring index: {0}")]
+    Index(#[from] canhgac_index::IndexError),
 }
 
 /// A calendar month.
@@ -154,6 +159,11 @@ pub struct SimConfig {
     /// Benign records per agency on a working day (weekends carry a third of it).
     pub events_per_day: u32,
     pub mix: AttackMix,
+    /// Exactly this many attacks of each national class over the whole range (spread over
+    /// agencies and days), instead of the per-agency-month mix. An attack that finds no room
+    /// (attacks of one class on one agency never overlap, see [`QUIET_DAYS`]) is left out, so
+    /// a range too short for the number gives fewer.
+    pub attacks_per_class: Option<u32>,
 }
 
 impl SimConfig {
@@ -166,9 +176,15 @@ impl SimConfig {
             seed: 1,
             events_per_day: 500,
             mix: AttackMix::default(),
+            attacks_per_class: None,
         }
     }
 }
+
+/// Days without activity between two attacks of one class on one agency: two attacks that
+/// share a target (the portal, the agency's mailboxes or network) are that far apart, so that
+/// a pipeline grouping by target within a shorter inactivity gap can tell them apart.
+pub const QUIET_DAYS: i64 = 4;
 
 /// The sensor stream a record belongs to: one per agency and input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -255,21 +271,35 @@ impl SimRecord {
     }
 }
 
-/// One injected attack: what a perfect pipeline reports as one incident (or several incidents
-/// of different rules, all naming [`TruthIncident::key_entity`]).
+/// One injected attack on one agency: what a perfect pipeline reports as one incident. It
+/// spans one to four days (Asia/Ho_Chi_Minh), trips several rules and may hit several hosts or
+/// mailboxes; a campaign that hits several agencies is one attack per agency, all carrying the
+/// same [`TruthIncident::campaign`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TruthIncident {
     pub truth_id: String,
+    /// The campaign the attack belongs to (shared by its attacks on other agencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
     pub agency: String,
     /// The information system attacked (registry id), when the registry names one.
     pub system: Option<String>,
+    /// The national class of the attack.
     pub category: Category,
     pub first_time: DateTime<Utc>,
     pub last_time: DateTime<Utc>,
     /// The entity an analyst pivots on: the portal domain (deface), the look-alike domain
-    /// (phishing), the infected host (malware).
+    /// (phishing), the C2 domain (malware).
     pub key_entity: String,
-    /// Every entity of the attack (key entity, attacker/victim addresses, sender, C2).
+    /// The attacker's side: attacker addresses, sender and sending domain, look-alike domain,
+    /// relay and landing addresses, C2 domain and address, web shell path, payload hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attack_entities: Vec<String>,
+    /// What was hit: portal domain, web server hosts and address, mailboxes, workstations and
+    /// their addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// Every entity of the attack: `attack_entities` then `targets` (matching uses these).
     pub entities: Vec<String>,
     pub description: String,
 }

@@ -22,7 +22,8 @@ const FAMILY: [&str; 8] = ["nguyen", "tran", "le", "pham", "hoang", "vu", "dang"
 pub struct Portal {
     pub system: String,
     pub domain: String,
-    pub host: String,
+    /// The web servers (at least one).
+    pub hosts: Vec<String>,
     pub ip: Ipv4Addr,
 }
 
@@ -67,11 +68,11 @@ impl Agency {
         let portal = portal_sys.map(|s| Portal {
             system: s.id.clone(),
             domain: s.domains[0].to_ascii_lowercase(),
-            host: s
-                .hosts
-                .first()
-                .cloned()
-                .unwrap_or_else(|| format!("{}-web01", a.id)),
+            hosts: if s.hosts.is_empty() {
+                vec![format!("{}-web01", a.id)]
+            } else {
+                s.hosts.clone()
+            },
             ip: offset(net(s).expect("checked").network(), 5),
         });
         let private = |s: &&SystemConfig| net(s).is_some_and(|n| n.network().is_private());

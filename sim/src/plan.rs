@@ -1,32 +1,40 @@
-//! Injected attacks: when they happen, what they look like, and their ground truth.
+//! Injected attacks: campaigns, whom they hit, when, and their ground truth. The records of an
+//! attack are in [`crate::attack`].
 //!
-//! Every attack happens within one day (Asia/Ho_Chi_Minh) between 07:00 and 23:59, so that
-//! each rule it trips makes one incident (incident windows are days in UTC+7). Two
-//! defacements of one agency never share a day: combined access logs do not name the server,
-//! so the pipeline cannot tell two same-day defacements of one agency apart.
+//! Attacks come in **campaigns**: a defacement crew going through several portals, a phishing
+//! wave sent to several agencies from one sending domain, a malware operation whose implants
+//! call one C2. A campaign is one truth attack per agency it hits, linked by the campaign id.
+//! Each attack spans one to four days (Asia/Ho_Chi_Minh), crosses day and month boundaries
+//! when it falls there, trips several rules and may hit several hosts or mailboxes.
+//!
+//! Two attacks of one class on one agency never overlap and are at least [`QUIET_DAYS`] days
+//! apart: they share a target (the agency's only portal, its mailboxes, its office network),
+//! so a pipeline that groups by target within a shorter inactivity gap can tell them apart.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
 use canhgac_core::detection::vietnam;
 
-use crate::model::{Agency, Workstation};
-use crate::render::{self, Attachment};
+use crate::model::Agency;
 use crate::rng::Rng;
-use crate::{Category, SimConfig, SimRecord, Stream, TruthIncident};
+use crate::{Category, SimConfig, TruthIncident, QUIET_DAYS};
 
 #[derive(Debug, Clone)]
 pub enum Kind {
     Deface {
-        attacker: Ipv4Addr,
+        /// The crew's addresses: the first scans and uploads, the others use the web shell.
+        attackers: Vec<Ipv4Addr>,
         crew: String,
         shell: String,
+        /// The portal's web server runs Sysmon (file creations are logged).
         sysmon: bool,
     },
     Phishing {
-        domain: String,
+        /// The look-alike domain of this agency the lure links to.
+        lookalike: String,
         sender: String,
         subject: String,
         recipients: Vec<usize>,
@@ -36,22 +44,32 @@ pub enum Kind {
         clicks: Vec<usize>,
     },
     Malware {
-        victim: usize,
+        /// Infected workstations, in the order they were infected (one a day at most).
+        victims: Vec<usize>,
         family: String,
         c2_domain: String,
         c2_ip: Ipv4Addr,
         macro_doc: bool,
+        sha256: String,
     },
 }
 
 #[derive(Debug, Clone)]
 pub struct Attack {
     pub agency: usize,
-    pub day: NaiveDate,
-    /// Local start time (seconds after midnight, UTC+7).
+    pub first_day: NaiveDate,
+    /// Days the attack spans (1..=4).
+    pub days: u32,
+    /// Local start time on the first day (seconds after midnight, UTC+7).
     pub start: u32,
     pub kind: Kind,
     pub truth: TruthIncident,
+}
+
+impl Attack {
+    pub fn last_day(&self) -> NaiveDate {
+        self.first_day + Duration::days(self.days as i64 - 1)
+    }
 }
 
 const CREWS: [&str; 6] = [
@@ -88,12 +106,6 @@ const FAMILIES: [&str; 6] = [
     "QakBot",
     "Lumma Stealer",
 ];
-const FAKE_UPDATES: [&str; 4] = [
-    "chrome_update.exe",
-    "FlashPlayer_setup.exe",
-    "java_update_x64.exe",
-    "Zalo_patch_2026.exe",
-];
 
 pub fn public_ip(rng: &mut Rng) -> Ipv4Addr {
     let first = *rng.pick(&[45u8, 91, 103, 146, 176, 185, 193, 194]);
@@ -107,7 +119,7 @@ pub fn public_ip(rng: &mut Rng) -> Ipv4Addr {
 
 /// The UTC instant of a local time of day.
 pub fn at(day: NaiveDate, secs: u32) -> DateTime<Utc> {
-    let local = day.and_time(NaiveTime::MIN) + Duration::seconds(secs as i64);
+    let local = day.and_time(NaiveTime::MIN) + Duration::seconds(secs.min(86_399) as i64);
     vietnam()
         .from_local_datetime(&local)
         .single()
@@ -115,141 +127,256 @@ pub fn at(day: NaiveDate, secs: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn label(domain: &str) -> &str {
+pub fn label(domain: &str) -> &str {
     domain.split('.').next().unwrap_or(domain)
 }
 
-/// Plans every attack of the range.
-pub fn plan(cfg: &SimConfig, agencies: &[Agency]) -> Vec<Attack> {
-    let mut out = Vec::new();
+/// Which days of one agency are taken by attacks of one class.
+#[derive(Default)]
+struct Timelines(HashMap<(usize, Category), Vec<(NaiveDate, NaiveDate)>>);
+
+impl Timelines {
+    fn fits(&self, agency: usize, c: Category, first: NaiveDate, last: NaiveDate) -> bool {
+        let quiet = Duration::days(QUIET_DAYS);
+        self.0.get(&(agency, c)).is_none_or(|taken| {
+            taken
+                .iter()
+                .all(|(a, b)| first > *b + quiet || last < *a - quiet)
+        })
+    }
+
+    fn take(&mut self, agency: usize, c: Category, first: NaiveDate, last: NaiveDate) {
+        self.0.entry((agency, c)).or_default().push((first, last));
+    }
+}
+
+/// How many attacks of each class to plan: `attacks_per_class`, or the mix drawn per agency
+/// and month.
+fn targets(cfg: &SimConfig, agencies: &[Agency]) -> [(Category, u64); 3] {
+    if let Some(n) = cfg.attacks_per_class {
+        let n = n as u64;
+        return [
+            (Category::Deface, n),
+            (Category::Phishing, n),
+            (Category::Malware, n),
+        ];
+    }
+    let (mut deface, mut phishing, mut malware) = (0, 0, 0);
     let mut month = cfg.from;
     while month <= cfg.to {
-        for (ai, agency) in agencies.iter().enumerate() {
+        for agency in agencies {
             let mut rng = Rng::derive(
                 cfg.seed,
                 &[b"plan", agency.id.as_bytes(), month.to_string().as_bytes()],
             );
-            let mut deface_days = HashSet::new();
-            let mut victims = HashSet::new();
-            let counts = [
-                (
-                    Category::Deface,
-                    if agency.portal.is_some() {
-                        rng.poisson(cfg.mix.deface)
-                    } else {
-                        0
-                    },
-                ),
-                (Category::Phishing, rng.poisson(cfg.mix.phishing)),
-                (Category::Malware, rng.poisson(cfg.mix.malware)),
-            ];
-            for (category, n) in counts {
-                for i in 0..n {
-                    let mut day =
-                        month.first_day() + Duration::days(rng.below(month.days() as u64) as i64);
-                    if category == Category::Deface {
-                        let mut tries = 0;
-                        while !deface_days.insert(day) && tries < 64 {
-                            day = month.first_day()
-                                + Duration::days(rng.below(month.days() as u64) as i64);
-                            tries += 1;
-                        }
-                        if tries == 64 {
-                            continue;
-                        }
-                    }
-                    let start = rng.range(7 * 3600, 19 * 3600) as u32;
-                    let kind = match category {
-                        Category::Deface => Kind::Deface {
-                            attacker: public_ip(&mut rng),
-                            crew: rng.pick(&CREWS).to_string(),
-                            shell: rng.pick(&SHELLS).to_string(),
-                            sysmon: rng.chance(0.5),
-                        },
-                        Category::Phishing => {
-                            let l = label(&agency.domain);
-                            let word = *rng.pick(&PHISH_WORDS);
-                            let tld = *rng.pick(&TLDS);
-                            let tag = rng.hex(4);
-                            let domain = match rng.below(3) {
-                                0 => format!("{l}.gov.vn.{word}-{tag}.{tld}"),
-                                1 => format!("{l}-gov-vn-{word}{tag}.{tld}"),
-                                _ => format!("{l}govvn-{word}-{tag}.{tld}"),
-                            };
-                            let n = rng.range(4, 12) as usize;
-                            let mut recipients: Vec<usize> = Vec::new();
-                            while recipients.len() < n {
-                                let r = rng.below(agency.workstations.len() as u64) as usize;
-                                if !recipients.contains(&r) {
-                                    recipients.push(r);
-                                }
-                            }
-                            let clicks = recipients
-                                .iter()
-                                .copied()
-                                .filter(|_| rng.chance(0.4))
-                                .collect();
-                            Kind::Phishing {
-                                sender: format!("no-reply@{domain}"),
-                                subject: rng.pick(&LURES).to_string(),
-                                attachment: rng.chance(0.4).then(|| {
-                                    rng.pick(&[
-                                        "HuongDan_XacMinh.html",
-                                        "CongVan_KhanCap.docm",
-                                        "ThongBao.iso",
-                                    ])
-                                    .to_string()
-                                }),
-                                relay: public_ip(&mut rng),
-                                landing: public_ip(&mut rng),
-                                domain,
-                                recipients,
-                                clicks,
-                            }
-                        }
-                        _ => {
-                            let mut victim = rng.below(agency.workstations.len() as u64) as usize;
-                            while !victims.insert(victim) {
-                                victim = (victim + 1) % agency.workstations.len();
-                            }
-                            Kind::Malware {
-                                victim,
-                                family: rng.pick(&FAMILIES).to_string(),
-                                c2_domain: format!("{}.{}", rng.hex(10), rng.pick(&TLDS)),
-                                c2_ip: public_ip(&mut rng),
-                                macro_doc: rng.chance(0.5),
-                            }
-                        }
-                    };
-                    let truth_id =
-                        format!("sim-{month}-{}-{}-{}", agency.id, category.as_str(), i + 1);
-                    let mut attack = Attack {
-                        agency: ai,
-                        day,
-                        start,
-                        kind,
-                        truth: TruthIncident {
-                            truth_id,
-                            agency: agency.id.clone(),
-                            system: None,
-                            category,
-                            first_time: at(day, start),
-                            last_time: at(day, start),
-                            key_entity: String::new(),
-                            entities: Vec::new(),
-                            description: String::new(),
-                        },
-                    };
-                    let records = attack.records(agency, cfg.seed);
-                    attack.truth.first_time =
-                        records.iter().map(|r| r.time).min().expect("records");
-                    attack.truth.last_time = records.iter().map(|r| r.time).max().expect("records");
-                    fill_truth(&mut attack, agency);
-                    out.push(attack);
+            if agency.portal.is_some() {
+                deface += rng.poisson(cfg.mix.deface);
+            }
+            phishing += rng.poisson(cfg.mix.phishing);
+            malware += rng.poisson(cfg.mix.malware);
+        }
+        month = month.next();
+    }
+    [
+        (Category::Deface, deface),
+        (Category::Phishing, phishing),
+        (Category::Malware, malware),
+    ]
+}
+
+/// Campaign sizes (agencies hit) of a class.
+fn campaign_size(rng: &mut Rng, c: Category) -> usize {
+    let roll = rng.below(100);
+    let cuts: [u64; 3] = match c {
+        Category::Phishing => [45, 75, 90],
+        _ => [70, 90, 100],
+    };
+    1 + cuts.iter().filter(|cut| roll >= **cut).count()
+}
+
+/// What one campaign shares across the agencies it hits.
+struct Campaign {
+    id: String,
+    crew: String,
+    shell: String,
+    attackers: Vec<Ipv4Addr>,
+    sending_domain: String,
+    subject: String,
+    relay: Ipv4Addr,
+    landing: Ipv4Addr,
+    word: &'static str,
+    tld: &'static str,
+    family: String,
+    c2_domain: String,
+    c2_ip: Ipv4Addr,
+    sha256: String,
+}
+
+impl Campaign {
+    fn new(rng: &mut Rng, id: String) -> Campaign {
+        let attackers = (0..rng.range(1, 3)).map(|_| public_ip(rng)).collect();
+        let word = *rng.pick(&PHISH_WORDS);
+        let tld = *rng.pick(&TLDS);
+        Campaign {
+            id,
+            crew: rng.pick(&CREWS).to_string(),
+            shell: rng.pick(&SHELLS).to_string(),
+            attackers,
+            sending_domain: format!("{}-{}.{}", word, rng.hex(5), rng.pick(&TLDS)),
+            subject: rng.pick(&LURES).to_string(),
+            relay: public_ip(rng),
+            landing: public_ip(rng),
+            word,
+            tld,
+            family: rng.pick(&FAMILIES).to_string(),
+            c2_domain: format!("{}.{}", rng.hex(10), rng.pick(&TLDS)),
+            c2_ip: public_ip(rng),
+            sha256: rng.hex(64),
+        }
+    }
+
+    /// The attack of this campaign on `agency`.
+    fn kind(&self, rng: &mut Rng, c: Category, agency: &Agency, days: u32) -> Kind {
+        match c {
+            Category::Deface => Kind::Deface {
+                attackers: self.attackers.clone(),
+                crew: self.crew.clone(),
+                shell: self.shell.clone(),
+                sysmon: rng.chance(0.6),
+            },
+            Category::Phishing => {
+                let l = label(&agency.domain);
+                let tag = rng.hex(4);
+                let (word, tld) = (self.word, self.tld);
+                let lookalike = match rng.below(3) {
+                    0 => format!("{l}.gov.vn.{word}-{tag}.{tld}"),
+                    1 => format!("{l}-gov-vn-{word}{tag}.{tld}"),
+                    _ => format!("{l}govvn-{word}-{tag}.{tld}"),
+                };
+                let n = rng.range(4, 12);
+                let recipients = distinct(rng, agency.workstations.len(), n);
+                let clicks = recipients
+                    .iter()
+                    .copied()
+                    .filter(|_| rng.chance(0.4))
+                    .collect();
+                let attachment = rng.chance(0.4).then(|| {
+                    rng.pick(&[
+                        "HuongDan_XacMinh.html",
+                        "CongVan_KhanCap.docm",
+                        "ThongBao.iso",
+                    ])
+                    .to_string()
+                });
+                Kind::Phishing {
+                    lookalike,
+                    sender: format!("ho-tro@{}", self.sending_domain),
+                    subject: self.subject.clone(),
+                    recipients,
+                    attachment,
+                    relay: self.relay,
+                    landing: self.landing,
+                    clicks,
+                }
+            }
+            _ => {
+                let n = rng.range(1, 3).min(days as u64);
+                Kind::Malware {
+                    victims: distinct(rng, agency.workstations.len(), n),
+                    family: self.family.clone(),
+                    c2_domain: self.c2_domain.clone(),
+                    c2_ip: self.c2_ip,
+                    macro_doc: rng.chance(0.5),
+                    sha256: self.sha256.clone(),
                 }
             }
         }
-        month = month.next();
+    }
+}
+
+/// `n` distinct indexes below `len`.
+fn distinct(rng: &mut Rng, len: usize, n: u64) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    while out.len() < (n as usize).min(len) {
+        let r = rng.below(len as u64) as usize;
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Plans every attack of the range, ordered by first time.
+pub fn plan(cfg: &SimConfig, agencies: &[Agency]) -> Vec<Attack> {
+    let period_start = cfg.from.first_day();
+    let period_days = (cfg.to.next().first_day() - period_start).num_days() as u64;
+    let mut timelines = Timelines::default();
+    let mut out = Vec::new();
+    for (category, target) in targets(cfg, agencies) {
+        let eligible: Vec<usize> = (0..agencies.len())
+            .filter(|i| category != Category::Deface || agencies[*i].portal.is_some())
+            .collect();
+        if eligible.is_empty() {
+            continue;
+        }
+        let mut rng = Rng::derive(cfg.seed, &[b"campaigns", category.as_str().as_bytes()]);
+        let (mut made, mut tries, mut n) = (0u64, 0u64, 0u32);
+        while made < target && tries < target * 20 + 20 {
+            tries += 1;
+            n += 1;
+            let campaign = Campaign::new(&mut rng, format!("camp-{}-{n:04}", category.as_str()));
+            let size = campaign_size(&mut rng, category).min(eligible.len());
+            let members = distinct(&mut rng, eligible.len(), size as u64);
+            let day0 = rng.below(period_days);
+            for (k, m) in members.into_iter().enumerate() {
+                if made == target {
+                    break;
+                }
+                let ai = eligible[m];
+                let days = rng.range(1, 4) as u32;
+                let offset = if k == 0 { 0 } else { rng.below(3) };
+                let first = day0 + offset;
+                if first + days as u64 > period_days {
+                    continue;
+                }
+                let first_day = period_start + Duration::days(first as i64);
+                let last_day = first_day + Duration::days(days as i64 - 1);
+                if !timelines.fits(ai, category, first_day, last_day) {
+                    continue;
+                }
+                timelines.take(ai, category, first_day, last_day);
+                let agency = &agencies[ai];
+                let kind = campaign.kind(&mut rng, category, agency, days);
+                let start = rng.range(7 * 3600, 19 * 3600) as u32;
+                let mut attack = Attack {
+                    agency: ai,
+                    first_day,
+                    days,
+                    start,
+                    kind,
+                    truth: TruthIncident {
+                        truth_id: format!("sim-{}-{n:04}-{}", category.as_str(), agency.id),
+                        campaign: Some(campaign.id.clone()),
+                        agency: agency.id.clone(),
+                        system: None,
+                        category,
+                        first_time: at(first_day, start),
+                        last_time: at(first_day, start),
+                        key_entity: String::new(),
+                        attack_entities: Vec::new(),
+                        targets: Vec::new(),
+                        entities: Vec::new(),
+                        description: String::new(),
+                    },
+                };
+                let records = attack.records(agency, cfg.seed);
+                attack.truth.first_time = records.iter().map(|r| r.time).min().expect("records");
+                attack.truth.last_time = records.iter().map(|r| r.time).max().expect("records");
+                fill_truth(&mut attack, agency);
+                out.push(attack);
+                made += 1;
+            }
+        }
     }
     out.sort_by(|a, b| {
         a.truth
@@ -261,10 +388,16 @@ pub fn plan(cfg: &SimConfig, agencies: &[Agency]) -> Vec<Attack> {
 }
 
 fn fill_truth(a: &mut Attack, agency: &Agency) {
+    let days = a.days;
     let t = &mut a.truth;
+    let span = if days == 1 {
+        "one day".to_string()
+    } else {
+        format!("{days} days")
+    };
     match &a.kind {
         Kind::Deface {
-            attacker,
+            attackers,
             crew,
             shell,
             ..
@@ -272,387 +405,74 @@ fn fill_truth(a: &mut Attack, agency: &Agency) {
             let p = agency.portal.as_ref().expect("deface needs a portal");
             t.system = Some(p.system.clone());
             t.key_entity = p.domain.clone();
-            t.entities = vec![
-                p.domain.clone(),
-                attacker.to_string(),
-                p.host.to_ascii_lowercase(),
-                p.ip.to_string(),
-            ];
+            t.attack_entities = attackers.iter().map(|a| a.to_string()).collect();
+            t.attack_entities.push(format!("/uploads/{shell}"));
+            t.targets = vec![p.domain.clone(), p.ip.to_string()];
+            t.targets
+                .extend(p.hosts.iter().map(|h| h.to_ascii_lowercase()));
             t.description = format!(
-                "defacement of {} by {crew} through web shell {shell} from {attacker}",
-                p.domain
+                "defacement of {} by {crew} through web shell {shell} from {}, over {span}",
+                p.domain, t.attack_entities[0]
             );
         }
         Kind::Phishing {
-            domain,
+            lookalike,
             sender,
             recipients,
+            relay,
+            landing,
             ..
         } => {
             t.system = agency.office_system.clone();
-            t.key_entity = domain.clone();
-            t.entities = vec![domain.clone(), sender.clone()];
+            t.key_entity = lookalike.clone();
+            let sending = sender.rsplit_once('@').map_or("", |(_, d)| d).to_string();
+            t.attack_entities = vec![
+                lookalike.clone(),
+                sender.clone(),
+                sending,
+                relay.to_string(),
+                landing.to_string(),
+            ];
+            t.targets = recipients
+                .iter()
+                .map(|r| format!("{}@{}", agency.workstations[*r].user, agency.domain))
+                .collect();
             t.description = format!(
-                "phishing wave from {sender} to {} users, look-alike {domain}",
+                "phishing from {sender} to {} mailboxes, look-alike {lookalike}, over {span}",
                 recipients.len()
             );
         }
         Kind::Malware {
-            victim,
+            victims,
             family,
             c2_domain,
             c2_ip,
             macro_doc,
+            sha256,
         } => {
-            let w = &agency.workstations[*victim];
             t.system = agency.office_system.clone();
-            t.key_entity = w.name.to_ascii_lowercase();
-            t.entities = vec![
-                w.name.to_ascii_lowercase(),
-                w.ip.to_string(),
-                c2_domain.clone(),
-                c2_ip.to_string(),
-            ];
+            t.key_entity = c2_domain.clone();
+            t.attack_entities = vec![c2_domain.clone(), c2_ip.to_string(), sha256.clone()];
+            for v in victims {
+                let w = &agency.workstations[*v];
+                t.targets.push(w.name.to_ascii_lowercase());
+                t.targets.push(w.ip.to_string());
+            }
             let how = if *macro_doc {
                 "macro document"
             } else {
                 "fake update"
             };
             t.description = format!(
-                "{family} infection of {} via {how}, C2 {c2_domain} ({c2_ip})",
-                w.name
+                "{family} infection of {} workstation(s) via {how}, C2 {c2_domain} ({c2_ip}), over {span}",
+                victims.len()
             );
         }
     }
-}
-
-struct Out<'a> {
-    agency: &'a Agency,
-    truth: &'a str,
-    day: NaiveDate,
-    records: Vec<SimRecord>,
-}
-
-impl Out<'_> {
-    fn push(&mut self, secs: u32, stream: Stream, bytes: Vec<u8>) {
-        self.records.push(SimRecord {
-            agency: self.agency.id.clone(),
-            stream,
-            time: at(self.day, secs),
-            bytes,
-            truth_id: Some(self.truth.to_string()),
-        });
-    }
-}
-
-const ATTACK_UA: &str =
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:109.0) Gecko/20100101 Firefox/118.0";
-
-impl Attack {
-    /// The attack's records (deterministic).
-    pub fn records(&self, agency: &Agency, seed: u64) -> Vec<SimRecord> {
-        let mut rng = Rng::derive(seed, &[b"attack", self.truth.truth_id.as_bytes()]);
-        let mut o = Out {
-            agency,
-            truth: &self.truth.truth_id,
-            day: self.day,
-            records: Vec::new(),
-        };
-        let mut t = self.start;
-        let rid = 9_000_000 + rng.below(1_000_000);
-        match &self.kind {
-            Kind::Deface {
-                attacker,
-                crew,
-                shell,
-                sysmon,
-            } => {
-                let p = agency.portal.as_ref().expect("portal");
-                for path in [
-                    "/robots.txt",
-                    "/admin/",
-                    "/upload.php",
-                    "/.env",
-                    "/uploads/",
-                ] {
-                    let status = if path == "/upload.php" {
-                        200
-                    } else {
-                        *rng.pick(&[403u16, 404])
-                    };
-                    o.push(
-                        t,
-                        Stream::Web,
-                        render::web_combined(
-                            at(self.day, t),
-                            *attacker,
-                            "GET",
-                            path,
-                            status,
-                            512,
-                            "-",
-                            ATTACK_UA,
-                        ),
-                    );
-                    t += rng.range(2, 20) as u32;
-                }
-                t += rng.range(60, 600) as u32;
-                let up = format!("/upload.php?type=image&name={shell}");
-                o.push(
-                    t,
-                    Stream::Web,
-                    render::web_combined(
-                        at(self.day, t),
-                        *attacker,
-                        "POST",
-                        &up,
-                        200,
-                        87,
-                        "-",
-                        ATTACK_UA,
-                    ),
-                );
-                if *sysmon {
-                    let target = format!("C:\\xampp\\htdocs\\uploads\\{shell}");
-                    o.push(
-                        t + 1,
-                        Stream::Windows,
-                        render::sysmon_file_created(
-                            at(self.day, t + 1),
-                            rid,
-                            &p.host,
-                            "C:\\xampp\\apache\\bin\\httpd.exe",
-                            &target,
-                        ),
-                    );
-                }
-                for cmd in [
-                    "id",
-                    "uname%20-a",
-                    "ls%20-la%20..%2F",
-                    "wget%20http%3A%2F%2F",
-                ] {
-                    t += rng.range(5, 90) as u32;
-                    let target = format!("/uploads/{shell}?cmd={cmd}");
-                    o.push(
-                        t,
-                        Stream::Web,
-                        render::web_combined(
-                            at(self.day, t),
-                            *attacker,
-                            "GET",
-                            &target,
-                            200,
-                            1432,
-                            "-",
-                            ATTACK_UA,
-                        ),
-                    );
-                }
-                t += rng.range(60, 900) as u32;
-                o.push(
-                    t,
-                    Stream::Web,
-                    render::web_combined(
-                        at(self.day, t),
-                        *attacker,
-                        "PUT",
-                        "/index.html",
-                        201,
-                        0,
-                        "-",
-                        ATTACK_UA,
-                    ),
-                );
-                t += rng.range(5, 60) as u32;
-                let page = format!("/hacked_by_{crew}.html");
-                o.push(
-                    t,
-                    Stream::Web,
-                    render::web_combined(
-                        at(self.day, t),
-                        *attacker,
-                        "PUT",
-                        &page,
-                        201,
-                        0,
-                        "-",
-                        ATTACK_UA,
-                    ),
-                );
-                t += rng.range(5, 60) as u32;
-                let check = format!("/index.html?msg=hacked+by+{crew}");
-                o.push(
-                    t,
-                    Stream::Web,
-                    render::web_combined(
-                        at(self.day, t),
-                        *attacker,
-                        "GET",
-                        &check,
-                        200,
-                        2211,
-                        "-",
-                        ATTACK_UA,
-                    ),
-                );
-            }
-            Kind::Phishing {
-                domain,
-                sender,
-                subject,
-                recipients,
-                attachment,
-                relay,
-                landing,
-                clicks,
-            } => {
-                for (n, r) in recipients.iter().enumerate() {
-                    let w = &agency.workstations[*r];
-                    let to = format!("{}@{}", w.user, agency.domain);
-                    let body = format!(
-                        "Kính gửi anh/chị {},\r\n\r\nHệ thống thư công vụ phát hiện tài khoản của anh/chị cần xác minh lại. \
-                         Vui lòng đăng nhập tại https://{domain}/dang-nhap?u={} trong vòng 24 giờ để tránh bị khóa.\r\n\r\nBộ phận hỗ trợ kỹ thuật\r\n",
-                        w.user, w.user
-                    );
-                    let att_bytes = format!("<html><form action=\"https://{domain}/post\">Mật khẩu: <input type=password></form></html>");
-                    let att = attachment.as_deref().map(|name| Attachment {
-                        name,
-                        content_type: if name.ends_with(".html") {
-                            "text/html"
-                        } else {
-                            "application/octet-stream"
-                        },
-                        content: att_bytes.as_bytes(),
-                    });
-                    let mid = format!("{}.{}@{domain}", rng.hex(12), n);
-                    o.push(
-                        t,
-                        Stream::Mail,
-                        render::eml(
-                            at(self.day, t),
-                            &mid,
-                            "Bộ phận hỗ trợ",
-                            sender,
-                            &to,
-                            subject,
-                            &body,
-                            &agency.mail_host,
-                            *relay,
-                            att,
-                        ),
-                    );
-                    t += rng.range(3, 120) as u32;
-                }
-                for r in clicks {
-                    let w = &agency.workstations[*r];
-                    let c = t + rng.range(60, 3 * 3600) as u32;
-                    let uid = format!("C{}", rng.hex(17));
-                    o.push(
-                        c,
-                        Stream::ZeekDns,
-                        render::zeek_dns(
-                            at(self.day, c),
-                            &uid,
-                            w.ip,
-                            rng.range(49152, 65535) as u16,
-                            agency.dns_server,
-                            domain,
-                            &[*landing],
-                        ),
-                    );
-                }
-            }
-            Kind::Malware {
-                victim,
-                family,
-                c2_domain,
-                c2_ip,
-                macro_doc,
-            } => {
-                let w: &Workstation = &agency.workstations[*victim];
-                let user = format!("{}\\{}", label(&agency.domain).to_ascii_uppercase(), w.user);
-                let home = format!("C:\\Users\\{}", w.user);
-                let sha = rng.hex(64);
-                if *macro_doc {
-                    let word = "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE";
-                    let doc = format!(
-                        "\"{word}\" /n \"{home}\\Downloads\\CongVan_{}.doc\"",
-                        rng.range(100, 999)
-                    );
-                    let cmd = format!("powershell.exe -nop -w hidden -enc {}", rng.hex(48));
-                    o.push(
-                        t,
-                        Stream::Windows,
-                        render::sysmon_process(
-                            at(self.day, t),
-                            rid,
-                            &w.name,
-                            &user,
-                            "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
-                            &cmd,
-                            word,
-                            &doc,
-                            &sha,
-                        ),
-                    );
-                } else {
-                    let exe = format!("{home}\\Downloads\\{}", rng.pick(&FAKE_UPDATES));
-                    o.push(
-                        t,
-                        Stream::Windows,
-                        render::sysmon_process(
-                            at(self.day, t),
-                            rid,
-                            &w.name,
-                            &user,
-                            &exe,
-                            &format!("\"{exe}\""),
-                            "C:\\Windows\\explorer.exe",
-                            "C:\\Windows\\Explorer.EXE",
-                            &sha,
-                        ),
-                    );
-                }
-                t += rng.range(5, 120) as u32;
-                for beacon in 0..rng.range(2, 5) {
-                    let uid = format!("C{}", rng.hex(17));
-                    o.push(
-                        t,
-                        Stream::ZeekDns,
-                        render::zeek_dns(
-                            at(self.day, t),
-                            &uid,
-                            w.ip,
-                            rng.range(49152, 65535) as u16,
-                            agency.dns_server,
-                            c2_domain,
-                            &[*c2_ip],
-                        ),
-                    );
-                    t += rng.range(1, 3) as u32;
-                    let sig = format!("ET MALWARE {family} CnC Beacon");
-                    o.push(
-                        t,
-                        Stream::Suricata,
-                        render::suricata_alert(
-                            at(self.day, t),
-                            rng.next_u64() >> 12,
-                            w.ip,
-                            rng.range(49152, 65535) as u16,
-                            *c2_ip,
-                            443,
-                            2_850_000 + beacon as u32,
-                            &sig,
-                            "A Network Trojan was detected",
-                            1,
-                            None,
-                        ),
-                    );
-                    t += rng.range(300, 1800) as u32;
-                }
-            }
-        }
-        o.records
-    }
+    t.entities = t
+        .attack_entities
+        .iter()
+        .chain(&t.targets)
+        .cloned()
+        .collect();
 }

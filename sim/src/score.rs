@@ -1,62 +1,93 @@
-//! The accuracy harness: replay simulated records through detection and score the incidents
-//! against the ground truth.
+//! The accuracy harness: replay simulated records through the production path and score the
+//! incidents the index makes of them against the ground truth, attack by attack.
 //!
-//! Replay uses the production code path offline: each record is decoded by the ingest decoder
-//! of its format (one decoder per agency and stream, as one sensor per file), becomes an
-//! [`Event`](canhgac_core::Event) with the id the sensor gives it in the files `canhgac
-//! simulate --out` writes ([`crate::out::Layout`]), is evaluated by the Sigma engine and
-//! (optionally) the IOC lists, and every match becomes a [`Detection`] through
-//! `canhgac_detect::Detector` (the worker's own code) —
-//! attribution, taxonomy category, priority and incident id. Detections are grouped by
-//! incident id into [`Incident`]s.
+//! Replay ([`replay`]): each record is decoded by the ingest decoder of its format (one decoder
+//! per agency and stream, as one sensor per file), becomes an [`Event`](canhgac_core::Event)
+//! with the id the sensor gives it in the files `canhgac simulate --out` writes
+//! ([`crate::out::Layout`]), and `canhgac_detect::Detector` (the worker's own code: Sigma,
+//! IOC lists, correlations, taxonomy, attribution) turns it into detections. The detections go
+//! to an in-memory [`Indexer`] — the index stage's own writer, whatever grouping of detections
+//! into incidents it does — and the incidents are read back through [`IncidentIndex`] with the
+//! national [`Scope`], page by page ([`index_incidents`]): the harness scores exactly what the
+//! product indexes.
 //!
 //! # Matching rule
 //!
-//! An incident *matches* a truth incident when all of these hold:
+//! An incident *matches* an attack (a [`TruthIncident`]) when all of these hold:
 //!
 //! 1. same agency;
 //! 2. same category;
-//! 3. the incident names one of the truth's entities (key entity, attacker or victim address,
-//!    sender, C2 — compared case-insensitively) among its hosts, IPs, domains, URLs' hosts,
-//!    DNS question names, mail addresses or its grouping key's value;
-//! 4. the time ranges overlap, with one hour of slack on either side.
+//! 3. the incident names one of the attack's entities (attacker addresses, sender, sending
+//!    domain, look-alike domain, C2, web shell path, payload hash, or a target: portal,
+//!    web server, mailbox, workstation — compared case-insensitively) among its IPs, hosts,
+//!    domains, mail addresses, hashes, URLs (their host and path) or its grouping key's value;
+//! 4. the time ranges overlap, with [`SLACK_MINUTES`] of slack on either side.
 //!
-//! Per category: **recall** = truth incidents matched by at least one incident / truth
-//! incidents; **precision** = incidents that match at least one truth incident / incidents of
-//! that category. One attack usually trips several rules (a web shell request, a PUT of the
-//! index page, a defacer signature), and the incident id includes the rule, so one truth
-//! incident is typically matched by several incidents: `incidents_per_truth` reports that
-//! fan-out; it lowers neither figure.
+//! Per national class: **incidents per attack** = Σ over attacks of the incidents matching it
+//! / attacks (1.0 when every attack is one incident); **recall** = attacks matched by at least
+//! one incident / attacks; **precision** = incidents matching at least one attack / incidents
+//! of the class. Incidents of the other categories are counted separately ([`Score::other`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use canhgac_core::detection::{Category, Detection};
+use canhgac_core::detection::{Category, Detection, Entities};
 use canhgac_core::Id;
 use canhgac_detect::{Detector, IocSet, Ruleset};
+use canhgac_index::{
+    IncidentIndex, IncidentRecord, Indexer, IndexerOptions, Record, Scope, SearchRequest, Sort,
+};
 use canhgac_ingest::{decoder, Decoder, DecoderOptions};
 
 use crate::{SimError, SimRecord, Stream, TruthIncident};
 
-/// Slack around truth times when matching.
+/// Slack around attack times when matching.
 pub const SLACK_MINUTES: i64 = 60;
 
-/// Detections grouped by incident id.
+/// Detections added to the in-memory index between two commits.
+const COMMIT_EVERY: usize = 20_000;
+
+/// Incidents read from the index per page.
+const PAGE: usize = 5_000;
+
+/// An incident as the harness scores it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Incident {
     pub id: Id,
     pub agency: String,
     pub category: Category,
-    pub rule_id: String,
-    pub rule_title: String,
+    pub rule_ids: Vec<String>,
+    pub rule_titles: Vec<String>,
     pub group_key: String,
     pub first: DateTime<Utc>,
     pub last: DateTime<Utc>,
     pub count: u64,
-    /// Lowercased hosts, IPs, domains, URL hosts and mail addresses of its detections.
+    /// Lowercased IPs, hosts, domains, mail addresses, hashes, URL hosts and paths, and the
+    /// grouping key's value.
     pub entities: HashSet<String>,
+}
+
+impl Incident {
+    /// The incident of an index record.
+    pub fn from_record(r: &IncidentRecord) -> Incident {
+        let i = &r.incident;
+        let mut entities = HashSet::new();
+        add_entities(&mut entities, &i.entities, &i.group_key);
+        Incident {
+            id: i.id,
+            agency: i.agency.clone(),
+            category: i.category,
+            rule_ids: i.rule_ids.clone(),
+            rule_titles: i.rule_titles.clone(),
+            group_key: i.group_key.clone(),
+            first: i.first_seen,
+            last: i.last_seen,
+            count: i.count,
+            entities,
+        }
+    }
 }
 
 /// What a replay saw.
@@ -71,45 +102,53 @@ pub struct Replay {
     pub benign_detections: u64,
     /// Per rule (id, title): detections on benign records — false positives of the rule.
     pub benign_by_rule: BTreeMap<(String, String), u64>,
+    /// Per rule (id, title): detections on attack records.
+    pub attack_by_rule: BTreeMap<(String, String), u64>,
+    /// The incidents the index made of the detections, oldest first.
     pub incidents: Vec<Incident>,
 }
 
-fn url_host(u: &str) -> Option<&str> {
-    let rest = u.split_once("://").map_or(u, |(_, r)| r);
-    rest.split(['/', '?', '#', ':'])
-        .next()
-        .filter(|h| !h.is_empty())
+fn url_parts(u: &str) -> (Option<&str>, Option<&str>) {
+    let (host, rest) = match u.split_once("://") {
+        Some((_, r)) => match r.find(['/', '?', '#']) {
+            Some(i) => (Some(&r[..i]), &r[i..]),
+            None => (Some(r), ""),
+        },
+        None => (None, u),
+    };
+    let host = host
+        .map(|h| h.rsplit_once('@').map_or(h, |(_, h)| h))
+        .map(|h| h.split(':').next().unwrap_or(h))
+        .filter(|h| !h.is_empty());
+    let path = rest.split(['?', '#']).next().filter(|p| p.starts_with('/'));
+    (host, path)
 }
 
-fn add_entities(set: &mut HashSet<String>, d: &Detection) {
-    let e = &d.entities;
+fn add_entities(set: &mut HashSet<String>, e: &Entities, group_key: &str) {
     for v in e
         .ips
         .iter()
         .chain(&e.hosts)
         .chain(&e.domains)
         .chain(&e.emails)
+        .chain(&e.hashes)
     {
-        set.insert(v.to_ascii_lowercase());
+        set.insert(v.trim_end_matches('.').to_ascii_lowercase());
     }
     for u in &e.urls {
-        if let Some(h) = url_host(u) {
-            set.insert(h.to_ascii_lowercase());
+        let (host, path) = url_parts(u);
+        for v in host.into_iter().chain(path) {
+            set.insert(v.to_ascii_lowercase());
         }
     }
-    if let Some(h) = &d.event.ecs.host_name {
-        set.insert(h.to_ascii_lowercase());
-    }
-    if let Some(h) = &d.event.ecs.dns_question_name {
-        set.insert(h.trim_end_matches('.').to_ascii_lowercase());
-    }
     // The grouping key names an entity too (`dns.question.name=evil.example`).
-    if let Some((_, v)) = d.group_key.split_once('=') {
+    if let Some((_, v)) = group_key.split_once('=') {
         set.insert(v.to_ascii_lowercase());
     }
 }
 
-/// Replays records through `rules` (and `iocs`, when given).
+/// Replays records through `rules` (and `iocs`, when given) into an in-memory index and reads
+/// its incidents back.
 pub fn replay(
     records: impl IntoIterator<Item = SimRecord>,
     rules: &Ruleset,
@@ -120,7 +159,12 @@ pub fn replay(
     let mut detector = Detector::new(rules);
     let mut dets: Vec<Detection> = Vec::new();
     let mut r = Replay::default();
-    let mut incidents: HashMap<Id, Incident> = HashMap::new();
+    let mut index = Indexer::in_ram(IndexerOptions {
+        threads: 1,
+        heap_bytes: 64 << 20,
+        ..Default::default()
+    })?;
+    let mut pending = 0usize;
     for rec in records {
         r.records += 1;
         let key = (rec.agency.clone(), rec.stream);
@@ -146,55 +190,88 @@ pub fn replay(
             r.detections += 1;
             if rec.truth_id.is_some() {
                 r.attack_detections += 1;
+                *r.attack_by_rule
+                    .entry((d.rule.id.clone(), d.rule.title.clone()))
+                    .or_insert(0) += 1;
             } else {
                 r.benign_detections += 1;
                 *r.benign_by_rule
                     .entry((d.rule.id.clone(), d.rule.title.clone()))
                     .or_insert(0) += 1;
             }
-            add_detection(&mut incidents, &d);
+            let json = serde_json::to_vec(&d).expect("a detection serializes");
+            index.add_detection(&d, &json)?;
+            pending += 1;
+            if pending >= COMMIT_EVERY {
+                index.commit()?;
+                pending = 0;
+            }
         }
     }
-    r.incidents = sorted(incidents);
+    index.commit()?;
+    let read = IncidentIndex::of(&index)?;
+    read.reload()?;
+    r.incidents = index_incidents(&read)?;
     Ok(r)
 }
 
-fn add_detection(incidents: &mut HashMap<Id, Incident>, d: &Detection) {
-    let inc = incidents.entry(d.incident_id).or_insert_with(|| Incident {
-        id: d.incident_id,
-        agency: d.agency.clone(),
-        category: d.category,
-        rule_id: d.rule.id.clone(),
-        rule_title: d.rule.title.clone(),
-        group_key: d.group_key.clone(),
-        first: d.timestamp,
-        last: d.timestamp,
-        count: 0,
-        entities: HashSet::new(),
-    });
-    inc.count += 1;
-    inc.first = inc.first.min(d.timestamp);
-    inc.last = inc.last.max(d.timestamp);
-    add_entities(&mut inc.entities, d);
+/// Every incident of an index, as the national centre sees it (oldest first), paging through
+/// the search API.
+pub fn index_incidents(index: &IncidentIndex) -> Result<Vec<Incident>, SimError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let mut req = SearchRequest::new(Scope::All, "*");
+        req.sort = Sort::Oldest;
+        req.limit = PAGE;
+        req.cursor = cursor.take();
+        let page = index.search(&req)?;
+        for hit in &page.hits {
+            if let Record::Incident(rec) = &hit.record {
+                out.push(Incident::from_record(rec));
+            }
+        }
+        match page.next_cursor {
+            Some(c) if !page.hits.is_empty() => cursor = Some(c),
+            _ => break,
+        }
+    }
+    Ok(out)
 }
 
-fn sorted(incidents: HashMap<Id, Incident>) -> Vec<Incident> {
-    let mut v: Vec<Incident> = incidents.into_values().collect();
+/// Groups detections by their own incident id into [`Incident`]s, ordered by first time: the
+/// grouping the detections carry, not necessarily the index's ([`index_incidents`] reads
+/// that). Each detection counts once per call: pass distinct ones.
+pub fn incidents<'a>(detections: impl IntoIterator<Item = &'a Detection>) -> Vec<Incident> {
+    let mut map: HashMap<Id, Incident> = HashMap::new();
+    for d in detections {
+        let inc = map.entry(d.incident_id).or_insert_with(|| Incident {
+            id: d.incident_id,
+            agency: d.agency.clone(),
+            category: d.category,
+            rule_ids: Vec::new(),
+            rule_titles: Vec::new(),
+            group_key: d.group_key.clone(),
+            first: d.timestamp,
+            last: d.timestamp,
+            count: 0,
+            entities: HashSet::new(),
+        });
+        inc.count += 1;
+        inc.first = inc.first.min(d.timestamp);
+        inc.last = inc.last.max(d.timestamp);
+        if !inc.rule_ids.contains(&d.rule.id) {
+            inc.rule_ids.push(d.rule.id.clone());
+            inc.rule_titles.push(d.rule.title.clone());
+        }
+        add_entities(&mut inc.entities, &d.entities, &d.group_key);
+    }
+    let mut v: Vec<Incident> = map.into_values().collect();
     v.sort_by(|a, b| a.first.cmp(&b.first).then(a.id.cmp(&b.id)));
     v
 }
 
-/// Groups detections — e.g. those an index holds — into [`Incident`]s by incident id, ordered
-/// by first time, for [`score`]. Each detection counts once per call: pass distinct ones.
-pub fn incidents<'a>(detections: impl IntoIterator<Item = &'a Detection>) -> Vec<Incident> {
-    let mut map = HashMap::new();
-    for d in detections {
-        add_detection(&mut map, d);
-    }
-    sorted(map)
-}
-
-/// Whether `inc` matches `t` (see the module docs).
+/// Whether `inc` matches the attack `t` (see the module docs).
 pub fn matches(inc: &Incident, t: &TruthIncident) -> bool {
     let slack = Duration::minutes(SLACK_MINUTES);
     inc.agency == t.agency
@@ -206,26 +283,38 @@ pub fn matches(inc: &Incident, t: &TruthIncident) -> bool {
             .any(|e| inc.entities.contains(&e.to_ascii_lowercase()))
 }
 
-/// The figures of one category.
+/// The figures of one national class.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ClassScore {
+    /// Attacks of the class (truth).
+    #[serde(rename = "attacks")]
     pub truth: usize,
+    /// Campaigns those attacks belong to.
+    pub campaigns: usize,
+    /// Attacks matched by at least one incident.
     pub found: usize,
+    /// Incidents of the class.
     pub incidents: usize,
+    /// Incidents of the class matching at least one attack.
     pub true_incidents: usize,
     pub recall: f64,
     pub precision: f64,
-    /// Incidents per found truth incident (rules tripped per attack).
-    pub incidents_per_truth: f64,
+    /// Σ over attacks of the incidents matching it / attacks: 1.0 when each attack is one
+    /// incident.
+    pub incidents_per_attack: f64,
+    /// The most incidents one attack was split into.
+    pub max_incidents_per_attack: usize,
     pub missed: Vec<String>,
-    /// Incidents matching no truth: (agency, rule title, group key).
+    /// Incidents matching no attack: (agency, rule titles, group key).
     pub false_incidents: Vec<(String, String, String)>,
 }
 
-/// Scores per category (every category that has truth or incidents).
+/// Scores per national class, and the other categories' incident counts.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Score {
     pub classes: BTreeMap<Category, ClassScore>,
+    /// Incidents of categories outside the national classes, per category.
+    pub other: BTreeMap<Category, usize>,
 }
 
 impl Score {
@@ -234,19 +323,24 @@ impl Score {
     }
 }
 
-/// Scores `incidents` against `truth`.
+/// Scores `incidents` against the attacks in `truth`.
 pub fn score(incidents: &[Incident], truth: &[TruthIncident]) -> Score {
     let mut s = Score::default();
-    let cats: HashSet<Category> = incidents
-        .iter()
-        .map(|i| i.category)
-        .chain(truth.iter().map(|t| t.category))
-        .collect();
-    for c in cats {
+    for i in incidents {
+        if !Category::NATIONAL.contains(&i.category) {
+            *s.other.entry(i.category).or_insert(0) += 1;
+        }
+    }
+    for c in Category::NATIONAL {
         let ts: Vec<&TruthIncident> = truth.iter().filter(|t| t.category == c).collect();
         let is: Vec<&Incident> = incidents.iter().filter(|i| i.category == c).collect();
+        let campaigns: HashSet<&str> = ts
+            .iter()
+            .map(|t| t.campaign.as_deref().unwrap_or(&t.truth_id))
+            .collect();
         let mut cs = ClassScore {
             truth: ts.len(),
+            campaigns: campaigns.len(),
             incidents: is.len(),
             ..Default::default()
         };
@@ -256,6 +350,7 @@ pub fn score(incidents: &[Incident], truth: &[TruthIncident]) -> Score {
             if n > 0 {
                 cs.found += 1;
                 fanout += n;
+                cs.max_incidents_per_attack = cs.max_incidents_per_attack.max(n);
             } else {
                 cs.missed.push(t.truth_id.clone());
             }
@@ -266,7 +361,7 @@ pub fn score(incidents: &[Incident], truth: &[TruthIncident]) -> Score {
             } else {
                 cs.false_incidents.push((
                     i.agency.clone(),
-                    i.rule_title.clone(),
+                    i.rule_titles.join(" | "),
                     i.group_key.clone(),
                 ));
             }
@@ -281,24 +376,24 @@ pub fn score(incidents: &[Incident], truth: &[TruthIncident]) -> Score {
         } else {
             cs.true_incidents as f64 / cs.incidents as f64
         };
-        cs.incidents_per_truth = if cs.found == 0 {
+        cs.incidents_per_attack = if cs.truth == 0 {
             0.0
         } else {
-            fanout as f64 / cs.found as f64
+            fanout as f64 / cs.truth as f64
         };
         s.classes.insert(c, cs);
     }
     s
 }
 
-/// A plain-text table of a score (national classes first).
+/// A plain-text table of a score: the national classes, then the other categories.
 pub fn render(score: &Score) -> String {
     let mut out = String::from(
-        "category     truth  found  recall  incidents  true  precision  incidents/attack\n",
+        "category     attacks  found  recall  incidents  true  precision  incidents/attack  max  campaigns\n",
     );
     for (c, cs) in &score.classes {
         out.push_str(&format!(
-            "{:<12} {:>5}  {:>5}  {:>6.3}  {:>9}  {:>4}  {:>9.3}  {:>16.2}\n",
+            "{:<12} {:>7}  {:>5}  {:>6.3}  {:>9}  {:>4}  {:>9.3}  {:>16.2}  {:>3}  {:>9}\n",
             c.as_str(),
             cs.truth,
             cs.found,
@@ -306,8 +401,20 @@ pub fn render(score: &Score) -> String {
             cs.incidents,
             cs.true_incidents,
             cs.precision,
-            cs.incidents_per_truth
+            cs.incidents_per_attack,
+            cs.max_incidents_per_attack,
+            cs.campaigns
         ));
+    }
+    if !score.other.is_empty() {
+        out.push_str("other categories (not attacks of the national classes): ");
+        let parts: Vec<String> = score
+            .other
+            .iter()
+            .map(|(c, n)| format!("{} {n}", c.as_str()))
+            .collect();
+        out.push_str(&parts.join(", "));
+        out.push_str(" incidents\n");
     }
     out
 }

@@ -17,9 +17,13 @@ use super::UsageError;
 /// Generate simulated agency traffic with injected attacks and their ground truth.
 ///
 /// Benign background (web access, DNS, Windows logons and process starts, mail, syslog, IDS
-/// noise) and attacks of the three national classes (defacement of portals, phishing waves with
-/// look-alike .gov.vn domains, malware infections with C2 traffic) for every agency of the
-/// registry, deterministic for a seed. Records are raw logs in the formats sensors read.
+/// noise, and near misses: administrators' PowerShell, genuine uploads, mail about passwords
+/// that is no lure, DNS to popular login domains) and attacks of the three national classes
+/// (defacement of portals, phishing waves with look-alike .gov.vn domains, malware infections
+/// with C2 traffic) for every agency of the registry, deterministic for a seed. Attacks come in
+/// campaigns: each spans one to four days, trips several rules, hits several hosts or
+/// mailboxes, and a campaign may hit several agencies (one attack per agency, linked by a
+/// campaign id in the truth). Records are raw logs in the formats sensors read.
 ///
 /// Examples:
 ///
@@ -34,8 +38,12 @@ use super::UsageError;
 ///   canhgac simulate --registry rules/agencies.example.toml --from 2026-10 \
 ///       --brokers 127.0.0.1:9092 --rate 2000
 ///
-///   # Accuracy: replay a month through the rules and score incidents against the truth:
-///   canhgac simulate --registry rules/agencies.example.toml --from 2026-10 --score --rules rules/sigma
+///   # Accuracy, attack by attack: replay a year with 100 attacks per national class through
+///   # the rules into an in-memory index and score its incidents against the truth (add
+///   # --rules ../shared/data/sigma/rules/rules --ioc rules/ioc, with
+///   # CANHGAC_DATA=../shared/data, for the SigmaHQ corpus and the IOC lists; --json for JSON):
+///   canhgac simulate --registry rules/agencies.example.toml --from 2026-01 --to 2026-12 \
+///       --attacks-per-class 100 --scale 60 --score --rules rules/sigma
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct SimulateArgs {
@@ -63,6 +71,11 @@ pub struct SimulateArgs {
     /// Mean malware infections per agency and month
     #[arg(long, value_name = "N", default_value_t = AttackMix::default().malware)]
     pub malware: f64,
+    /// Exactly N attacks of each national class over the whole range, instead of the mean
+    /// numbers above (attacks of one class on one agency never overlap: a range too short
+    /// gives fewer; the truth says how many)
+    #[arg(long, value_name = "N")]
+    pub attacks_per_class: Option<u32>,
     /// Records per second (default: as fast as possible)
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
@@ -77,7 +90,8 @@ pub struct SimulateArgs {
     /// Ground-truth file (JSON lines; default <out>/truth.jsonl with --out)
     #[arg(long, value_name = "FILE")]
     pub truth: Option<PathBuf>,
-    /// Replay the records through the rules and score incidents against the truth
+    /// Replay the records through the rules (decode, detect, index in memory) and score the
+    /// index's incidents against the attacks of the truth, per national class
     #[arg(long, requires = "rules")]
     pub score: bool,
     /// Sigma rule file or directory for --score (repeatable)
@@ -107,6 +121,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         deface: args.deface,
         malware: args.malware,
     };
+    cfg.attacks_per_class = args.attacks_per_class;
     let sim = Simulator::new(cfg).map_err(|e| usage(&e))?;
     if args.out.is_none() && args.kafka.brokers.is_none() && !args.score {
         return Err(UsageError("give --out DIR, --brokers HOST:PORT or --score".into()).into());
@@ -189,10 +204,38 @@ fn score_sim(
         Some(loader.build().0)
     };
     let replay = score::replay(sim.records(), &ruleset, iocs.as_ref())?;
-    let result = score::score(&replay.incidents, &sim.truth());
+    let truth = sim.truth();
+    let result = score::score(&replay.incidents, &truth);
+    let cfg = sim.config();
     if json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        let out = serde_json::json!({
+            "seed": cfg.seed,
+            "from": cfg.from.to_string(),
+            "to": cfg.to.to_string(),
+            "scale": cfg.events_per_day,
+            "rules": rules,
+            "ioc": ioc,
+            "records": replay.records,
+            "events": replay.events,
+            "undecodable": replay.undecodable,
+            "detections": replay.detections,
+            "attack_detections": replay.attack_detections,
+            "benign_detections": replay.benign_detections,
+            "incidents": replay.incidents.len(),
+            "attack_detections_by_rule": by_rule(&replay.attack_by_rule),
+            "benign_detections_by_rule": by_rule(&replay.benign_by_rule),
+            "score": result,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
+        println!(
+            "seed {}, {}..{}, {} attacks, {} incidents",
+            cfg.seed,
+            cfg.from,
+            cfg.to,
+            truth.len(),
+            replay.incidents.len()
+        );
         print!("{}", score::render(&result));
         eprintln!(
             "{} records, {} events, {} undecodable, {} detections ({} on attack records, {} on benign records), {} incidents",
@@ -204,9 +247,21 @@ fn score_sim(
             replay.benign_detections,
             replay.incidents.len()
         );
+        for ((id, title), n) in &replay.attack_by_rule {
+            eprintln!("attack records matched by {id} ({title}): {n}");
+        }
         for ((id, title), n) in &replay.benign_by_rule {
             eprintln!("benign records matched by {id} ({title}): {n}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Detections per rule as JSON objects, most first.
+fn by_rule(m: &std::collections::BTreeMap<(String, String), u64>) -> Vec<serde_json::Value> {
+    let mut v: Vec<_> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.into_iter()
+        .map(|((id, title), n)| serde_json::json!({"rule_id": id, "title": title, "detections": n}))
+        .collect()
 }
