@@ -3,4 +3,5 @@
 mod support;
 
 mod indexer;
+mod report;
 mod search;
