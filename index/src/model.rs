@@ -583,7 +583,8 @@ fn summary(lang: Lang, h: &Row, nat: &[u64; 3], other: u64, cur: &str, prev: &st
     let n = lang.int(h.current);
     let trend = match h.change_pct {
         Some(v) if v != 0 => {
-            let pct = lang.pct(Some(v.abs()));
+            // "down 9.37%": the word carries the direction, the figure no sign.
+            let pct = lang.pct(Some(v.abs())).trim_start_matches('+').to_string();
             match lang {
                 Lang::Vi => format!(
                     ", {} {pct} so với {prev}",
