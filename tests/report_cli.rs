@@ -51,7 +51,12 @@ fn every_format_carries_the_same_figures_and_matches_its_golden_file() {
     let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/rules/agencies.example.toml");
     for lang in ["vi", "en"] {
         let mut seen = Vec::new();
-        for (format, ext) in [("json", "json"), ("csv", "csv"), ("html", "html"), ("md", "md")] {
+        for (format, ext) in [
+            ("json", "json"),
+            ("csv", "csv"),
+            ("html", "html"),
+            ("md", "md"),
+        ] {
             // Without a registry, as the API renders it (serve/tests/report_golden.rs compares
             // the API's and the web UI's renderings with these files).
             let out = report(
@@ -73,13 +78,25 @@ fn every_format_carries_the_same_figures_and_matches_its_golden_file() {
         assert_eq!(json["trend.2022-04.other"], 45);
         assert!(json.len() > 60, "{json:?}");
         for (format, f) in &seen[1..] {
-            assert_eq!(f, json, "{lang} {format} figures differ from the JSON model's");
+            assert_eq!(
+                f, json,
+                "{lang} {format} figures differ from the JSON model's"
+            );
         }
     }
     // With the registry: agencies' names and kinds.
     let en = report(
         index,
-        &["--period", "2022-04", "--lang", "en", "--format", "md", "--registry", registry],
+        &[
+            "--period",
+            "2022-04",
+            "--lang",
+            "en",
+            "--format",
+            "md",
+            "--registry",
+            registry,
+        ],
     );
     golden("report-2022-04-registry.en.md", &en);
     assert!(en.contains("| ministry | ministry |"), "{en}");
@@ -93,7 +110,10 @@ fn every_format_carries_the_same_figures_and_matches_its_golden_file() {
         ),
         "{en}"
     );
-    let vi = report(index, &["--month", "2022-04", "--lang", "vi", "--format", "html"]);
+    let vi = report(
+        index,
+        &["--month", "2022-04", "--lang", "vi", "--format", "html"],
+    );
     assert!(vi.contains("938 cuộc tấn công mạng gây ra sự cố, giảm 9,37% so với tháng 03/2022"));
     assert!(vi.contains("<svg") && vi.contains("<rect"), "inline chart");
     assert!(
@@ -101,7 +121,10 @@ fn every_format_carries_the_same_figures_and_matches_its_golden_file() {
         "nothing fetched from outside"
     );
     // A quarter, against the previous quarter; one agency, to a file.
-    let q = report(index, &["--period", "2022-Q2", "--lang", "en", "--format", "json"]);
+    let q = report(
+        index,
+        &["--period", "2022-Q2", "--lang", "en", "--format", "json"],
+    );
     golden("report-2022-Q2.en.json", &q);
     let q = figures::from_json(&q);
     assert_eq!(q["headline.national.current"], 938);
@@ -110,8 +133,16 @@ fn every_format_carries_the_same_figures_and_matches_its_golden_file() {
     report(
         index,
         &[
-            "--period", "2022-04", "--lang", "en", "--format", "csv", "--agency", "byt",
-            "--out", out.to_str().unwrap(),
+            "--period",
+            "2022-04",
+            "--lang",
+            "en",
+            "--format",
+            "csv",
+            "--agency",
+            "byt",
+            "--out",
+            out.to_str().unwrap(),
         ],
     );
     let csv = std::fs::read_to_string(&out).unwrap();
@@ -126,7 +157,10 @@ fn every_format_carries_the_same_figures_and_matches_its_golden_file() {
     }
     let (code, help, _) = run(&["report", "--help"]);
     assert_eq!(code, 0);
-    assert!(help.contains("The headline is the national total"), "{help}");
+    assert!(
+        help.contains("The headline is the national total"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -139,7 +173,10 @@ fn an_issued_month_is_never_replaced_and_later_reports_say_what_changed() {
         "report", "--index", index, "--period", "2022-04", "--issue", "--format", "json",
     ]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("issued 2022-04: headline 938, 983 incidents"), "{stderr}");
+    assert!(
+        stderr.contains("issued 2022-04: headline 938, 983 incidents"),
+        "{stderr}"
+    );
     let file = dir.path().join("reports/202204.json");
     let issued = std::fs::read_to_string(&file).unwrap();
     let snap: serde_json::Value = serde_json::from_str(&issued).unwrap();
@@ -150,8 +187,14 @@ fn an_issued_month_is_never_replaced_and_later_reports_say_what_changed() {
     assert!(stderr.contains("never replaced"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), issued, "unchanged");
     // Nothing changed yet.
-    let md = report(index, &["--period", "2022-04", "--lang", "en", "--format", "md"]);
-    assert!(md.contains("with a headline of 938; it is 938 now. 0 changes"), "{md}");
+    let md = report(
+        index,
+        &["--period", "2022-04", "--lang", "en", "--format", "md"],
+    );
+    assert!(
+        md.contains("with a headline of 938; it is 938 now. 0 changes"),
+        "{md}"
+    );
     // Late data: an April attack indexed after the issue.
     let mut ix = Indexer::open(&idx, IndexerOptions::default()).unwrap();
     for d in bulletin::attack(202204, 7000, false) {
@@ -159,12 +202,23 @@ fn an_issued_month_is_never_replaced_and_later_reports_say_what_changed() {
     }
     ix.commit().unwrap();
     ix.close().unwrap();
-    let md = report(index, &["--period", "2022-04", "--lang", "en", "--format", "md"]);
-    assert!(md.contains("with a headline of 938; it is 939 now. 1 changes"), "{md}");
+    let md = report(
+        index,
+        &["--period", "2022-04", "--lang", "en", "--format", "md"],
+    );
     assert!(
-        md.contains("| added | bca | deface | late data: detected before the issue, indexed after it |"),
+        md.contains("with a headline of 938; it is 939 now. 1 changes"),
         "{md}"
     );
-    let csv = report(index, &["--period", "2022-04", "--lang", "en", "--format", "csv"]);
+    assert!(
+        md.contains(
+            "| added | bca | deface | late data: detected before the issue, indexed after it |"
+        ),
+        "{md}"
+    );
+    let csv = report(
+        index,
+        &["--period", "2022-04", "--lang", "en", "--format", "csv"],
+    );
     assert!(csv.contains("since_issue,issued_headline,"), "{csv}");
 }

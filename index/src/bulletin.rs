@@ -82,7 +82,11 @@ pub mod figures {
 
     /// `1.035`, `1,035` or `938` as a number.
     fn num(s: &str) -> Option<u64> {
-        let d: String = s.trim().chars().filter(|c| !matches!(c, '.' | ',')).collect();
+        let d: String = s
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, '.' | ','))
+            .collect();
         d.parse().ok()
     }
 

@@ -460,10 +460,7 @@ impl IncidentIndex {
             section(
                 "other",
                 lang.t("Các loại khác", "Other categories"),
-                lang.t(
-                    "Không tính vào số chính.",
-                    "Not part of the headline.",
-                ),
+                lang.t("Không tính vào số chính.", "Not part of the headline."),
                 lang.t("Loại", "Category"),
                 true,
                 other,
@@ -544,7 +541,14 @@ impl IncidentIndex {
             Lang::En => format!("Cyber-incident report, {current}"),
         };
         let other_total = sum(&cur, &others);
-        let summary = summary(lang, &headline, &cur_nat(&cur), other_total, &current, &previous);
+        let summary = summary(
+            lang,
+            &headline,
+            &cur_nat(&cur),
+            other_total,
+            &current,
+            &previous,
+        );
         Ok(Report {
             lang,
             period: p.label(),

@@ -127,7 +127,13 @@ pub fn to_markdown(r: &Report) -> String {
         s.push('\n');
     }
     let _ = writeln!(s, "## {}\n\n<!-- trend -->\n```", r.labels.trend);
-    let max = r.trend.iter().map(|m| m.national + m.other).max().unwrap_or(0).max(1);
+    let max = r
+        .trend
+        .iter()
+        .map(|m| m.national + m.other)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let width = r
         .trend
         .iter()
@@ -191,7 +197,12 @@ pub fn to_markdown(r: &Report) -> String {
 /// `trend-other`; names in the report's language, numbers unformatted.
 pub fn to_csv(r: &Report) -> String {
     let mut rows: Vec<[String; 6]> = vec![[
-        "section", "key", "name", "current", "previous", "change_pct",
+        "section",
+        "key",
+        "name",
+        "current",
+        "previous",
+        "change_pct",
     ]
     .map(String::from)];
     let row = |section: &str, x: &Row| -> [String; 6] {
@@ -267,7 +278,13 @@ fn svg_chart(r: &Report) -> String {
     let l = r.lang;
     let (w, h, left, bottom, top) = (720.0_f64, 260.0_f64, 48.0, 40.0, 28.0);
     let n = r.trend.len().max(1) as f64;
-    let max = r.trend.iter().map(|m| m.national + m.other).max().unwrap_or(0).max(1) as f64;
+    let max = r
+        .trend
+        .iter()
+        .map(|m| m.national + m.other)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let plot_h = h - bottom - top;
     let slot = (w - left - 8.0) / n;
     let bar_w = (slot * 0.7).max(2.0);
@@ -368,7 +385,11 @@ fn html_section(s: &mut String, r: &Report, sec: &Section) {
     }
     s.push_str("</tr>\n");
     for row in &sec.rows {
-        let total = if row.key == "total" { " class=\"total\"" } else { "" };
+        let total = if row.key == "total" {
+            " class=\"total\""
+        } else {
+            ""
+        };
         let fig = format!("{}.{}", sec.id, esc(&row.key));
         let _ = write!(
             s,

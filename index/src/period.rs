@@ -174,7 +174,9 @@ mod tests {
         assert_eq!(p("2022-01").previous().label(), "2021-12");
         assert_eq!(p("2022-Q2").stem(), "2022q2");
         assert_eq!(p("2022-04").stem(), "202204");
-        for bad in ["2022-Q5", "2022-H3", "22", "2022-13", "2022-Q", "abcd", "2022-Q12"] {
+        for bad in [
+            "2022-Q5", "2022-H3", "22", "2022-13", "2022-Q", "abcd", "2022-Q12",
+        ] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(p("2022-04").name(false), "April 2022");

@@ -121,10 +121,7 @@ impl Snapshots {
         if s.schema != SNAPSHOT_SCHEMA {
             return Err(snap_err(
                 &path,
-                format!(
-                    "schema {} (this build reads {SNAPSHOT_SCHEMA})",
-                    s.schema
-                ),
+                format!("schema {} (this build reads {SNAPSHOT_SCHEMA})", s.schema),
             ));
         }
         Ok(Some(s))
@@ -230,11 +227,9 @@ impl IncidentIndex {
                 }
                 Some(old) if old.category != i.category => {
                     let reason = match lang {
-                        Lang::Vi => format!(
-                            "đổi loại: {} → {}",
-                            cat(&old.category),
-                            cat(&i.category)
-                        ),
+                        Lang::Vi => {
+                            format!("đổi loại: {} → {}", cat(&old.category), cat(&i.category))
+                        }
                         Lang::En => format!(
                             "category changed: {} → {}",
                             cat(&old.category),
@@ -290,7 +285,12 @@ impl IncidentIndex {
     }
 }
 
-fn change(i: &CountedIncident, what: &'static str, category: &str, reason: String) -> IncidentChange {
+fn change(
+    i: &CountedIncident,
+    what: &'static str,
+    category: &str,
+    reason: String,
+) -> IncidentChange {
     IncidentChange {
         id: i.id.clone(),
         change: what,

@@ -48,19 +48,23 @@ fn the_headline_counts_the_national_classes_and_every_breakdown_adds_up_to_it() 
     let ix = build(dir.path());
     let index = IncidentIndex::of(&ix).unwrap();
     let agencies = Agencies(
-        [("byt", "ministry"), ("ubnd-ha-noi", "province"), ("ubnd-tp-hcm", "province")]
-            .into_iter()
-            .map(|(id, kind)| {
-                (
-                    id.to_string(),
-                    AgencyInfo {
-                        name_vi: id.to_uppercase(),
-                        name_en: id.to_uppercase(),
-                        kind: kind.into(),
-                    },
-                )
-            })
-            .collect(),
+        [
+            ("byt", "ministry"),
+            ("ubnd-ha-noi", "province"),
+            ("ubnd-tp-hcm", "province"),
+        ]
+        .into_iter()
+        .map(|(id, kind)| {
+            (
+                id.to_string(),
+                AgencyInfo {
+                    name_vi: id.to_uppercase(),
+                    name_en: id.to_uppercase(),
+                    kind: kind.into(),
+                },
+            )
+        })
+        .collect(),
     );
     let r = report(&index, "2022-04", &agencies);
     assert_eq!(r.headline.current, 938);
@@ -84,7 +88,11 @@ fn the_headline_counts_the_national_classes_and_every_breakdown_adds_up_to_it() 
     let kind = r.section("kind").unwrap();
     assert!(kind.rows.iter().any(|x| x.key == "unregistered"));
     assert_eq!(
-        kind.rows.iter().find(|x| x.key == "ministry").unwrap().current,
+        kind.rows
+            .iter()
+            .find(|x| x.key == "ministry")
+            .unwrap()
+            .current,
         r.section("agency")
             .unwrap()
             .rows
@@ -122,7 +130,9 @@ fn an_issued_period_is_frozen_and_later_changes_are_explained_by_incident_id() {
     assert_eq!(snaps.dir(), dir.path().join("reports"));
     let p = Period::parse("2022-04").unwrap();
     let r = report(&index, "2022-04", &Agencies::default());
-    let counted = index.counted_incidents(&Scope::All, p.first, p.last()).unwrap();
+    let counted = index
+        .counted_incidents(&Scope::All, p.first, p.last())
+        .unwrap();
     assert_eq!(counted.len(), 938 + 45);
     let snap = Snapshot::of(&r, counted, chrono::Utc::now());
     assert_eq!(snap.figures["national.phishing"], 313);
@@ -140,14 +150,19 @@ fn an_issued_period_is_frozen_and_later_changes_are_explained_by_incident_id() {
     }
     ix.commit().unwrap();
     index.reload().unwrap();
-    let now = index.counted_incidents(&Scope::All, p.first, p.last()).unwrap();
+    let now = index
+        .counted_incidents(&Scope::All, p.first, p.last())
+        .unwrap();
     let since = index
         .since_issue(&snap, &now, &Scope::All, Lang::En)
         .unwrap();
     assert_eq!(since.issued_headline, 938);
     assert_eq!(since.changes.len(), 2, "{since:?}");
     assert!(since.changes.iter().all(|c| c.change == "added"));
-    assert!(since.changes[0].reason.starts_with("late data"), "{since:?}");
+    assert!(
+        since.changes[0].reason.starts_with("late data"),
+        "{since:?}"
+    );
     // An incident gone from the index (merged or dropped): the snapshot still lists it.
     let mut older = snap.clone();
     older.incidents.push(canhgac_index::cells::CountedIncident {
@@ -163,6 +178,8 @@ fn an_issued_period_is_frozen_and_later_changes_are_explained_by_incident_id() {
         .unwrap();
     let kinds: Vec<&str> = since.changes.iter().map(|c| c.change).collect();
     assert_eq!(kinds, ["added", "added", "category", "gone"], "{since:?}");
-    assert!(since.changes[3].reason.contains("merged into another attack"));
+    assert!(since.changes[3]
+        .reason
+        .contains("merged into another attack"));
     ix.close().unwrap();
 }

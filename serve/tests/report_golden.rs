@@ -78,7 +78,10 @@ async fn the_api_renders_the_cli_golden_files() {
         assert_eq!(model["headline.national.current"], 938);
         for (format, ext) in [("json", "json"), ("csv", "csv"), ("html", "html")] {
             let r = call(
-                &format!("{}/api/v1/reports/2022-04?format={format}&lang={lang}", s.base),
+                &format!(
+                    "{}/api/v1/reports/2022-04?format={format}&lang={lang}",
+                    s.base
+                ),
                 "GET",
                 Some(NATIONAL),
                 None,
@@ -150,7 +153,10 @@ async fn the_web_ui_report_page_shows_the_same_figures_in_chromium() {
         .await
         .is_err()
     {
-        assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not listen");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut caps = serde_json::Map::new();
@@ -176,8 +182,12 @@ async fn the_web_ui_report_page_shows_the_same_figures_in_chromium() {
         )
         .await
         .unwrap();
-        c.goto(&format!("{}/#token={NATIONAL}", s.base)).await.unwrap();
-        c.goto(&format!("{}/#report/2022-04", s.base)).await.unwrap();
+        c.goto(&format!("{}/#token={NATIONAL}", s.base))
+            .await
+            .unwrap();
+        c.goto(&format!("{}/#report/2022-04", s.base))
+            .await
+            .unwrap();
         let started = Instant::now();
         let article = loop {
             let v = c
@@ -194,7 +204,12 @@ async fn the_web_ui_report_page_shows_the_same_figures_in_chromium() {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "the report page did not render: {}",
-                c.source().await.unwrap_or_default().chars().take(2000).collect::<String>()
+                c.source()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(2000)
+                    .collect::<String>()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
@@ -208,11 +223,19 @@ async fn the_web_ui_report_page_shows_the_same_figures_in_chromium() {
             .unwrap();
         let mut ui = figures::Figures::new();
         for (k, v) in shown.as_object().unwrap() {
-            let n: String = v.as_str().unwrap().chars().filter(char::is_ascii_digit).collect();
+            let n: String = v
+                .as_str()
+                .unwrap()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
             ui.insert(k.clone(), n.parse().unwrap());
         }
         let model = figures::from_json(&cli_golden(&format!("report-2022-04.{lang}.json")));
-        assert_eq!(ui, model, "the UI's figures ({lang}) differ from the model's");
+        assert_eq!(
+            ui, model,
+            "the UI's figures ({lang}) differ from the model's"
+        );
         assert_eq!(figures::from_html(&article), model);
         assert!(c.find(Locator::Css("#report svg.trend")).await.is_ok());
         if lang == "en" {

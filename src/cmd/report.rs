@@ -104,7 +104,9 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let period = Period::parse(&args.period).map_err(|e| UsageError(e.to_string()))?;
     let agencies = match &args.registry {
-        Some(p) => Agencies::from_registry(&Registry::load(p).map_err(|e| UsageError(e.to_string()))?),
+        Some(p) => {
+            Agencies::from_registry(&Registry::load(p).map_err(|e| UsageError(e.to_string()))?)
+        }
         None => Agencies::default(),
     };
     let index = IncidentIndex::open(&args.index)?;
