@@ -185,6 +185,8 @@ async fn the_web_ui_report_page_shows_the_same_figures_in_chromium() {
         c.goto(&format!("{}/#token={NATIONAL}", s.base))
             .await
             .unwrap();
+        // The page reads its language when it loads.
+        c.refresh().await.unwrap();
         c.goto(&format!("{}/#report/2022-04", s.base))
             .await
             .unwrap();
@@ -237,6 +239,10 @@ async fn the_web_ui_report_page_shows_the_same_figures_in_chromium() {
             "the UI's figures ({lang}) differ from the model's"
         );
         assert_eq!(figures::from_html(&article), model);
+        assert!(
+            article.starts_with(&format!("<article class=\"report\" lang=\"{lang}\"")),
+            "the page shows the report in {lang}"
+        );
         assert!(c.find(Locator::Css("#report svg.trend")).await.is_ok());
         if lang == "en" {
             canhgac_testsupport::golden(&golden_path("report-2022-04.en.ui.html"), &article);
