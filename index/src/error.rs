@@ -50,6 +50,10 @@ pub enum IndexError {
     #[error("commit payload: {0}")]
     Payload(String),
 
+    /// An issued report snapshot could not be written or read (`path`: the snapshot file).
+    #[error("report snapshot {path}: {message}")]
+    Snapshot { path: PathBuf, message: String },
+
     /// The indexer's task is gone (`run` mode control channel).
     #[error("indexer stopped")]
     Stopped,

@@ -51,17 +51,24 @@
 
 pub mod analyzer;
 mod batch;
+// The bulletin-shaped corpus of the report's tests: only with the `testsuite` feature.
+#[cfg(any(test, feature = "testsuite"))]
+pub mod bulletin;
+pub mod cells;
 pub mod error;
 pub mod group;
 mod idfilter;
 pub mod incident;
 pub mod metrics;
+pub mod model;
 pub mod monthly;
+pub mod period;
 pub mod report;
 pub mod retention;
 pub mod run;
 pub mod schema;
 pub mod search;
+pub mod snapshot;
 pub mod stats;
 pub mod store;
 // Test fixtures: only with the `testsuite` feature (tests and benchmarks), not in the API.
@@ -72,6 +79,8 @@ pub mod writer;
 pub use error::{IndexError, Result};
 pub use incident::{IncidentRecord, StatusChange};
 pub use metrics::IndexMetrics;
+pub use model::{Agencies, Lang, Report, ReportRequest};
+pub use period::Period;
 pub use run::{IndexerHandle, RunOptions, RunSummary};
 pub use search::{
     Facets, Hit, IncidentDetail, IncidentIndex, Kind, Record, Scope, SearchRequest, SearchResponse,

@@ -69,7 +69,8 @@ pub fn format_change(c: Change) -> String {
     }
 }
 
-fn serialize_change<S: serde::Serializer>(
+/// Serializes a [`Change`] as a percentage (−9.37) or null.
+pub fn serialize_change<S: serde::Serializer>(
     c: &Change,
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
@@ -119,8 +120,10 @@ pub struct MonthStats {
     /// `YYYY-MM`.
     pub month: String,
     pub incidents: u64,
-    /// Phishing + deface + malware.
+    /// Phishing + deface + malware: the attacks of the national classes, the reports' headline.
     pub national: u64,
+    /// The incidents of the other categories (`incidents` − `national`), outside the headline.
+    pub other: u64,
     /// Every category, in the national order, zeros included.
     pub by_category: BTreeMap<String, u64>,
     /// Every agency with incidents in the report period, zeros included.
@@ -248,6 +251,7 @@ impl IncidentIndex {
                 month: month_label(m),
                 incidents: a.total,
                 national,
+                other: a.total - national,
                 by_category,
                 by_agency,
                 previous_month: prev,

@@ -4,4 +4,5 @@ mod support;
 
 mod grouping;
 mod indexer;
+mod report;
 mod search;

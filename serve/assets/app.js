@@ -441,27 +441,16 @@ async function showReport(month) {
   const box = $("#report");
   let r;
   try {
-    r = await api("/api/v1/reports/" + month + "?format=json");
+    r = await api("/api/v1/reports/" + encodeURIComponent(month) + "?format=article&lang=" + S.lang);
   } catch (e) {
     box.replaceChildren(el("p", { class: "error" }, e.message));
     return;
   }
-  const m = r.months[r.months.length - 1];
-  const catRows = CATEGORIES.map((c) => el("tr", { class: NATIONAL.includes(c) ? "national" : "" }, el("td", { text: catName(c) }), el("td", { text: m.by_category[c] })));
-  box.replaceChildren(
-    el("h1", {}, t("report.title") + " " + m.month),
-    el("p", {}, t("report.scope") + ": " + r.scope),
-    el("p", {}, el("strong", {}, t("report.total") + ": " + m.incidents), " · " + t("dash.mom") + ": ", changeSpan(m.change_mom_pct), " (" + m.previous_month + ")"),
-    el("table", { class: "grid" }, el("tr", {}, el("th", { text: t("report.category") }), el("th", { text: t("report.incidents") })), catRows,
-      el("tr", { class: "national" }, el("td", { text: t("dash.national") }), el("td", { text: m.national }))),
-    el("h2", { text: t("dash.trend") }), trendChart(r.months),
-    el("h2", { text: t("dash.agencies") }),
-    el("table", { class: "grid" }, Object.entries(m.by_agency).map(([a, n]) => el("tr", {}, el("td", { text: a }), el("td", { text: n })))),
-    el("h2", { text: t("report.rules") }),
-    el("table", { class: "grid" }, r.top_rules.map((e) => el("tr", {}, el("td", { text: e.id + " — " + e.name }), el("td", { text: e.incidents })))),
-    el("h2", { text: t("report.systems") }),
-    el("table", { class: "grid" }, r.top_systems.map((e) => el("tr", {}, el("td", { text: e.name || e.id }), el("td", { text: e.incidents })))),
-    el("p", { class: "muted" }, t("report.rule") + ": " + r.counting_rule));
+  // The server renders the report (the same model and templates as `canhgac report` and the
+  // API's HTML); the page shows its <article>, parsed inertly and adopted node by node.
+  const doc = new DOMParser().parseFromString(r, "text/html");
+  const art = doc.querySelector("article.report");
+  box.replaceChildren(...(art ? [document.adoptNode(art)] : []));
 }
 
 async function downloadCsv() {

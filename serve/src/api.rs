@@ -10,10 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use canhgac_core::detection::{vietnam, Status};
 use canhgac_core::{Category, Id, Priority};
-use canhgac_index::report::Breakdown;
+use canhgac_index::monthly as render;
 use canhgac_index::search::parse_cidr;
-use canhgac_index::stats::{month_label, parse_month};
-use canhgac_index::{Kind, Record, Scope, SearchRequest, Sort, StatsRequest};
+use canhgac_index::stats::parse_month;
+use canhgac_index::{
+    Agencies, Kind, Lang, Period, Record, ReportRequest, Scope, SearchRequest, Sort, StatsRequest,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -407,7 +409,7 @@ pub(crate) async fn monthly(
     if sp.format.is_some() || sp.lang.is_some() {
         return Err(ApiError::bad_request(
             "bad_request",
-            "format and lang belong to /api/v1/reports/{month}",
+            "format and lang belong to /api/v1/reports/{period}",
         ));
     }
     let req = stats_request(&s, &p.role, sp.month.as_deref(), &sp).await?;
@@ -416,64 +418,80 @@ pub(crate) async fn monthly(
     Ok(Json(report).into_response())
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportParams {
+    agency: Option<String>,
+    top: Option<usize>,
+    format: Option<String>,
+    lang: Option<String>,
+}
+
+/// The report of a period (`2022-04`, `2022-Q2`, `2022-H1`, `2022`): the same model and
+/// renderers as `canhgac report` ([`canhgac_index::monthly`]). `format`: `json` (the model),
+/// `csv`, `html` (the printable page) or `article` (the page's `<article>`, which the web UI's
+/// report page shows); without it, from `Accept`.
 pub(crate) async fn report(
     State(s): State<ServerState>,
     Extension(p): Extension<Principal>,
-    Path(month): Path<String>,
+    Path(period): Path<String>,
     headers: HeaderMap,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let sp: StatsParams = params(&uri)?;
-    if sp.month.is_some() {
-        return Err(ApiError::bad_request(
-            "bad_request",
-            "the month is in the path: /api/v1/reports/YYYY-MM",
-        ));
-    }
+    let rp: ReportParams = params(&uri)?;
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let format = match sp.format.as_deref() {
+    let format = match rp.format.as_deref() {
         Some(f) => f.to_string(),
         None if accept.contains("text/csv") => "csv".into(),
         None if accept.contains("text/html") => "html".into(),
         None => "json".into(),
     };
-    let lang = sp.lang.clone().unwrap_or_else(|| "vi".into());
-    if !matches!(format.as_str(), "json" | "csv" | "html") || !matches!(lang.as_str(), "vi" | "en")
-    {
+    let lang = Lang::parse(rp.lang.as_deref().unwrap_or("vi"));
+    let (Some(lang), true) = (
+        lang,
+        matches!(format.as_str(), "json" | "csv" | "html" | "article"),
+    ) else {
         return Err(ApiError::bad_request(
             "bad_request",
-            "format is json, csv or html; lang is vi or en",
+            "format is json, csv, html or article; lang is vi or en",
         ));
-    }
-    let req = stats_request(&s, &p.role, Some(&month), &sp).await?;
-    let label = month_label(req.month);
-    let index = s.index.clone();
-    let report = blocking(move || index.monthly(&req)).await?;
-    let by = Breakdown {
-        category: true,
-        agency: true,
     };
+    let top = rp.top.unwrap_or(10);
+    if top > 100 {
+        return Err(ApiError::bad_request("bad_request", "top: at most 100"));
+    }
+    let req = ReportRequest {
+        scope: stats_scope(&p.role, rp.agency.as_deref())?,
+        period: Period::parse(&period)?,
+        lang,
+        top,
+    };
+    let label = req.period.label();
+    let index = s.index.clone();
+    let report = blocking(move || index.report(&req, &Agencies::default())).await?;
     let disposition = |ext: &str| format!("inline; filename=\"canhgac-{label}.{ext}\"");
+    let html = "text/html; charset=utf-8".to_string();
     Ok(match format.as_str() {
         "csv" => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
                 (header::CONTENT_DISPOSITION, disposition("csv")),
             ],
-            canhgac_index::report::to_csv(&report, by),
+            render::to_csv(&report),
         )
             .into_response(),
-        "html" => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8".to_string())],
-            crate::report_html::render(&report, &lang),
+        "html" => ([(header::CONTENT_TYPE, html)], render::to_html(&report)).into_response(),
+        "article" => (
+            [(header::CONTENT_TYPE, html)],
+            render::to_html_article(&report),
         )
             .into_response(),
         _ => (
             [(header::CONTENT_TYPE, "application/json".to_string())],
-            canhgac_index::report::to_json(&report),
+            render::to_json(&report),
         )
             .into_response(),
     })

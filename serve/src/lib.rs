@@ -34,7 +34,6 @@ pub mod error;
 mod guard;
 pub mod limits;
 pub mod metrics;
-mod report_html;
 pub mod tls;
 mod ui;
 
@@ -88,7 +87,7 @@ pub const ROUTES: &[RouteSpec] = &[
     route!(GET "/api/v1/incidents/{id}", Access::Incidents, api::incident),
     route!(PATCH "/api/v1/incidents/{id}", Access::Incidents, api::set_status),
     route!(GET "/api/v1/stats/monthly", Access::Stats, api::monthly),
-    route!(GET "/api/v1/reports/{month}", Access::Stats, api::report),
+    route!(GET "/api/v1/reports/{period}", Access::Stats, api::report),
 ];
 
 /// What the handlers share. Cheap to clone.

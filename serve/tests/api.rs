@@ -220,8 +220,13 @@ async fn agency_token_walks_every_route_and_never_sees_another_agency() {
         &[("accept", "text/csv")],
     )
     .await;
-    assert!(r.text().starts_with("month,incidents"), "{}", r.text());
-    walked.insert(("GET", "/api/v1/reports/{month}"));
+    assert!(
+        r.text()
+            .starts_with("section,key,name,current,previous,change_pct\r\nheadline,national,"),
+        "{}",
+        r.text()
+    );
+    walked.insert(("GET", "/api/v1/reports/{period}"));
 
     // The remaining routes.
     let v = s.get("/api/v1/whoami", BYT).await.json();

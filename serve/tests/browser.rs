@@ -315,7 +315,7 @@ async fn ui_login_search_incident_dashboard_in_headless_chromium() {
     until(
         &c,
         "the report",
-        "document.querySelector('#report h1') && document.querySelector('#report h1').textContent.includes('2022-06')",
+        "document.querySelector('#report article.report[data-period=\"2022-06\"] h1') && document.querySelector('#report h1').textContent.includes('June 2022')",
     )
     .await;
     shot(&c, &dir, "05-report-en.png", &mut saved).await;

@@ -1,0 +1,254 @@
+//! The three renderings of the report carry the same figures: the API's JSON, CSV and HTML of
+//! the bulletin corpus (`canhgac_index::bulletin`) are byte for byte the CLI's golden files
+//! (`tests/golden/report-2022-04.*`, checked against `canhgac report` in
+//! `tests/report_cli.rs`), and the web UI's report page, rendered in headless Chromium, shows
+//! the same figures (read from its `data-fig` elements) as the model.
+//!
+//! `CANHGAC_UPDATE_GOLDEN=1` writes the UI's golden file (`report-2022-04.en.ui.html`, the
+//! article as the browser shows it).
+
+use std::time::{Duration, Instant};
+
+use canhgac_index::bulletin::{self, figures};
+use canhgac_index::{IncidentIndex, Indexer, IndexerOptions};
+use canhgac_serve::{AuditLog, Limits, ServerState};
+use fantoccini::{ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{auth, call, NATIONAL};
+
+fn golden_path(name: &str) -> std::path::PathBuf {
+    canhgac_testsupport::repo("tests/golden").join(name)
+}
+
+fn cli_golden(name: &str) -> String {
+    std::fs::read_to_string(golden_path(name))
+        .unwrap_or_else(|e| panic!("{name}: {e} (written by the root crate's report_cli test)"))
+}
+
+struct Served {
+    base: String,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve_bulletin() -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ix = Indexer::open(
+        &dir.path().join("index"),
+        IndexerOptions {
+            threads: 1,
+            heap_bytes: 30 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for d in bulletin::corpus() {
+        ix.process(&serde_json::to_vec(&d).unwrap(), None).unwrap();
+    }
+    ix.commit().unwrap();
+    let index = IncidentIndex::of(&ix).unwrap();
+    index.reload().unwrap();
+    drop(ix);
+    let state = ServerState::new(index, None, auth(), AuditLog::disabled(), Limits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    let task = tokio::spawn(async move {
+        canhgac_serve::serve(listener, state, c).await.unwrap();
+    });
+    Served {
+        base,
+        cancel,
+        task,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_renders_the_cli_golden_files() {
+    let s = serve_bulletin().await;
+    for lang in ["vi", "en"] {
+        let json_text = cli_golden(&format!("report-2022-04.{lang}.json"));
+        let model = figures::from_json(&json_text);
+        assert_eq!(model["headline.national.current"], 938);
+        for (format, ext) in [("json", "json"), ("csv", "csv"), ("html", "html")] {
+            let r = call(
+                &format!(
+                    "{}/api/v1/reports/2022-04?format={format}&lang={lang}",
+                    s.base
+                ),
+                "GET",
+                Some(NATIONAL),
+                None,
+                &[],
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            let body = r.text();
+            assert_eq!(
+                body,
+                cli_golden(&format!("report-2022-04.{lang}.{ext}")),
+                "the API's {format} ({lang}) differs from the CLI's"
+            );
+            let f = match format {
+                "json" => figures::from_json(&body),
+                "csv" => figures::from_csv(&body),
+                _ => figures::from_html(&body),
+            };
+            assert_eq!(f, model, "{lang} {format}");
+        }
+    }
+    // A quarter, as the CLI renders it.
+    let r = call(
+        &format!("{}/api/v1/reports/2022-Q2?format=json&lang=en", s.base),
+        "GET",
+        Some(NATIONAL),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.text(), cli_golden("report-2022-Q2.en.json"));
+    s.cancel.cancel();
+    s.task.await.unwrap();
+}
+
+/// Stops chromedriver (the process this test started) however the test ends.
+struct Driver(std::process::Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The heavy-test guard is held for the whole test on purpose (see browser.rs).
+#[allow(clippy::await_holding_lock)]
+async fn the_web_ui_report_page_shows_the_same_figures_in_chromium() {
+    let _heavy = canhgac_testsupport::heavy();
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(String::from)
+        .chain(std::env::var("CHROMIUM"))
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("chromium is not installed: run scripts/test.sh");
+    let driver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let s = serve_bulletin().await;
+    let port = canhgac_testsupport::free_port();
+    let child = std::process::Command::new(&driver)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let _driver = Driver(child);
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000"],
+        }),
+    );
+    let c = ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("WebDriver session");
+    for lang in ["en", "vi"] {
+        // Log in with the token in the fragment, in this language, and open the report page.
+        c.goto(&format!("{}/", s.base)).await.unwrap();
+        c.execute(
+            &format!("localStorage.setItem('cg.lang', '{lang}'); return true;"),
+            vec![],
+        )
+        .await
+        .unwrap();
+        c.goto(&format!("{}/#token={NATIONAL}", s.base))
+            .await
+            .unwrap();
+        // The page reads its language when it loads.
+        c.refresh().await.unwrap();
+        c.goto(&format!("{}/#report/2022-04", s.base))
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let article = loop {
+            let v = c
+                .execute(
+                    "const a = document.querySelector('#report article.report'); \
+                     return a && a.querySelectorAll('[data-fig]').length > 60 ? a.outerHTML : null;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if let Value::String(html) = v {
+                break html;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the report page did not render: {}",
+                c.source()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(2000)
+                    .collect::<String>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let shown: Value = c
+            .execute(
+                "return Object.fromEntries([...document.querySelectorAll('#report [data-fig]')]\
+                 .map(e => [e.dataset.fig, e.textContent]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let mut ui = figures::Figures::new();
+        for (k, v) in shown.as_object().unwrap() {
+            let n: String = v
+                .as_str()
+                .unwrap()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            ui.insert(k.clone(), n.parse().unwrap());
+        }
+        let model = figures::from_json(&cli_golden(&format!("report-2022-04.{lang}.json")));
+        assert_eq!(
+            ui, model,
+            "the UI's figures ({lang}) differ from the model's"
+        );
+        assert_eq!(figures::from_html(&article), model);
+        assert!(
+            article.starts_with(&format!("<article class=\"report\" lang=\"{lang}\"")),
+            "the page shows the report in {lang}"
+        );
+        assert!(c.find(Locator::Css("#report svg.trend")).await.is_ok());
+        if lang == "en" {
+            canhgac_testsupport::golden(&golden_path("report-2022-04.en.ui.html"), &article);
+        }
+    }
+    c.close().await.unwrap();
+    s.cancel.cancel();
+    s.task.await.unwrap();
+}
