@@ -6,7 +6,7 @@
 //!
 //! - every attack is detected: at least one incident of its class names one of its entities,
 //!   and every incident of a national class names one attack (no benign traffic counted);
-//! - the counts (ignored until the grouping of issue 15 lands): one incident per attack, so
+//! - the counts: one incident per attack (the grouping of issue 15), so
 //!   October counts 2 phishing, 1 deface and 1 malware attacks, September and November 0.
 
 use std::path::{Path, PathBuf};
@@ -176,7 +176,6 @@ fn every_attack_of_the_month_is_detected_and_nothing_benign_is_counted() {
 }
 
 #[test]
-#[ignore = "counts attacks: enabled when grouping lands (issue 15)"]
 fn the_month_counts_each_attack_once() {
     let _heavy = heavy();
     let dir = tempfile::tempdir().unwrap();

@@ -36,6 +36,9 @@ pub(crate) struct RawLinks {
     attack: Vec<String>,
     #[serde(default)]
     target: Vec<String>,
+    /// This category's gap, when it differs from `incidents.gap_hours`.
+    #[serde(default)]
+    gap_hours: Option<u32>,
 }
 
 /// The fields a link may name, with their kinds. `original.<path>` is also accepted (kind
@@ -56,6 +59,8 @@ pub const LINK_FIELDS: &[(&str, &str)] = &[
     (ecs::TLS_SERVER_SNI, "domain"),
     (ecs::EMAIL_FROM_ADDRESS, "email"),
     ("email.from.domain", "domain"),
+    // Every host name the event relates to that is not an address (a mail's link hosts).
+    ("related.hosts", "domain"),
     (ecs::FILE_HASH_SHA256, "hash"),
     (ecs::PROCESS_EXECUTABLE, "path"),
 ];
@@ -76,6 +81,8 @@ pub struct LinkSpec {
     gap_secs: u64,
     /// Per category: (role, field, kind), in the order listed.
     links: BTreeMap<Category, Vec<(LinkRole, String, String)>>,
+    /// Per category gaps that differ from `gap_secs`.
+    gaps: BTreeMap<Category, u64>,
 }
 
 impl LinkSpec {
@@ -83,16 +90,23 @@ impl LinkSpec {
         raw: BTreeMap<Category, RawLinks>,
         gap_hours: u32,
     ) -> Result<LinkSpec, String> {
-        if gap_hours == 0 || gap_hours > 24 * 366 {
-            return Err(format!(
-                "incidents.gap_hours: must be 1-8784, got {gap_hours}"
-            ));
-        }
+        let check_gap = |name: String, h: u32| {
+            if h == 0 || h > 24 * 366 {
+                Err(format!("{name}: must be 1-8784, got {h}"))
+            } else {
+                Ok(u64::from(h) * 3600)
+            }
+        };
+        let gap_secs = check_gap("incidents.gap_hours".into(), gap_hours)?;
         let mut links = BTreeMap::new();
+        let mut gaps = BTreeMap::new();
         for c in Category::ALL {
             let Some(l) = raw.get(&c) else {
                 return Err(format!("incidents.links: no links for category {c}"));
             };
+            if let Some(h) = l.gap_hours {
+                gaps.insert(c, check_gap(format!("incidents.links.{c}.gap_hours"), h)?);
+            }
             let mut out = Vec::new();
             for (role, fields) in [(LinkRole::Attack, &l.attack), (LinkRole::Target, &l.target)] {
                 for f in fields {
@@ -114,13 +128,15 @@ impl LinkSpec {
             links.insert(c, out);
         }
         Ok(LinkSpec {
-            gap_secs: u64::from(gap_hours) * 3600,
+            gap_secs,
             links,
+            gaps,
         })
     }
 
-    pub fn gap_secs(&self) -> u64 {
-        self.gap_secs
+    /// The inactivity gap of a category (seconds).
+    pub fn gap_secs(&self, category: Category) -> u64 {
+        self.gaps.get(&category).copied().unwrap_or(self.gap_secs)
     }
 
     /// The grouping of a detection of `category` on `event`.
@@ -150,22 +166,40 @@ impl LinkSpec {
                 f => field_value(event, ioc, f)
                     .map(|v| (kind.clone(), v.trim().to_ascii_lowercase())),
             };
-            let Some((kind, value)) = found else { continue };
-            if value.is_empty() || value == "-" {
-                continue;
-            }
-            let link = Link {
-                role: *role,
-                kind,
-                value,
+            let many: Vec<(String, String)> = if field == "related.hosts" {
+                event
+                    .ecs
+                    .related
+                    .hosts
+                    .iter()
+                    .filter(|h| h.contains('.') && h.parse::<std::net::IpAddr>().is_err())
+                    .map(|h| {
+                        (
+                            kind.clone(),
+                            h.trim().trim_end_matches('.').to_ascii_lowercase(),
+                        )
+                    })
+                    .collect()
+            } else {
+                found.into_iter().collect()
             };
-            if !links.contains(&link) {
-                links.push(link);
+            for (kind, value) in many {
+                if value.is_empty() || value == "-" {
+                    continue;
+                }
+                let link = Link {
+                    role: *role,
+                    kind,
+                    value,
+                };
+                if !links.contains(&link) {
+                    links.push(link);
+                }
             }
         }
         links.sort();
         Grouping {
-            gap_secs: self.gap_secs,
+            gap_secs: self.gap_secs(category),
             links,
         }
     }
@@ -288,7 +322,12 @@ mod tests {
         for (i, (category, ecs, ioc, system, want)) in cases.into_iter().enumerate() {
             let ev = event(ecs);
             let g = t.grouping(category, &ev, ioc.as_ref(), system);
-            assert_eq!(g.gap_secs, 72 * 3600, "case {i}");
+            let gap = if category == Category::Phishing {
+                7 * 24
+            } else {
+                72
+            };
+            assert_eq!(g.gap_secs, gap * 3600, "case {i}");
             assert_eq!(links(&g), want, "case {i}");
         }
     }
@@ -296,7 +335,7 @@ mod tests {
     #[test]
     fn unknown_fields_and_missing_categories_are_errors() {
         let text = crate::taxonomy::BUILTIN.replace(
-            "attack: [ioc.indicator, email.from.address, url.domain, dns.question.name, tls.server.sni]",
+            "attack: [ioc.indicator, email.from.address, url.domain, related.hosts, dns.question.name, tls.server.sni]",
             "attack: [ioc.indicator, email.sender]",
         );
         let err = Taxonomy::parse(&text, "t.yaml").unwrap_err().to_string();

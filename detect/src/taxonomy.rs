@@ -372,6 +372,8 @@ pub fn field_value(event: &Event, ioc: Option<&IocHit>, field: &str) -> Option<S
         ecs::USER_NAME => s(&e.user_name),
         ecs::URL_DOMAIN => s(&e.url_domain),
         ecs::URL_FULL => e.url_full.clone(),
+        ecs::URL_PATH => e.url_path.clone(),
+        ecs::FILE_PATH => e.file_path.clone(),
         ecs::DNS_QUESTION_NAME => {
             s(&e.dns_question_name).map(|d| d.trim_end_matches('.').to_string())
         }

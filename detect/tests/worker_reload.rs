@@ -403,7 +403,11 @@ tags: [attack.execution]
                 assert_eq!(c.kind, "event_count");
                 assert!(c.value >= 5.0 && !c.event_ids.is_empty());
                 assert!(c.event_ids.contains(&d.event.id), "closed by its event");
-                assert_eq!(d.category, Category::Malware, "attack.execution");
+                assert_eq!(
+                    d.category,
+                    Category::Intrusion,
+                    "attack.execution alone is an intrusion"
+                );
                 got_corr.insert(d.id.to_string());
             }
             RuleKind::Sigma => assert!(

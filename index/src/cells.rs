@@ -97,8 +97,11 @@ struct CellSegment {
     agency: Option<StrColumn>,
     id: Option<StrColumn>,
     counts: HashMap<(u32, u64, u64, u8), u64>,
-    rows: Option<Vec<(u32, u64, u64, u8, String)>>,
+    rows: Option<Vec<SegmentRow>>,
 }
+
+/// One incident of a segment: (month, category ordinal, agency ordinal, level, id).
+type SegmentRow = (u32, u64, u64, u8, String);
 
 type CellFruit = (HashMap<Cell, u64>, Vec<CountedIncident>);
 
