@@ -525,6 +525,11 @@ fn random_kills_of_every_role_and_the_broker_lose_and_double_nothing() {
         incidents, want_incidents,
         "incident counts differ (seed {seed})"
     );
+    assert_eq!(
+        crate::support::index_grouping(&index_dir),
+        crate::support::index_grouping(&reference.path().join("index")),
+        "a detection in another incident than in the undisturbed run (seed {seed})"
+    );
     check_ground_truth(&index_dir, &truth, seed);
     eprintln!(
         "chaos: {} kills ({kills:?}); index equals the undisturbed run: {} incidents, {} detections; \

@@ -142,6 +142,11 @@ fn run_once_indexes_every_match_and_survives_sigkill() {
     );
     let (incidents2, detections2) = index_contents(&index_dir);
     assert_eq!(detections2, detections, "detection ids after kill + rerun");
+    assert_eq!(
+        crate::support::index_grouping(&index_dir),
+        crate::support::index_grouping(&reference.path().join("index")),
+        "each detection in the same incident after kill + rerun"
+    );
     assert_eq!(incidents2, incidents, "incidents after kill + rerun");
     eprintln!(
         "killed with {partial} of {} detections committed; rerun completed the index",

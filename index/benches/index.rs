@@ -8,16 +8,21 @@
 //! (`scripts/bench-index.sh` runs it.) A bare `cargo bench`, which gives no arguments, only
 //! prints this usage: the default run (5,000,000 incidents) needs about 20 GB of disk.
 //!
-//! Each generated incident has one detection (its event included), spread over 24 months, 8
-//! agencies and every category. Generation (building and serialising the detections) is
+//! Each generated incident has `--per-incident K` detections (default 1; its event included),
+//! spread over 24 months, 8 agencies and every category. With K > 1 the detections of an
+//! incident are ten minutes apart and link through a shared target and attacker (the grouping of
+//! issue 15), and a batch interleaves the incidents (every incident's first detection, then every
+//! second, …), so the indexer finds each incident again among the others, across commits too. Generation (building and serialising the detections) is
 //! outside the timed sections. "canhgac" is [`Indexer::process`] on the JSON bytes (parse,
 //! duplicate lookup, incident aggregation, two documents) with commits by the default policy
-//! (50,000 detections); "bare tantivy" adds the same two documents per detection from the
-//! parsed structs, with a commit every 50,000, and nothing else.
+//! (50,000 detections); "bare tantivy" adds the documents the index ends with — every detection's
+//! and, per incident, its aggregate — from the parsed structs, with a commit every 50,000
+//! detections, and nothing else.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use canhgac_core::detection::{Grouping, Link, LinkRole};
 use canhgac_core::Category;
 use canhgac_index::incident::IncidentRecord;
 use canhgac_index::schema::{detection_doc, incident_doc};
@@ -32,10 +37,11 @@ const MONTHS: u32 = 24;
 const BATCH: u64 = 50_000;
 
 const USAGE: &str = "index benchmark: cargo bench -p canhgac-index --bench index -- \
-     [--incidents N] [--dir DIR] [--queries N] [--threads N] [--skip-bare] [--reuse]";
+     [--incidents N] [--per-incident K] [--dir DIR] [--queries N] [--threads N] [--skip-bare] [--reuse]";
 
 struct Args {
     incidents: u64,
+    per_incident: u64,
     dir: PathBuf,
     queries: usize,
     threads: usize,
@@ -47,6 +53,7 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         incidents: 5_000_000,
+        per_incident: 1,
         dir: std::env::temp_dir().join("canhgac-index-bench"),
         queries: 300,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -66,6 +73,7 @@ fn args() -> Args {
         let mut v = || it.next().expect("a value after the option");
         match k.as_str() {
             "--incidents" => a.incidents = v().parse().expect("a number"),
+            "--per-incident" => a.per_incident = v().parse::<u64>().expect("a number").max(1),
             "--dir" => a.dir = PathBuf::from(v()),
             "--queries" => a.queries = v().parse().expect("a number"),
             "--threads" => a.threads = v().parse().expect("a number"),
@@ -100,15 +108,59 @@ fn du(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// A batch of generated detections with their JSON.
-fn batch(from: u64, to: u64) -> Vec<(canhgac_core::Detection, Vec<u8>)> {
-    (from..to)
-        .flat_map(|i| incident_detections(i, 1, START_MONTH, MONTHS))
-        .map(|d| {
-            let json = serde_json::to_vec(&d).unwrap();
-            (d, json)
+/// The detections of incidents `from..to` with their JSON, `k` per incident, interleaved (every
+/// incident's first detection, then every second, …), and the incidents' aggregates.
+fn batch(
+    from: u64,
+    to: u64,
+    k: u64,
+) -> (Vec<(canhgac_core::Detection, Vec<u8>)>, Vec<IncidentRecord>) {
+    let per: Vec<Vec<canhgac_core::Detection>> = (from..to)
+        .map(|i| {
+            let mut ds = incident_detections(i, k, START_MONTH, MONTHS);
+            if k > 1 {
+                for d in &mut ds {
+                    d.grouping = grouping(d);
+                }
+            }
+            ds
         })
-        .collect()
+        .collect();
+    let records = per
+        .iter()
+        .map(|ds| {
+            let mut r = IncidentRecord::from_detection(&ds[0]);
+            for d in &ds[1..] {
+                r.merge(d);
+            }
+            r
+        })
+        .collect();
+    let mut out = Vec::with_capacity(per.len() * k as usize);
+    for j in 0..k as usize {
+        for ds in &per {
+            let d = ds[j].clone();
+            let json = serde_json::to_vec(&d).unwrap();
+            out.push((d, json));
+        }
+    }
+    (out, records)
+}
+
+/// Links of a generated detection: its incident's site (target) and a per-incident attacker.
+fn grouping(d: &canhgac_core::Detection) -> Grouping {
+    let link = |role, kind: &str, value: &str| Link {
+        role,
+        kind: kind.into(),
+        value: value.into(),
+    };
+    Grouping {
+        gap_secs: 72 * 3600,
+        links: vec![
+            link(LinkRole::Target, "domain", &d.group_key),
+            link(LinkRole::Attack, "email", &format!("x@{}", d.group_key)),
+        ],
+    }
 }
 
 fn options(threads: usize) -> IndexerOptions {
@@ -123,15 +175,16 @@ fn index_canhgac(a: &Args, dir: &Path) -> Duration {
     let mut ix = Indexer::open(dir, options(a.threads)).unwrap();
     let mut spent = Duration::ZERO;
     let mut from = 0;
+    let per_batch = (BATCH / a.per_incident).max(1);
     while from < a.incidents {
-        let to = (from + BATCH).min(a.incidents);
-        let docs = batch(from, to);
+        let to = (from + per_batch).min(a.incidents);
+        let (docs, _) = batch(from, to, a.per_incident);
         let t = Instant::now();
         for (k, (_, json)) in docs.iter().enumerate() {
             let pos = Position {
                 topic: "canhgac.detections".into(),
                 partition: 0,
-                offset: (from as i64) + k as i64,
+                offset: (from * a.per_incident) as i64 + k as i64,
             };
             ix.process(json, Some(&pos)).unwrap();
             if ix.should_commit() {
@@ -140,7 +193,7 @@ fn index_canhgac(a: &Args, dir: &Path) -> Duration {
         }
         spent += t.elapsed();
         from = to;
-        if from % 1_000_000 == 0 {
+        if from % (1_000_000 / a.per_incident).max(1) == 0 {
             eprintln!(
                 "  canhgac: {from} incidents, {:.0}/s",
                 from as f64 / spent.as_secs_f64()
@@ -162,18 +215,20 @@ fn index_bare(a: &Args, dir: &Path) -> Duration {
     writer.set_merge_policy(Box::new(canhgac_index::writer::merge_policy()));
     let mut spent = Duration::ZERO;
     let mut from = 0;
+    let per_batch = (BATCH / a.per_incident).max(1);
     while from < a.incidents {
-        let to = (from + BATCH).min(a.incidents);
-        let docs = batch(from, to);
+        let to = (from + per_batch).min(a.incidents);
+        let (docs, records) = batch(from, to, a.per_incident);
         let t = Instant::now();
         for (d, json) in &docs {
             writer
                 .add_document(detection_doc(&fields, d, &d.incident_id, json))
                 .unwrap();
-            let rec = IncidentRecord::from_detection(d);
-            let rjson = serde_json::to_vec(&rec).unwrap();
+        }
+        for rec in &records {
+            let rjson = serde_json::to_vec(rec).unwrap();
             writer
-                .add_document(incident_doc(&fields, &rec, &rjson))
+                .add_document(incident_doc(&fields, rec, &rjson))
                 .unwrap();
         }
         writer.commit().unwrap();
@@ -206,14 +261,15 @@ fn build(a: &Args, ours: &Path, bare: &Path) {
     let _ = std::fs::remove_dir_all(&a.dir);
     std::fs::create_dir_all(&a.dir).unwrap();
     println!(
-        "incidents: {} (1 detection each), writer threads: {}, load before: {}",
+        "incidents: {} ({} detection(s) each), writer threads: {}, load before: {}",
         a.incidents,
+        a.per_incident,
         a.threads,
         loadavg()
     );
 
     let t_ours = index_canhgac(a, ours);
-    let rate_ours = a.incidents as f64 / t_ours.as_secs_f64();
+    let rate_ours = (a.incidents * a.per_incident) as f64 / t_ours.as_secs_f64();
     println!(
         "canhgac indexer: {:.1} s, {:.0} detections/s (load {})",
         t_ours.as_secs_f64(),
@@ -222,7 +278,7 @@ fn build(a: &Args, ours: &Path, bare: &Path) {
     );
     if !a.skip_bare {
         let t_bare = index_bare(a, bare);
-        let rate_bare = a.incidents as f64 / t_bare.as_secs_f64();
+        let rate_bare = (a.incidents * a.per_incident) as f64 / t_bare.as_secs_f64();
         println!(
             "bare tantivy:    {:.1} s, {:.0} detections/s (load {})",
             t_bare.as_secs_f64(),

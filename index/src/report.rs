@@ -87,34 +87,43 @@ pub fn to_table(r: &MonthlyReport, by: Breakdown) -> String {
         (Some(a), _) => a.month.clone(),
         _ => String::new(),
     };
-    let _ = writeln!(out, "Incidents by month, {period} (scope: {})", r.scope);
-    let _ = writeln!(out, "Counting rule: {}.\n", r.counting_rule);
+    let _ = writeln!(
+        out,
+        "Attacks causing incidents by month, {period} (scope: {})",
+        r.scope
+    );
+    let _ = writeln!(out, "Counting rule: {}.", r.counting_rule);
+    let _ = writeln!(
+        out,
+        "Attacks = phishing + deface + malware, the national classes; changes are of attacks. \
+         Other categories are incidents outside that figure.\n"
+    );
     let rows: Vec<Vec<String>> = r
         .months
         .iter()
         .map(|m| {
             vec![
                 m.month.clone(),
-                m.incidents.to_string(),
+                m.national.to_string(),
                 format_change(m.change_mom_pct),
                 format_change(m.change_yoy_pct),
                 m.by_category["phishing"].to_string(),
                 m.by_category["deface"].to_string(),
                 m.by_category["malware"].to_string(),
-                m.national.to_string(),
+                m.other.to_string(),
             ]
         })
         .collect();
     out.push_str(&table(
         &[
             "Month",
-            "Incidents",
+            "Attacks",
             "vs prev. month",
             "vs year before",
             "Phishing",
             "Deface",
             "Malware",
-            "National 3",
+            "Other categories",
         ],
         &rows,
         &[false, true, true, true, true, true, true, true],
@@ -190,18 +199,19 @@ fn csv_change(c: Option<i64>) -> String {
     }
 }
 
-/// The report as one CSV table, a row per month (RFC 4180; changes in percent, `n/a` for a
-/// change from 0).
+/// The report as one CSV table, a row per month (RFC 4180): attacks (the national classes) and
+/// their changes in percent (`n/a` for a change from 0), then the other categories apart.
 pub fn to_csv(r: &MonthlyReport, by: Breakdown) -> String {
     let mut header: Vec<String> = [
         "month",
-        "incidents",
+        "attacks",
         "change_mom_pct",
         "change_yoy_pct",
         "phishing",
         "deface",
         "malware",
-        "national",
+        "other_categories",
+        "incidents_all",
     ]
     .map(String::from)
     .to_vec();
@@ -229,13 +239,14 @@ pub fn to_csv(r: &MonthlyReport, by: Breakdown) -> String {
     for m in &r.months {
         let mut row = vec![
             m.month.clone(),
-            m.incidents.to_string(),
+            m.national.to_string(),
             csv_change(m.change_mom_pct),
             csv_change(m.change_yoy_pct),
             m.by_category["phishing"].to_string(),
             m.by_category["deface"].to_string(),
             m.by_category["malware"].to_string(),
-            m.national.to_string(),
+            m.other.to_string(),
+            m.incidents.to_string(),
         ];
         if by.category {
             row.extend(

@@ -128,9 +128,11 @@ pub struct MonthStats {
     pub by_category: BTreeMap<String, u64>,
     /// Every agency with incidents in the report period, zeros included.
     pub by_agency: BTreeMap<String, u64>,
+    /// The headline (`national`) of the month before, and the change from it.
     pub previous_month: u64,
     #[serde(serialize_with = "serialize_change")]
     pub change_mom_pct: Change,
+    /// The headline (`national`) twelve months before, and the change from it.
     pub year_ago: u64,
     #[serde(serialize_with = "serialize_change")]
     pub change_yoy_pct: Change,
@@ -239,8 +241,15 @@ impl IncidentIndex {
                 .iter()
                 .map(|g| (g.clone(), a.agency.get(g).copied().unwrap_or(0)))
                 .collect();
-            let prev = get(add_months(m, -1)).total;
-            let year_ago = get(add_months(m, -12)).total;
+            // Changes are of the headline: the attacks of the national classes.
+            let national_of = |agg: &MonthAgg| -> u64 {
+                Category::NATIONAL
+                    .iter()
+                    .map(|c| agg.category.get(c.as_str()).copied().unwrap_or(0))
+                    .sum()
+            };
+            let prev = national_of(get(add_months(m, -1)));
+            let year_ago = national_of(get(add_months(m, -12)));
             for (k, v) in &a.rule {
                 *rules.entry(k.clone()).or_insert(0) += v;
             }
@@ -255,9 +264,9 @@ impl IncidentIndex {
                 by_category,
                 by_agency,
                 previous_month: prev,
-                change_mom_pct: change(prev, a.total),
+                change_mom_pct: change(prev, national),
                 year_ago,
-                change_yoy_pct: change(year_ago, a.total),
+                change_yoy_pct: change(year_ago, national),
             });
         }
         let top_rules = self.top(&searcher, &req.scope, rules, req.top, TopKind::Rule)?;
@@ -468,10 +477,11 @@ impl SegmentCollector for MonthSegment {
             return;
         }
         self.total[mi] += 1;
-        if mi < self.detail_from {
-            return;
-        }
-        for (c, counts) in self.strs.iter().zip(self.counts.iter_mut()) {
+        // The year before the shown months needs only totals and categories (the headline).
+        for (k, (c, counts)) in self.strs.iter().zip(self.counts.iter_mut()).enumerate() {
+            if k > 0 && mi < self.detail_from {
+                break;
+            }
             if let Some(c) = c {
                 let n = c.num_terms();
                 for ord in c.term_ords(doc) {
@@ -507,21 +517,26 @@ impl SegmentCollector for MonthSegment {
             None => usize::MAX,
         }));
         let mut detailed = false;
-        for mi in slots.iter_mut() {
+        for mi in slots.iter() {
             if *mi != usize::MAX {
                 self.total[*mi] += 1;
-                if *mi < self.detail_from {
-                    *mi = usize::MAX;
-                } else {
-                    detailed = true;
-                }
+                detailed |= *mi >= self.detail_from;
             }
         }
-        if !detailed {
-            self.slots = slots;
-            return;
-        }
+        // The year before the shown months needs only totals and categories (the headline):
+        // category (k = 0) is counted for every month, the rest for the shown ones.
         for k in 0..4 {
+            if k == 1 {
+                if !detailed {
+                    break;
+                }
+                let from = self.detail_from;
+                for mi in slots.iter_mut() {
+                    if *mi < from {
+                        *mi = usize::MAX;
+                    }
+                }
+            }
             let Some(c) = &self.strs[k] else { continue };
             let terms = c.num_terms();
             let counts = &mut self.counts[k];

@@ -11,10 +11,12 @@ use clap::{Args, ValueEnum};
 use super::UsageError;
 
 const EXAMPLES: &str = "\
-Counting rule: an incident counts once, in the calendar month (Asia/Ho_Chi_Minh, UTC+7) of its
-first detection, in its category and its agency. A month without incidents shows 0. Changes
-are in percent to two decimals, rounded half away from zero (1,035 -> 938 is -9.37%); a change
-from 0 is shown as n/a. The national classes are phishing, deface and malware.
+Counting rule: an incident is one attack on one agency (its detections grouped by shared
+entities, rules/taxonomy.yaml `incidents`); it counts once, in the calendar month
+(Asia/Ho_Chi_Minh, UTC+7) of its first detection, in its category and its agency. The headline,
+'attacks', is phishing + deface + malware (the national classes); the other categories are shown
+apart, outside it. A month without incidents shows 0. Changes are of attacks, in percent to two
+decimals, rounded half away from zero (1,035 -> 938 is -9.37%); a change from 0 is n/a.
 
 Examples:
   canhgac stats --index /srv/index --month 2022-04

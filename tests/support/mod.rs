@@ -81,6 +81,16 @@ pub fn index_contents(
     )
 }
 
+/// Which incident each detection is in (detection id → incident id): the grouping into
+/// attacks, compared between a disturbed and an undisturbed run.
+pub fn index_grouping(dir: &Path) -> BTreeMap<canhgac_core::Id, canhgac_core::Id> {
+    index_full_contents(dir)
+        .1
+        .into_iter()
+        .map(|(id, d)| (id, d.incident_id))
+        .collect()
+}
+
 /// The output of `canhgac ARGS`: (exit code, stdout, stderr).
 pub fn run_canhgac(args: &[&str]) -> (i32, String, String) {
     let out = canhgac().args(args).output().unwrap();
