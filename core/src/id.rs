@@ -150,6 +150,16 @@ pub fn link_key(agency: &str, category: &str, role: &str, kind: &str, value: &st
         .finish()
 }
 
+/// Id of an attack entity across agencies: hash(category, kind, value). Incidents of different
+/// agencies that share one are one campaign in the national view.
+pub fn campaign_key(category: &str, kind: &str, value: &str) -> Id {
+    IdHasher::new("campaign")
+        .part(category)
+        .part(kind)
+        .part(value)
+        .finish()
+}
+
 /// Provisional incident id of a detection as the detect worker publishes it (alerts are grouped
 /// by it): hash(agency, rule, grouping key, window start) (brief §3).
 pub fn incident_id(agency: &str, rule_id: &str, group_key: &str, window_start_unix: i64) -> Id {

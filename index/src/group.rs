@@ -22,7 +22,8 @@
 //! index keeps the old id as an alias of the new one.
 
 use canhgac_core::detection::Detection;
-use canhgac_core::id::{attack_id, link_key};
+use canhgac_core::detection::LinkRole;
+use canhgac_core::id::{attack_id, campaign_key, link_key};
 use canhgac_core::Id;
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,16 @@ pub fn incident_id_of(d: &Detection) -> Id {
     } else {
         attack_id(&d.agency, d.category.as_str(), &d.id)
     }
+}
+
+/// The campaign keys of a detection: its attack links without the agency.
+pub fn campaign_keys(d: &Detection) -> Vec<Id> {
+    d.grouping
+        .links
+        .iter()
+        .filter(|l| l.role == LinkRole::Attack)
+        .map(|l| campaign_key(d.category.as_str(), &l.kind, &l.value))
+        .collect()
 }
 
 /// The spans of one link key in one incident (unix seconds, inclusive), sorted.

@@ -67,12 +67,25 @@ pub struct IncidentRecord {
     /// The largest gap among its detections (seconds).
     #[serde(default)]
     pub gap_secs: u64,
+    /// Its attack entities without the agency ([`canhgac_core::id::campaign_key`]), the smallest
+    /// [`MAX_ENTITIES`]: incidents of other agencies sharing one are the same campaign.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campaign_keys: Vec<Id>,
 }
 
 fn add_sorted(into: &mut Vec<String>, value: &str, cap: usize) {
     if let Err(pos) = into.binary_search_by(|v| v.as_str().cmp(value)) {
         if pos < cap {
             into.insert(pos, value.to_string());
+            into.truncate(cap);
+        }
+    }
+}
+
+fn add_sorted_id(into: &mut Vec<Id>, value: Id, cap: usize) {
+    if let Err(pos) = into.binary_search(&value) {
+        if pos < cap {
+            into.insert(pos, value);
             into.truncate(cap);
         }
     }
@@ -121,6 +134,7 @@ impl IncidentRecord {
             history: Vec::new(),
             links: Vec::new(),
             gap_secs: 0,
+            campaign_keys: Vec::new(),
         };
         r.merge(d);
         r
@@ -136,6 +150,9 @@ impl IncidentRecord {
             group::add_time(&mut self.links, k, t, gap);
         }
         self.gap_secs = self.gap_secs.max(gap);
+        for k in group::campaign_keys(d) {
+            add_sorted_id(&mut self.campaign_keys, k, MAX_ENTITIES);
+        }
         let i = &mut self.incident;
         i.count += 1;
         if (d.timestamp, d.id) < (i.first_seen, self.first_detection) {
@@ -185,6 +202,9 @@ impl IncidentRecord {
         let gap = self.gap_secs.max(other.gap_secs);
         group::merge_links(&mut self.links, &other.links, gap);
         self.gap_secs = gap;
+        for k in &other.campaign_keys {
+            add_sorted_id(&mut self.campaign_keys, *k, MAX_ENTITIES);
+        }
         let o = other.incident;
         let earlier = (o.first_seen, other.first_detection)
             < (self.incident.first_seen, self.first_detection);

@@ -83,8 +83,8 @@ pub use model::{Agencies, Lang, Report, ReportRequest};
 pub use period::Period;
 pub use run::{IndexerHandle, RunOptions, RunSummary};
 pub use search::{
-    Facets, Hit, IncidentDetail, IncidentIndex, Kind, Record, Scope, SearchRequest, SearchResponse,
-    Sort,
+    CampaignPeer, Facets, Hit, IncidentDetail, IncidentIndex, Kind, Record, Scope, SearchRequest,
+    SearchResponse, Sort,
 };
 pub use stats::{MonthStats, MonthlyReport, StatsRequest};
 pub use writer::{

@@ -67,6 +67,8 @@ pub struct Fields {
     pub idkey: Field,
     /// Incident documents: the link keys of their detections (`crate::group`).
     pub link: Field,
+    /// Incident documents: their campaign keys (attack entities without the agency).
+    pub campaign: Field,
     pub title: Field,
     pub title_exact: Field,
     pub text: Field,
@@ -147,7 +149,8 @@ impl Fields {
         let month = b.add_u64_field("month", num.clone());
         let count = b.add_u64_field("count", num);
         let idkey = b.add_u64_field("idkey", FAST);
-        let link = b.add_text_field("link", link_opts);
+        let link = b.add_text_field("link", link_opts.clone());
+        let campaign = b.add_text_field("campaign", link_opts);
         let title = b.add_text_field("title", text(analyzer::FOLDED));
         let title_exact = b.add_text_field("title_exact", text(analyzer::EXACT));
         let text_f = b.add_text_field("text", text(analyzer::FOLDED));
@@ -178,6 +181,7 @@ impl Fields {
             count,
             idkey,
             link,
+            campaign,
             title,
             title_exact,
             text: text_f,
@@ -391,6 +395,9 @@ pub fn incident_doc(f: &Fields, r: &IncidentRecord, json: &[u8]) -> TantivyDocum
     doc.add_u64(f.idkey, idkey(&i.id));
     for k in &r.links {
         doc.add_text(f.link, k.key.to_hex());
+    }
+    for k in &r.campaign_keys {
+        doc.add_text(f.campaign, k.to_hex());
     }
     let titles = i.rule_titles.join("\n");
     doc.add_text(f.title, &titles);

@@ -226,6 +226,34 @@ fn one_incident_per_attack_across_rules_days_and_months() {
         ),
         (2, 1, 1)
     );
+    // The same C2 in two agencies: one incident each, linked as one campaign in the national
+    // view, and invisible to an agency's own view.
+    let malware = |agency: &str| {
+        let mut req = SearchRequest::new(Scope::Agency(agency.into()), "");
+        req.kind = Kind::Incidents;
+        req.categories = vec![Category::Malware];
+        match &index.search(&req).unwrap().hits[0].record {
+            Record::Incident(r) => r.incident.id,
+            _ => unreachable!(),
+        }
+    };
+    let (byt, bca) = (malware("byt"), malware("bca"));
+    let national = index.incident(&Scope::All, &byt, 10).unwrap();
+    assert_eq!(national.campaign.len(), 1);
+    assert_eq!(
+        (
+            national.campaign[0].id,
+            national.campaign[0].agency.as_str()
+        ),
+        (bca, "bca")
+    );
+    let own = index
+        .incident(&Scope::Agency("byt".into()), &byt, 10)
+        .unwrap();
+    assert!(
+        own.campaign.is_empty(),
+        "an agency never sees another agency's incidents"
+    );
 }
 
 #[test]
