@@ -69,6 +69,15 @@ fn files_truth_hunt_and_score_agree() {
                 > 10
         );
     }
+    // The portal's log names its virtual host (Apache vhost_combined); the workstations'
+    // Sysmon events come through Winlogbeat, with the agent's addresses.
+    let access = std::fs::read_to_string(dir.join("byt/access.log")).unwrap();
+    assert!(access.lines().all(|l| l.starts_with("moh.gov.vn:443 ")));
+    let windows = std::fs::read_to_string(dir.join("byt/windows.jsonl")).unwrap();
+    assert!(windows
+        .lines()
+        .any(|l| l.contains("\"winlog\":") && l.contains("\"ip\":[")));
+    assert!(windows.lines().any(|l| l.starts_with("{\"Event\":")));
     // The same seed again gives byte-identical files.
     let again = tmp.path().join("again");
     simulate(&["--out", again.to_str().unwrap()]);

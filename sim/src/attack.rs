@@ -8,7 +8,7 @@ use chrono::{Duration, NaiveDate};
 
 use crate::model::{Agency, Workstation};
 use crate::plan::{at, label, Attack, Kind};
-use crate::render::{self, Attachment};
+use crate::render::{self, Attachment, WinHost};
 use crate::rng::Rng;
 use crate::{SimRecord, Stream};
 
@@ -59,8 +59,10 @@ impl Out<'_> {
         status: u16,
         bytes: u64,
     ) {
-        let line = render::web_combined(
+        let vhost = &self.agency.portal.as_ref().expect("portal").domain;
+        let line = render::web_access(
             at(day, t),
+            vhost,
             client,
             method,
             target,
@@ -142,7 +144,7 @@ impl Attack {
             let bytes = render::sysmon_file_created(
                 at(day, t + 1),
                 rid,
-                &p.hosts[0],
+                WinHost::Evtx(&p.hosts[0]),
                 "C:\\xampp\\apache\\bin\\httpd.exe",
                 &target,
             );
@@ -177,7 +179,7 @@ impl Attack {
             let bytes = render::sysmon_file_created(
                 at(day, t + 1),
                 rid + 1,
-                host,
+                WinHost::Evtx(host),
                 "C:\\xampp\\apache\\bin\\httpd.exe",
                 "C:\\xampp\\htdocs\\index.html",
             );
@@ -384,7 +386,10 @@ impl Attack {
             render::sysmon_process(
                 at(day, t),
                 rid,
-                &w.name,
+                WinHost::Winlogbeat {
+                    name: &w.name,
+                    ip: w.ip,
+                },
                 &user,
                 "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
                 &cmd,
@@ -397,7 +402,10 @@ impl Attack {
             render::sysmon_process(
                 at(day, t),
                 rid,
-                &w.name,
+                WinHost::Winlogbeat {
+                    name: &w.name,
+                    ip: w.ip,
+                },
                 &user,
                 &exe,
                 &format!("\"{exe}\""),

@@ -7,7 +7,7 @@ use canhgac_core::detection::vietnam;
 
 use crate::model::Agency;
 use crate::plan::{at, public_ip};
-use crate::render::{self, Attachment};
+use crate::render::{self, Attachment, WinHost};
 use crate::rng::Rng;
 use crate::{SimRecord, Simulator, Stream};
 
@@ -184,8 +184,9 @@ fn background(sim: &Simulator, agency: &Agency, day: NaiveDate, out: &mut Vec<Si
             };
             (
                 Stream::Web,
-                render::web_combined(
+                render::web_access(
                     time,
+                    &p.domain,
                     client,
                     method,
                     &target,
@@ -264,7 +265,10 @@ fn background(sim: &Simulator, agency: &Agency, day: NaiveDate, out: &mut Vec<Si
                 render::sysmon_process(
                     time,
                     rid,
-                    &w.name,
+                    WinHost::Winlogbeat {
+                        name: &w.name,
+                        ip: w.ip,
+                    },
                     &user,
                     &image,
                     &cmd,
@@ -415,7 +419,7 @@ fn near_miss(
                 render::sysmon_process(
                     time,
                     rid,
-                    &agency.dc_host,
+                    WinHost::Evtx(&agency.dc_host),
                     &format!("{dom}\\quantri"),
                     ps,
                     &format!("powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\\Scripts\\{script}"),
@@ -436,7 +440,10 @@ fn near_miss(
                 render::sysmon_process(
                     time,
                     rid,
-                    &w.name,
+                    WinHost::Winlogbeat {
+                        name: &w.name,
+                        ip: w.ip,
+                    },
                     &format!("{dom}\\quantri"),
                     ps,
                     cmd,
@@ -452,8 +459,9 @@ fn near_miss(
             if rng.chance(0.5) {
                 (
                     Stream::Web,
-                    render::web_combined(
+                    render::web_access(
                         time,
+                        &p.domain,
                         public_ip(rng),
                         "POST",
                         &format!("/upload.php?type=image&name={name}"),
@@ -469,7 +477,7 @@ fn near_miss(
                     render::sysmon_file_created(
                         time,
                         rid,
-                        &p.hosts[0],
+                        WinHost::Evtx(&p.hosts[0]),
                         "C:\\xampp\\apache\\bin\\httpd.exe",
                         &format!("C:\\xampp\\htdocs\\uploads\\{name}"),
                     ),

@@ -6,9 +6,9 @@
 //! attacks of the three national classes — defacement of portals, phishing waves with
 //! look-alike `.gov.vn` domains, malware infections with C2 traffic — in campaigns that span
 //! days, trip several rules, hit several hosts or mailboxes and several agencies. Records are
-//! raw bytes in the formats sensors read (Apache/Nginx combined logs, `evtx_dump` JSON,
-//! Suricata EVE, Zeek `dns` JSON, RFC 5424 syslog, `.eml`), so they go through the real
-//! decoders. Every injected attack on one agency is a [`TruthIncident`].
+//! raw bytes in the formats sensors read (the portal's Apache `vhost_combined` log, `evtx_dump`
+//! JSON of the servers, Winlogbeat JSON of the workstations, Suricata EVE, Zeek `dns` JSON,
+//! RFC 5424 syslog, `.eml`), so they go through the real decoders. Every injected attack on one agency is a [`TruthIncident`].
 //!
 //! Records stream day by day in time order ([`Simulator::records`]); only one simulated day is
 //! held in memory. [`out`] writes them to files (one per agency and format) and paces them;
@@ -190,9 +190,10 @@ pub const QUIET_DAYS: i64 = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stream {
-    /// Apache/Nginx combined access log of the agency's portal.
+    /// The portal's Apache access log, `vhost_combined` (the virtual host names the portal).
     Web,
-    /// Windows events (Security and Sysmon) as `evtx_dump` JSON lines.
+    /// Windows events: the servers' (Security, Sysmon) as `evtx_dump` JSON lines, the
+    /// workstations' Sysmon as Winlogbeat sends it (with the agent's `host.ip`).
     Windows,
     /// Suricata EVE JSON.
     Suricata,

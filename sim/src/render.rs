@@ -8,10 +8,12 @@ use serde_json::json;
 
 use canhgac_core::detection::vietnam;
 
-/// An Apache/Nginx combined log line (time in UTC+7, as the servers log it).
+/// An Apache `vhost_combined` log line of the portal's HTTPS virtual host `vhost`: the
+/// combined line after `%v:%p` (time in UTC+7, as the servers log it).
 #[allow(clippy::too_many_arguments)]
-pub fn web_combined(
+pub fn web_access(
     time: DateTime<Utc>,
+    vhost: &str,
     client: Ipv4Addr,
     method: &str,
     target: &str,
@@ -23,52 +25,153 @@ pub fn web_combined(
     let t = time
         .with_timezone(&vietnam())
         .format("%d/%b/%Y:%H:%M:%S %z");
-    format!("{client} - - [{t}] \"{method} {target} HTTP/1.1\" {status} {bytes} \"{referer}\" \"{agent}\"")
+    format!("{vhost}:443 {client} - - [{t}] \"{method} {target} HTTP/1.1\" {status} {bytes} \"{referer}\" \"{agent}\"")
         .into_bytes()
+}
+
+/// A Windows host and how its events reach the collector.
+#[derive(Debug, Clone, Copy)]
+pub enum WinHost<'a> {
+    /// A server whose exported `.evtx` files are read by `evtx_dump` (the name is `Computer`).
+    Evtx(&'a str),
+    /// A workstation running Winlogbeat, which sends each event with the agent's host name and
+    /// addresses (`host.ip`).
+    Winlogbeat { name: &'a str, ip: Ipv4Addr },
 }
 
 fn system_time(time: DateTime<Utc>) -> String {
     time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn evtx(
+/// Sysmon's provider and channel.
+const SYSMON: (&str, &str) = (
+    "Microsoft-Windows-Sysmon",
+    "Microsoft-Windows-Sysmon/Operational",
+);
+
+/// One event in the layout its host ships: `task` is the event's task name (Winlogbeat
+/// writes it; the evtx layout has the task number).
+#[allow(clippy::too_many_arguments)]
+fn windows_event(
     time: DateTime<Utc>,
-    provider: &str,
-    channel: &str,
+    (provider, channel): (&str, &str),
     event_id: u32,
+    task: &str,
     record_id: u64,
-    computer: &str,
+    host: WinHost<'_>,
     data: serde_json::Value,
 ) -> Vec<u8> {
-    let v = json!({"Event": {
-        "#attributes": {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"},
-        "System": {
-            "Provider": {"#attributes": {"Name": provider}},
-            "EventID": event_id,
-            "Version": 5,
-            "Level": 4,
-            "Task": 1,
-            "Opcode": 0,
-            "Keywords": "0x8000000000000000",
-            "TimeCreated": {"#attributes": {"SystemTime": system_time(time)}},
-            "EventRecordID": record_id,
-            "Correlation": null,
-            "Execution": {"#attributes": {"ProcessID": 4, "ThreadID": 96}},
-            "Channel": channel,
-            "Computer": computer,
-            "Security": {"#attributes": {"UserID": "S-1-5-18"}}
-        },
-        "EventData": data
-    }});
+    let v = match host {
+        WinHost::Evtx(computer) => json!({"Event": {
+            "#attributes": {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"},
+            "System": {
+                "Provider": {"#attributes": {"Name": provider}},
+                "EventID": event_id,
+                "Version": 5,
+                "Level": 4,
+                "Task": 1,
+                "Opcode": 0,
+                "Keywords": "0x8000000000000000",
+                "TimeCreated": {"#attributes": {"SystemTime": system_time(time)}},
+                "EventRecordID": record_id,
+                "Correlation": null,
+                "Execution": {"#attributes": {"ProcessID": 4, "ThreadID": 96}},
+                "Channel": channel,
+                "Computer": computer,
+                "Security": {"#attributes": {"UserID": "S-1-5-18"}}
+            },
+            "EventData": data
+        }}),
+        WinHost::Winlogbeat { name, ip } => winlogbeat(
+            time,
+            (provider, channel),
+            event_id,
+            task,
+            record_id,
+            (name, ip),
+            data,
+        ),
+    };
     serde_json::to_vec(&v).expect("json")
 }
 
-/// A Sysmon process creation (event 1) as `evtx_dump` writes it.
+/// Winlogbeat 8's JSON: `winlog.*` with the event data as strings, the agent's `host.*`
+/// (its addresses: an IPv6 link-local one first, as Windows lists them, then the IPv4).
+fn winlogbeat(
+    time: DateTime<Utc>,
+    (provider, channel): (&str, &str),
+    event_id: u32,
+    task: &str,
+    record_id: u64,
+    (computer, ip): (&str, Ipv4Addr),
+    data: serde_json::Value,
+) -> serde_json::Value {
+    let [a, b, c, d] = ip.octets();
+    let hostname = computer.to_ascii_lowercase();
+    let event_data: serde_json::Map<String, serde_json::Value> = data
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), serde_json::Value::String(s))
+        })
+        .collect();
+    let stamp = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    json!({
+        "@timestamp": stamp(time),
+        "event": {
+            "code": event_id.to_string(),
+            "kind": "event",
+            "provider": provider,
+            "action": task,
+            "created": stamp(time + chrono::Duration::milliseconds(850)),
+        },
+        "log": {"level": "information"},
+        "winlog": {
+            "api": "wineventlog",
+            "channel": channel,
+            "computer_name": computer,
+            "event_id": event_id.to_string(),
+            "provider_name": provider,
+            "provider_guid": if provider == SYSMON.0 {
+                "{5770385f-c22a-43e0-bf4c-06f5698ffbd9}"
+            } else {
+                "{54849625-5478-4994-a5ba-3e3b0328c30d}"
+            },
+            "record_id": record_id,
+            "task": task,
+            "opcode": "Info",
+            "version": 5,
+            "process": {"pid": 3104, "thread": {"id": 4224}},
+            "user": {"identifier": "S-1-5-18", "domain": "NT AUTHORITY", "name": "SYSTEM", "type": "User"},
+            "event_data": event_data,
+        },
+        "host": {
+            "name": hostname,
+            "hostname": hostname,
+            "architecture": "x86_64",
+            "os": {"family": "windows", "name": "Windows 10 Pro", "kernel": "10.0.19041.4522 (WinBuild.160101.0800)",
+                   "build": "19045.4529", "platform": "windows", "type": "windows", "version": "10.0"},
+            "ip": [format!("fe80::{:x}:{:x}", u16::from_be_bytes([a ^ 0x5d, b]), u16::from_be_bytes([c, d])), ip.to_string()],
+            "mac": [format!("00-50-56-{c:02X}-{d:02X}-{:02X}", a ^ b)],
+        },
+        "agent": {"type": "winlogbeat", "version": "8.15.3", "name": hostname,
+                  "id": format!("6f0c1e52-{a:02x}{b:02x}-4c3e-9d1a-0000{c:02x}{d:02x}0000"),
+                  "ephemeral_id": "b8f2d7a4-1c63-4f0e-8a55-2e9c4d7b3f10"},
+        "ecs": {"version": "8.0.0"},
+    })
+}
+
+/// A Sysmon process creation (event 1).
 #[allow(clippy::too_many_arguments)]
 pub fn sysmon_process(
     time: DateTime<Utc>,
     record_id: u64,
-    computer: &str,
+    host: WinHost<'_>,
     user: &str,
     image: &str,
     command_line: &str,
@@ -77,13 +180,13 @@ pub fn sysmon_process(
     sha256: &str,
 ) -> Vec<u8> {
     let dir = image.rsplit_once('\\').map_or("C:\\", |(d, _)| d);
-    evtx(
+    windows_event(
         time,
-        "Microsoft-Windows-Sysmon",
-        "Microsoft-Windows-Sysmon/Operational",
+        SYSMON,
         1,
+        "Process Create (rule: ProcessCreate)",
         record_id,
-        computer,
+        host,
         json!({
             "RuleName": "-",
             "UtcTime": time.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
@@ -109,17 +212,17 @@ pub fn sysmon_process(
 pub fn sysmon_file_created(
     time: DateTime<Utc>,
     record_id: u64,
-    computer: &str,
+    host: WinHost<'_>,
     image: &str,
     target: &str,
 ) -> Vec<u8> {
-    evtx(
+    windows_event(
         time,
-        "Microsoft-Windows-Sysmon",
-        "Microsoft-Windows-Sysmon/Operational",
+        SYSMON,
         11,
+        "File created (rule: FileCreate)",
         record_id,
-        computer,
+        host,
         json!({
             "RuleName": "-",
             "UtcTime": time.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
@@ -132,7 +235,7 @@ pub fn sysmon_file_created(
     )
 }
 
-/// A Security 4624 (successful logon).
+/// A Security 4624 (successful logon) on a domain controller, as `evtx_dump` writes it.
 #[allow(clippy::too_many_arguments)]
 pub fn security_logon(
     time: DateTime<Utc>,
@@ -144,13 +247,13 @@ pub fn security_logon(
     ip: Ipv4Addr,
     workstation: &str,
 ) -> Vec<u8> {
-    evtx(
+    windows_event(
         time,
-        "Microsoft-Windows-Security-Auditing",
-        "Security",
+        ("Microsoft-Windows-Security-Auditing", "Security"),
         4624,
+        "Logon",
         record_id,
-        computer,
+        WinHost::Evtx(computer),
         json!({
             "SubjectUserSid": "S-1-0-0",
             "SubjectUserName": "-",

@@ -1,7 +1,7 @@
 //! The simulator against the shipped rules: deterministic, time-ordered, decodable, attacks
 //! that span days, hosts and agencies, near misses in the background, every injected attack
-//! detected, no benign record detected, and recall/precision per national class above a floor;
-//! the attack-level scoring on hand-made incidents.
+//! detected, no benign record detected, recall/precision per national class above a floor and
+//! at most 1.1 incidents per attack; the attack-level scoring on hand-made incidents.
 
 use canhgac_core::registry::Registry;
 use canhgac_detect::worker::RulesetSpec;
@@ -247,6 +247,12 @@ fn own_rules_find_every_attack_and_nothing_else() {
             "{c:?} precision {}: {:?}",
             cs.precision,
             cs.false_incidents
+        );
+        // One attack, one incident: its records name what links its detections.
+        assert!(
+            cs.incidents_per_attack <= 1.1,
+            "{c:?}: {} incidents per attack",
+            cs.incidents_per_attack
         );
     }
     // No other category appears: the shipped rules classify only into the national classes

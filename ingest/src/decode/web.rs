@@ -5,19 +5,23 @@
 //!   pair of quotes (the acunetix/w3af captures) and request lines with stray quotes or raw
 //!   bytes, as scanners send them, are tolerated: the status is found as the first
 //!   `" DDD BYTES` after the request.
+//! - Apache `vhost_combined`: the same line after the virtual host that served it,
+//!   `%v:%p` (`moh.gov.vn:443 198.51.100.23 - - [13/Oct/2026:22:41:00 +0700] "GET / …`).
+//!   It is told apart per line: four fields before `[time]`, the first a `host:port`.
 //! - IIS W3C extended: the `#Fields:` directive gives the columns (any order); `#` lines are
 //!   not records. `cs(User-Agent)` values have `+` for spaces; they are restored.
 //!
 //! `original` uses field names Sigma webserver rules use: `c-ip`, `cs-username`, `cs-method`,
 //! `cs-uri-stem`, `cs-uri-query`, `cs-uri` (the request target), `cs-version`, `sc-status`,
-//! `sc-bytes`, `cs-referer`, `cs-user-agent`, `cs-host`, plus `request` (the request line),
+//! `sc-bytes`, `cs-referer`, `cs-user-agent`, `cs-host`, `s-port`, plus `request` (the request line),
 //! `timestamp` (as written) and `raw` (the whole line). IIS records also keep every column
 //! under its own `#Fields:` name (`cs(User-Agent)`, `time-taken`, …).
 //!
 //! ECS: `source.ip`, `user.name`, `http.request.method`, `url.path`, `url.query`, `url.full`
 //! and `url.domain` (when the target is absolute or the host is logged),
 //! `http.response.status_code`, `http.response.body.bytes`, `http.request.referrer`,
-//! `user_agent.original`; IIS also `destination.ip`/`destination.port` (s-ip, s-port).
+//! `user_agent.original`; IIS also `destination.ip`/`destination.port` (s-ip, s-port),
+//! `vhost_combined` `destination.port` (`%p`).
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::{Map, Value};
@@ -189,6 +193,10 @@ fn combined(raw: &str, local_offset: FixedOffset) -> Result<Decoded, DecodeError
     }
     let bad =
         |what: &str| DecodeError::malformed(format!("not a combined/common log line: {what}"));
+    let (vhost, line) = match split_vhost(line) {
+        Some((host, port, rest)) => (Some((host, port)), rest),
+        None => (None, line),
+    };
     let (client, rest) = line.split_once(' ').ok_or_else(|| bad("no fields"))?;
     let (ident, rest) = rest.split_once(' ').ok_or_else(|| bad("no ident"))?;
     let open = rest
@@ -209,6 +217,11 @@ fn combined(raw: &str, local_offset: FixedOffset) -> Result<Decoded, DecodeError
     put(&mut original, "c-ip", Some(client));
     put(&mut original, "ident", Some(ident));
     put(&mut original, "cs-username", Some(user));
+    if let Some((host, port)) = vhost {
+        put(&mut original, "cs-host", Some(host));
+        original.insert("s-port".into(), port.into());
+        ecs.destination_port = Some(port);
+    }
     original.insert("timestamp".into(), Value::String(time_raw.to_string()));
     let (request, after) = if let Some(body) = rest.strip_prefix('"') {
         let at = find_status(body)
@@ -225,7 +238,16 @@ fn combined(raw: &str, local_offset: FixedOffset) -> Result<Decoded, DecodeError
     put(&mut original, "cs-version", proto);
     ecs.http_request_method = method.map(str::to_string);
     if let Some(t) = target {
-        fill_target(&mut ecs, &mut original, t, None, false);
+        let host = vhost.map(|(h, _)| h);
+        let tls = vhost.is_some_and(|(_, p)| p == 443);
+        fill_target(&mut ecs, &mut original, t, host, tls);
+        if let Some((h, p)) = vhost.filter(|(_, p)| !matches!(p, 80 | 443)) {
+            if !t.contains("://") {
+                ecs.url_full = Some(format!("http://{h}:{p}{t}"));
+            }
+        }
+    } else if let Some((host, _)) = vhost {
+        ecs.url_domain = Some(host.to_string());
     }
     let mut tail = after.trim_start().splitn(3, ' ');
     let status = tail.next().unwrap_or("");
@@ -274,6 +296,28 @@ fn combined(raw: &str, local_offset: FixedOffset) -> Result<Decoded, DecodeError
         ecs,
         original: Value::Object(original),
     })
+}
+
+/// The `%v:%p` that starts a `vhost_combined` line: `(host, port, rest of the line)`. Only
+/// when four fields precede `[time]` (`VHOST:PORT CLIENT IDENT USER`), so that an IPv6
+/// client of a combined line (`2001:db8::1 - - [`) is never read as a virtual host.
+fn split_vhost(line: &str) -> Option<(&str, u16, &str)> {
+    let (first, rest) = line.split_once(' ')?;
+    let head = &rest[..rest.find('[')?];
+    if head.split_whitespace().count() != 3 || !head.ends_with(' ') {
+        return None;
+    }
+    let (host, port) = first.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let named = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    let v6 = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+    (named || v6).then_some((host, port, rest))
 }
 
 fn is_status_at(b: &[u8], i: usize) -> bool {
@@ -411,7 +455,8 @@ fn iis(fields: &[String], line: &str) -> Result<Decoded, DecodeError> {
     })
 }
 
-/// Whether a line is an Apache/Nginx common or combined log line (for auto-detection).
+/// Whether a line is an Apache/Nginx common, combined or `vhost_combined` log line (for
+/// auto-detection).
 pub(crate) fn looks_like_access_log(line: &str) -> bool {
     combined(line, util::utc()).is_ok_and(|d| d.timestamp.is_some())
 }

@@ -144,3 +144,74 @@ fn an_access_time_without_its_zone_is_local() {
         "2023-12-31T22:14:00+00:00"
     );
 }
+
+#[test]
+fn vhost_combined() {
+    // (line, url.domain, destination.port, url.full, source.ip)
+    let cases = [
+        (
+            r#"moh.gov.vn:443 198.51.100.23 - - [13/Oct/2026:22:41:00 +0700] "GET /tin-tuc/index.php?id=12 HTTP/1.1" 200 5120 "https://moh.gov.vn/" "Mozilla/5.0 (Windows NT 10.0; Win64; x64)""#,
+            "moh.gov.vn",
+            443,
+            "https://moh.gov.vn/tin-tuc/index.php?id=12",
+            "198.51.100.23",
+        ),
+        (
+            r#"portal.hanoi.gov.vn:80 2001:db8:5::17 - - [13/Oct/2026:22:41:03 +0700] "POST /uploads/img/x.php HTTP/1.1" 200 31 "-" "python-requests/2.31.0""#,
+            "portal.hanoi.gov.vn",
+            80,
+            "http://portal.hanoi.gov.vn/uploads/img/x.php",
+            "2001:db8:5::17",
+        ),
+        (
+            r#"intranet.mof.gov.vn:8443 10.1.2.3 - editor [13/Oct/2026:09:00:00 +0700] "PUT /index.html HTTP/1.1" 201 0 "-" "curl/8.5.0""#,
+            "intranet.mof.gov.vn",
+            8443,
+            "http://intranet.mof.gov.vn:8443/index.html",
+            "10.1.2.3",
+        ),
+        (
+            r#"[2001:db8::80]:443 203.0.113.9 - - [13/Oct/2026:09:00:00 +0700] "GET / HTTP/1.1" 304 - "-" "-""#,
+            "[2001:db8::80]",
+            443,
+            "https://[2001:db8::80]/",
+            "203.0.113.9",
+        ),
+    ];
+    for (line, domain, port, full, client) in cases {
+        let d = one(line);
+        assert_eq!(d.ecs.url_domain.as_deref(), Some(domain), "{line}");
+        assert_eq!(d.ecs.destination_port, Some(port), "{line}");
+        assert_eq!(d.ecs.url_full.as_deref(), Some(full), "{line}");
+        assert_eq!(d.ecs.source_ip, Some(client.parse().unwrap()), "{line}");
+        assert_eq!(d.original["cs-host"], domain);
+        assert_eq!(d.original["c-ip"], client);
+        assert!(d.ecs.related.hosts.contains(&domain.to_string()));
+        assert_eq!(d.timestamp.unwrap().to_rfc3339()[..10], *"2026-10-13");
+    }
+    let d = one(cases[2].0);
+    assert_eq!(d.ecs.user_name.as_deref(), Some("editor"));
+    assert_eq!(d.ecs.http_request_method.as_deref(), Some("PUT"));
+    assert_eq!(d.ecs.url_path.as_deref(), Some("/index.html"));
+    // Combined lines, with an IPv6 client or a user name with a space, are not virtual hosts.
+    for line in [
+        r#"2001:db8::1 - - [13/Oct/2026:22:41:00 +0700] "GET / HTTP/1.1" 200 5 "-" "x""#,
+        r#"10.0.0.1 - john doe [13/Oct/2026:22:41:00 +0700] "GET / HTTP/1.1" 200 5 "-" "x""#,
+    ] {
+        let d = one(line);
+        assert_eq!(d.ecs.url_domain, None, "{line}");
+        assert_eq!(d.ecs.destination_port, None, "{line}");
+    }
+    assert_eq!(
+        one(r#"2001:db8::1 - - [13/Oct/2026:22:41:00 +0700] "GET / HTTP/1.1" 200 5 "-" "x""#)
+            .ecs
+            .source_ip,
+        Some("2001:db8::1".parse().unwrap())
+    );
+    // Detection picks web for a vhost_combined file.
+    assert_eq!(
+        crate::detect::sniff(format!("{}\n{}\n", cases[0].0, cases[1].0).as_bytes())
+            .map(|(f, _)| f),
+        Some(Format::Web)
+    );
+}

@@ -5,8 +5,9 @@
 //!   absent when the event has `UserData` (its single child holds the fields).
 //! - NXLog `im_msvistalog` flat JSON: `EventID`, `Hostname`, `SourceName`, `Channel`,
 //!   `EventTime`, and the event data fields at the top level.
-//! - Winlogbeat: `winlog.event_id`, `winlog.computer_name`, `winlog.event_data.*`, nested or
-//!   dotted.
+//! - Winlogbeat: `winlog.event_id`, `winlog.computer_name` (else `host.name`),
+//!   `winlog.event_data.*`, nested or dotted, and the agent's `host.ip` (one address or an
+//!   array: the first IPv4, else the first address).
 //!
 //! ECS: `event.code` (EventID), `event.provider`, `event.outcome` (audit success/failure),
 //! `log.level`, `host.name` (Computer), and from common event data names: `user.*`
@@ -147,6 +148,8 @@ fn winlogbeat_layout(original: &Value, ecs: &mut Ecs, local_offset: FixedOffset)
         .or_else(|| get(field::HOST_NAME))
         .and_then(json_str)
         .map(str::to_string);
+    // The agent's own addresses: the first IPv4 (an array lists IPv6 and link-local too).
+    ecs.host_ip = get(field::HOST_IP).and_then(agent_ip);
     ecs.event_provider = get("winlog.provider_name")
         .or_else(|| get(field::EVENT_PROVIDER))
         .and_then(json_str)
@@ -181,6 +184,20 @@ fn winlogbeat_layout(original: &Value, ecs: &mut Ecs, local_offset: FixedOffset)
     }
     fill_from_data(ecs, |name| data.get(name));
     timestamp
+}
+
+/// Winlogbeat's `host.ip`: one address, or the agent's addresses (the first IPv4, else the
+/// first address).
+fn agent_ip(v: &Value) -> Option<std::net::IpAddr> {
+    match v {
+        Value::Array(ips) => {
+            let all = || ips.iter().filter_map(json_ip);
+            all()
+                .find(std::net::IpAddr::is_ipv4)
+                .or_else(|| all().next())
+        }
+        other => json_ip(other),
+    }
 }
 
 fn nxlog_layout(obj: &Map<String, Value>, ecs: &mut Ecs, local_offset: FixedOffset) -> Ts {
@@ -553,10 +570,41 @@ mod tests {
         assert_eq!(d.ecs.user_name.as_deref(), Some("bob"));
         assert_eq!(d.ecs.host_name.as_deref(), Some("WS2"));
         assert_eq!(d.ecs.source_ip, Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(d.ecs.host_ip, None);
         let d =
             decode(json!({"winlog.event_id": "4624", "winlog.event_data.TargetUserName": "eve"}));
         assert_eq!(d.ecs.user_name.as_deref(), Some("eve"));
         assert_eq!(d.ecs.event_code.as_deref(), Some("4624"));
+    }
+
+    #[test]
+    fn winlogbeat_agent_addresses() {
+        // Winlogbeat 8 lists every address of the agent, IPv6 and link-local first.
+        let d = decode(json!({"@timestamp": "2026-10-13T03:12:44.512Z",
+            "winlog": {"event_id": 3, "computer_name": "moh-ws07.moh.local",
+                       "provider_name": "Microsoft-Windows-Sysmon",
+                       "channel": "Microsoft-Windows-Sysmon/Operational",
+                       "event_data": {"Image": "C:\\Users\\lan\\AppData\\Roaming\\upd.exe",
+                                      "DestinationIp": "203.0.113.50", "DestinationPort": 443}},
+            "host": {"name": "moh-ws07", "hostname": "moh-ws07",
+                     "ip": ["fe80::5d1c:2f0a:9e3b:11c4", "10.20.1.57"],
+                     "mac": ["00-50-56-A1-2B-3C"]}}));
+        assert_eq!(d.ecs.host_ip, Some("10.20.1.57".parse().unwrap()));
+        assert_eq!(d.ecs.host_name.as_deref(), Some("moh-ws07.moh.local"));
+        assert_eq!(d.ecs.destination_ip, Some("203.0.113.50".parse().unwrap()));
+        assert!(d.ecs.related.ip.contains(&"10.20.1.57".parse().unwrap()));
+        // Only IPv6: the first address; a single string; dotted keys; host.name stands in
+        // for a missing computer_name.
+        let d = decode(json!({"winlog": {"event_id": 1}, "host": {"name": "ws9",
+            "ip": ["fe80::1", "2001:db8::7"]}}));
+        assert_eq!(d.ecs.host_ip, Some("fe80::1".parse().unwrap()));
+        assert_eq!(d.ecs.host_name.as_deref(), Some("ws9"));
+        let d = decode(json!({"winlog.event_id": 1, "host.name": "ws3", "host.ip": "10.0.0.3"}));
+        assert_eq!(d.ecs.host_ip, Some("10.0.0.3".parse().unwrap()));
+        assert_eq!(d.ecs.host_name.as_deref(), Some("ws3"));
+        // Not an address: no host.ip, the event still decodes.
+        let d = decode(json!({"winlog": {"event_id": 1}, "host": {"ip": ["n/a", 7]}}));
+        assert_eq!(d.ecs.host_ip, None);
     }
 
     #[test]
