@@ -119,7 +119,7 @@ fn format_long_help() -> String {
         "Input format: {}.\n\
 auto (the default) detects it per file from its name and first bytes; gzip is read \
 transparently. windows: evtx_dump JSON (one per line or pretty-printed), NXLog or \
-Winlogbeat JSON; evtx: raw .evtx files; web: Apache/Nginx combined or common, IIS W3C; \
+Winlogbeat JSON; evtx: raw .evtx files; web: Apache/Nginx combined or common, Apache vhost_combined, IIS W3C; \
 eml: one RFC 5322 message per file [config: sensor.format]",
         canhgac_core::config::InputFormat::NAMES.join("|")
     )
