@@ -14,7 +14,7 @@ use canhgac_index::monthly as render;
 use canhgac_index::search::parse_cidr;
 use canhgac_index::stats::parse_month;
 use canhgac_index::{
-    Agencies, Kind, Lang, Period, Record, ReportRequest, Scope, SearchRequest, Sort, StatsRequest,
+    Kind, Lang, Period, Record, ReportRequest, Scope, SearchRequest, Sort, StatsRequest,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
@@ -471,7 +471,21 @@ pub(crate) async fn report(
     };
     let label = req.period.label();
     let index = s.index.clone();
-    let report = blocking(move || index.report(&req, &Agencies::default())).await?;
+    let agencies = s.agencies.clone();
+    let snapshots = s.snapshots.clone();
+    let report = blocking(move || {
+        let mut report = index.report(&req, &agencies)?;
+        if let Some(snapshots) = snapshots {
+            if let Some(snap) = snapshots.load(req.period, &req.scope)? {
+                let counted =
+                    index.counted_incidents(&req.scope, req.period.first, req.period.last())?;
+                report.since_issue =
+                    Some(index.since_issue(&snap, &counted, &req.scope, req.lang)?);
+            }
+        }
+        Ok(report)
+    })
+    .await?;
     let disposition = |ext: &str| format!("inline; filename=\"canhgac-{label}.{ext}\"");
     let html = "text/html; charset=utf-8".to_string();
     Ok(match format.as_str() {

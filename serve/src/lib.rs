@@ -100,6 +100,9 @@ pub struct ServerState {
     pub(crate) limits: Limits,
     pub(crate) rate: Arc<limits::RateLimiter>,
     pub(crate) metrics: ServeMetrics,
+    /// Agency names and kinds for the report (the registry), and the issued snapshots.
+    pub(crate) agencies: Arc<canhgac_index::Agencies>,
+    pub(crate) snapshots: Option<canhgac_index::snapshot::Snapshots>,
 }
 
 impl ServerState {
@@ -124,7 +127,22 @@ impl ServerState {
             limits,
             rate: Arc::default(),
             metrics,
+            agencies: Arc::default(),
+            snapshots: None,
         }
+    }
+
+    /// Names and kinds of the agencies in the report (from the registry), as `canhgac report
+    /// --registry` shows them.
+    pub fn with_agencies(mut self, agencies: canhgac_index::Agencies) -> Self {
+        self.agencies = Arc::new(agencies);
+        self
+    }
+
+    /// The folder of issued reports: a report of an issued period says what changed since.
+    pub fn with_snapshots(mut self, snapshots: canhgac_index::snapshot::Snapshots) -> Self {
+        self.snapshots = Some(snapshots);
+        self
     }
 
     /// Registers the HTTP metrics in `registry` instead, so that `/metrics` shows everything

@@ -156,9 +156,10 @@
 //! [`CorrelationEngine::restore`] rebuilds the engine against the loaded rules (keys of rules
 //! that are gone or whose definition changed are dropped and counted in [`RestoreReport`]).
 //! Restoring and feeding the events after the snapshot gives exactly the matches of a run that
-//! never stopped (tested). The detect worker should take the snapshot, then commit the Kafka
-//! offsets it covers; after a crash it restores the last snapshot and replays from the
-//! committed offsets. Events replayed from before the snapshot point are either still in their
+//! never stopped (tested). The detect worker does this per events partition
+//! (`detect/src/worker/state.rs`): it writes the snapshot with the offset it covers to the state
+//! topic, and commits the Kafka offsets only after that; after a crash or on assignment it
+//! restores the last snapshot and reads from its offset. Events replayed from before the snapshot point are either still in their
 //! key's window — recognised by event id and not counted again — or older than
 //! watermark − lateness and dropped as late (they were in the state already). A match emitted
 //! after the snapshot but before the crash is emitted again on replay with the same id

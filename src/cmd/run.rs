@@ -140,7 +140,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("cannot start the pipeline")?;
         if let Some(addr) = cfg.run.listen {
-            serve_ui(&pipeline, addr, &cfg.run, cancel.clone()).await?;
+            serve_ui(&pipeline, addr, &cfg.run, cfg.registry_path.as_deref(), cancel.clone()).await?;
         }
         tracing::info!(data_dir = %cfg.run.data_dir.display(), sources = cfg.run.sources.len(), "pipeline started");
         feed(&args, &mut pipeline, sim, &cfg, &cancel, started).await?;
@@ -310,6 +310,7 @@ async fn serve_ui(
     pipeline: &Pipeline,
     addr: std::net::SocketAddr,
     run: &RunSettings,
+    registry: Option<&std::path::Path>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let (auth, token) = canhgac_serve::Auth::ephemeral_national()?;
@@ -321,7 +322,11 @@ async fn serve_ui(
         audit,
         canhgac_serve::Limits::default(),
     )
-    .with_registry(pipeline.registry.clone())?;
+    .with_registry(pipeline.registry.clone())?
+    .with_agencies(report_agencies(registry)?)
+    .with_snapshots(canhgac_index::snapshot::Snapshots::new(
+        run.data_dir.join("reports"),
+    ));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (run.listen / --listen)"))?;
@@ -400,4 +405,16 @@ fn report(summary: &PipelineSummary, once: bool, run: &RunSettings, started: Ins
             started.elapsed().as_secs_f64()
         );
     }
+}
+
+/// Agency names and kinds for the report pages, from the registry when there is one.
+pub(crate) fn report_agencies(
+    registry: Option<&std::path::Path>,
+) -> anyhow::Result<canhgac_index::Agencies> {
+    Ok(match registry {
+        Some(p) => canhgac_index::Agencies::from_registry(
+            &canhgac_core::registry::Registry::load(p).map_err(|e| UsageError(e.to_string()))?,
+        ),
+        None => canhgac_index::Agencies::default(),
+    })
 }

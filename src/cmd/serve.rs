@@ -144,6 +144,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
+    let agencies = super::run::report_agencies(cfg.registry_path.as_deref())?;
     role.run(|RoleContext { cancel, registry }| async move {
         let mut writer_task = None;
         let mut _bus = None;
@@ -171,7 +172,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         } else {
             (IncidentIndex::open(&dir)?, None)
         };
-        let state = ServerState::new(index, writer, auth, audit, limits).with_registry(registry)?;
+        let state = ServerState::new(index, writer, auth, audit, limits)
+            .with_registry(registry)?
+            .with_agencies(agencies)
+            .with_snapshots(canhgac_index::snapshot::Snapshots::beside(&dir));
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
