@@ -99,6 +99,22 @@ fn every_format_carries_the_same_figures_and_matches_its_golden_file() {
         ],
     );
     golden("report-2022-04-registry.en.md", &en);
+    // The same as JSON, which the API must render byte for byte when given the registry
+    // (serve/tests/report_golden.rs).
+    let json = report(
+        index,
+        &[
+            "--period",
+            "2022-04",
+            "--lang",
+            "en",
+            "--format",
+            "json",
+            "--registry",
+            registry,
+        ],
+    );
+    golden("report-2022-04-registry.en.json", &json);
     assert!(en.contains("| ministry | ministry |"), "{en}");
     assert!(en.contains("| bca | bca |"), "not in the registry: {en}");
     assert!(en.contains("| byt | Ministry of Health |"), "{en}");

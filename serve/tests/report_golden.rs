@@ -36,6 +36,11 @@ struct Served {
 }
 
 async fn serve_bulletin() -> Served {
+    serve_bulletin_with(None).await
+}
+
+/// The bulletin corpus served, with the agencies of `registry` in the report when given.
+async fn serve_bulletin_with(registry: Option<&str>) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let mut ix = Indexer::open(
         &dir.path().join("index"),
@@ -53,7 +58,11 @@ async fn serve_bulletin() -> Served {
     let index = IncidentIndex::of(&ix).unwrap();
     index.reload().unwrap();
     drop(ix);
-    let state = ServerState::new(index, None, auth(), AuditLog::disabled(), Limits::default());
+    let mut state = ServerState::new(index, None, auth(), AuditLog::disabled(), Limits::default());
+    if let Some(r) = registry {
+        let registry = canhgac_core::registry::Registry::load(std::path::Path::new(r)).unwrap();
+        state = state.with_agencies(canhgac_index::Agencies::from_registry(&registry));
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let cancel = CancellationToken::new();
@@ -113,6 +122,26 @@ async fn the_api_renders_the_cli_golden_files() {
     )
     .await;
     assert_eq!(r.text(), cli_golden("report-2022-Q2.en.json"));
+    s.cancel.cancel();
+    s.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_registry_the_api_names_agencies_as_the_cli_does() {
+    let registry = canhgac_testsupport::repo("rules/agencies.example.toml");
+    let s = serve_bulletin_with(Some(registry.to_str().unwrap())).await;
+    let r = call(
+        &format!("{}/api/v1/reports/2022-04?format=json&lang=en", s.base),
+        "GET",
+        Some(NATIONAL),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.text();
+    assert!(body.contains("Ministry of Health"), "{body}");
+    assert_eq!(body, cli_golden("report-2022-04-registry.en.json"));
     s.cancel.cancel();
     s.task.await.unwrap();
 }
