@@ -14,7 +14,7 @@ const I18N = {
     "facet.category": "Loại", "facet.agency": "Cơ quan", "facet.priority": "Mức ưu tiên", "facet.rule": "Quy tắc",
     "d.agency": "Cơ quan", "d.system": "Hệ thống", "d.category": "Loại", "d.priority": "Mức ưu tiên",
     "d.first": "Phát hiện đầu tiên", "d.last": "Lần cuối", "d.count": "Số phát hiện", "d.status": "Trạng thái",
-    "d.rules": "Quy tắc", "d.entities": "Đối tượng liên quan", "d.events": "Các sự kiện", "d.author": "Tác giả quy tắc",
+    "d.rules": "Quy tắc", "d.entities": "Đối tượng liên quan", "d.events": "Các sự kiện", "d.campaign": "Cùng chiến dịch tại cơ quan khác", "d.author": "Tác giả quy tắc",
     "d.guidance": "Hướng dẫn xử lý", "d.history": "Lịch sử", "d.change": "Cập nhật trạng thái", "d.note": "Ghi chú",
     "d.save": "Lưu", "d.saved": "Đã lưu", "d.readonly": "Máy chủ chỉ đọc: không thể đổi trạng thái",
     "inbox.title": "Hộp cảnh báo", "inbox.help": "Các sự cố mới của đơn vị, mới nhất trước",
@@ -36,7 +36,7 @@ const I18N = {
     "facet.category": "Category", "facet.agency": "Agency", "facet.priority": "Priority", "facet.rule": "Rule",
     "d.agency": "Agency", "d.system": "System", "d.category": "Category", "d.priority": "Priority",
     "d.first": "First seen", "d.last": "Last seen", "d.count": "Detections", "d.status": "Status",
-    "d.rules": "Rules", "d.entities": "Entities", "d.events": "Events", "d.author": "Rule author",
+    "d.rules": "Rules", "d.entities": "Entities", "d.events": "Events", "d.campaign": "Same campaign in other agencies", "d.author": "Rule author",
     "d.guidance": "Handling guidance", "d.history": "History", "d.change": "Change status", "d.note": "Note",
     "d.save": "Save", "d.saved": "Saved", "d.readonly": "Read-only server: status cannot be changed",
     "inbox.title": "Alert inbox", "inbox.help": "New incidents of your agency, newest first",
@@ -286,6 +286,10 @@ async function showIncident(id) {
     statusForm(i),
     i.history && i.history.length ? el("div", {}, el("h2", { text: t("d.history") }),
       el("ul", {}, i.history.map((h) => el("li", {}, fmtTime(h.at) + " · " + t("status." + h.status) + " · " + (h.by || "") + (h.note ? " — " + h.note : ""))))) : null,
+    d.campaign && d.campaign.length ? el("div", { id: "incident-campaign" }, el("h2", { text: t("d.campaign") }),
+      el("ul", {}, d.campaign.map((c) => el("li", {}, el("a", {
+        href: "#", onclick: (ev) => { ev.preventDefault(); showIncident(c.id); },
+      }, c.agency + " · " + catName(c.category) + " · " + fmtTime(c.first_seen)))))) : null,
     el("h2", { text: t("d.events") + " (" + d.detections.length + "/" + d.detections_total + ")" }),
     d.detections.map(eventCard)));
 }
