@@ -51,6 +51,7 @@
 
 pub mod analyzer;
 mod batch;
+pub mod campaign;
 // The bulletin-shaped corpus of the report's tests: only with the `testsuite` feature.
 #[cfg(any(test, feature = "testsuite"))]
 pub mod bulletin;
@@ -76,6 +77,7 @@ pub mod store;
 pub mod synth;
 pub mod writer;
 
+pub use campaign::CampaignPeer;
 pub use error::{IndexError, Result};
 pub use incident::{IncidentRecord, StatusChange};
 pub use metrics::IndexMetrics;
@@ -83,8 +85,8 @@ pub use model::{Agencies, Lang, Report, ReportRequest};
 pub use period::Period;
 pub use run::{IndexerHandle, RunOptions, RunSummary};
 pub use search::{
-    CampaignPeer, Facets, Hit, IncidentDetail, IncidentIndex, Kind, Record, Scope, SearchRequest,
-    SearchResponse, Sort,
+    Facets, Hit, IncidentDetail, IncidentIndex, Kind, Record, Scope, SearchRequest, SearchResponse,
+    Sort,
 };
 pub use stats::{MonthStats, MonthlyReport, StatsRequest};
 pub use writer::{

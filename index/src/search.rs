@@ -31,6 +31,7 @@ use tantivy::{
     DocAddress, DocId, Index, IndexReader, ReloadPolicy, Score, Searcher, SegmentReader, Term,
 };
 
+use crate::campaign::CampaignPeer;
 use crate::error::{IndexError, Result};
 use crate::incident::IncidentRecord;
 use crate::schema::{self, Fields, KIND_DETECTION, KIND_INCIDENT};
@@ -171,16 +172,6 @@ pub struct IncidentDetail {
     pub detections: Vec<Detection>,
     /// All of its detections in the index.
     pub detections_total: u64,
-}
-
-/// An incident of another agency in the same campaign.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CampaignPeer {
-    pub id: Id,
-    pub agency: String,
-    pub category: Category,
-    pub first_seen: DateTime<Utc>,
-    pub last_seen: DateTime<Utc>,
 }
 
 /// The read side of the index: search, detail and statistics. Cheap to clone; it follows the
@@ -516,57 +507,6 @@ impl IncidentIndex {
             detections,
             detections_total,
         })
-    }
-}
-
-impl IncidentIndex {
-    /// The incidents of other agencies that share a campaign key with `incident`.
-    fn campaign_of(
-        &self,
-        searcher: &Searcher,
-        incident: &IncidentRecord,
-    ) -> Result<Vec<CampaignPeer>> {
-        if incident.campaign_keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let f = &self.fields;
-        let keys: Vec<(Occur, Box<dyn Query>)> = incident
-            .campaign_keys
-            .iter()
-            .map(|k| {
-                (
-                    Occur::Should,
-                    term_query(Term::from_field_text(f.campaign, &k.to_hex())),
-                )
-            })
-            .collect();
-        let q = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                term_query(Term::from_field_text(f.kind, KIND_INCIDENT)),
-            ),
-            (Occur::Must, Box::new(BooleanQuery::new(keys))),
-        ]);
-        let docs = searcher
-            .search(&q, &tantivy::collector::DocSetCollector)
-            .map_err(IndexError::tantivy("campaign"))?;
-        let mut out = Vec::new();
-        for addr in docs.into_iter().take(1000) {
-            let r = store::load_incident(searcher, f, addr)?;
-            if r.incident.agency == incident.incident.agency {
-                continue;
-            }
-            out.push(CampaignPeer {
-                id: r.incident.id,
-                agency: r.incident.agency,
-                category: r.incident.category,
-                first_seen: r.incident.first_seen,
-                last_seen: r.incident.last_seen,
-            });
-        }
-        out.sort_by_key(|p| (p.first_seen, p.id));
-        out.truncate(100);
-        Ok(out)
     }
 }
 
