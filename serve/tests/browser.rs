@@ -10,35 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 use canhgac_serve::Limits;
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
-
-fn find_bin(env: &str, names: &[&str]) -> Option<PathBuf> {
-    if let Ok(p) = std::env::var(env) {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]) {
-        for n in names {
-            let p = dir.join(n);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    None
-}
-
-/// Stops chromedriver (the process this test started) however the test ends.
-struct Driver(std::process::Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn artefacts() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
@@ -87,49 +60,9 @@ async fn shot(c: &Client, dir: &Path, name: &str, saved: &mut Vec<PathBuf>) {
 #[allow(clippy::await_holding_lock)]
 async fn ui_login_search_incident_dashboard_in_headless_chromium() {
     let _heavy = canhgac_testsupport::heavy();
-    let chromium = find_bin("CHROMIUM", &["chromium", "chromium-browser"]).expect(
-        "chromium is not installed: run scripts/test.sh (apt-get install chromium chromium-driver)",
-    );
-    let driver = find_bin("CHROMEDRIVER", &["chromedriver"]).expect(
-        "chromedriver is not installed: run scripts/test.sh (apt-get install chromium-driver)",
-    );
     let s = start(Limits::default(), true).await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let child = std::process::Command::new(&driver)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let _driver = Driver(child);
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "chromedriver did not listen"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1000", "--lang=vi"],
-        }),
-    );
-    let c = ClientBuilder::new(HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("WebDriver session");
+    let browser = crate::support::browser::chromium(&["--lang=vi"]).await;
+    let c = browser.client.clone();
     let dir = artefacts();
     let mut saved = Vec::new();
 

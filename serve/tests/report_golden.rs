@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 use canhgac_index::bulletin::{self, figures};
 use canhgac_index::{IncidentIndex, Indexer, IndexerOptions};
 use canhgac_serve::{AuditLog, Limits, ServerState};
-use fantoccini::{ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
-use serde_json::{json, Value};
+use fantoccini::Locator;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{auth, call, NATIONAL};
@@ -146,62 +145,14 @@ async fn with_the_registry_the_api_names_agencies_as_the_cli_does() {
     s.task.await.unwrap();
 }
 
-/// Stops chromedriver (the process this test started) however the test ends.
-struct Driver(std::process::Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 // The heavy-test guard is held for the whole test on purpose (see browser.rs).
 #[allow(clippy::await_holding_lock)]
 async fn the_web_ui_report_page_shows_the_same_figures_in_chromium() {
     let _heavy = canhgac_testsupport::heavy();
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .map(String::from)
-        .chain(std::env::var("CHROMIUM"))
-        .find(|p| std::path::Path::new(p).is_file())
-        .expect("chromium is not installed: run scripts/test.sh");
-    let driver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let s = serve_bulletin().await;
-    let port = canhgac_testsupport::free_port();
-    let child = std::process::Command::new(&driver)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let _driver = Driver(child);
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "chromedriver did not listen"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1000"],
-        }),
-    );
-    let c = ClientBuilder::new(HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("WebDriver session");
+    let browser = crate::support::browser::chromium(&[]).await;
+    let c = browser.client.clone();
     for lang in ["en", "vi"] {
         // Log in with the token in the fragment, in this language, and open the report page.
         c.goto(&format!("{}/", s.base)).await.unwrap();

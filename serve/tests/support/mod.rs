@@ -3,6 +3,8 @@
 //! a small HTTP client.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::path::PathBuf;
 
 use axum::body::Bytes;
