@@ -85,6 +85,44 @@ pub struct RuleMeta {
 }
 
 impl RuleMeta {
+    /// The metadata of a rule document (a detection or a correlation rule): `id`, `title`,
+    /// `status` and `logsource` as the caller decided them, the rest read from the YAML map.
+    pub(crate) fn from_yaml(
+        map: &yaml_rust2::yaml::Hash,
+        path: &std::path::Path,
+        id: String,
+        title: String,
+        status: Option<String>,
+        logsource: Logsource,
+    ) -> RuleMeta {
+        use crate::yaml::{get, text, text_list};
+        RuleMeta {
+            id,
+            name: get(map, "name").and_then(text),
+            title,
+            status,
+            level: get(map, "level")
+                .and_then(text)
+                .map(|l| parse_level(&l))
+                .unwrap_or_default(),
+            author: get(map, "author")
+                .and_then(text)
+                .map(|a| a.trim().to_string()),
+            description: get(map, "description")
+                .and_then(text)
+                .map(|d| d.trim().to_string()),
+            date: get(map, "date").and_then(text),
+            modified: get(map, "modified").and_then(text),
+            tags: text_list(get(map, "tags")),
+            logsource,
+            falsepositives: text_list(get(map, "falsepositives")),
+            references: text_list(get(map, "references")),
+            fields: text_list(get(map, "fields")),
+            filters: Vec::new(),
+            path: path.to_path_buf(),
+        }
+    }
+
     /// ATT&CK tags (`attack.*`).
     pub fn attack_tags(&self) -> impl Iterator<Item = &str> {
         self.tags

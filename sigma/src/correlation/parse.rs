@@ -9,7 +9,7 @@ use yaml_rust2::Yaml;
 
 use super::error::CorrelationReject as R;
 use crate::rule::RuleMeta;
-use crate::yaml::{describe, get, text, text_list, Scalar};
+use crate::yaml::{describe, get, text, Scalar};
 
 /// The correlation types of the Sigma correlation specification (v2.1 adds the `value_*`
 /// metric types; `value_median` is pySigma's shorthand for the 50th percentile).
@@ -404,29 +404,14 @@ fn parse_aliases(y: Option<&Yaml>) -> Result<Vec<Alias>, R> {
 /// Rule metadata of a correlation document (the fields a detection rule has, minus
 /// logsource, which a correlation does not have).
 pub fn correlation_meta(map: &yaml_rust2::yaml::Hash, path: &Path, id: String) -> Option<RuleMeta> {
-    Some(RuleMeta {
+    let title = get(map, "title").and_then(text)?;
+    let status = get(map, "status").and_then(text);
+    Some(RuleMeta::from_yaml(
+        map,
+        path,
         id,
-        name: get(map, "name").and_then(text),
-        title: get(map, "title").and_then(text)?,
-        status: get(map, "status").and_then(text),
-        level: get(map, "level")
-            .and_then(text)
-            .map(|l| crate::rule::parse_level(&l))
-            .unwrap_or_default(),
-        author: get(map, "author")
-            .and_then(text)
-            .map(|a| a.trim().to_string()),
-        description: get(map, "description")
-            .and_then(text)
-            .map(|d| d.trim().to_string()),
-        date: get(map, "date").and_then(text),
-        modified: get(map, "modified").and_then(text),
-        tags: text_list(get(map, "tags")),
-        logsource: Default::default(),
-        falsepositives: text_list(get(map, "falsepositives")),
-        references: text_list(get(map, "references")),
-        fields: text_list(get(map, "fields")),
-        filters: Vec::new(),
-        path: path.to_path_buf(),
-    })
+        title,
+        status,
+        Default::default(),
+    ))
 }

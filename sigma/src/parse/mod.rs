@@ -134,31 +134,14 @@ pub fn parse_document(y: &Yaml, path: &Path, index: usize) -> Result<Document, (
         }
         return fail(Reject::StatusUnsupported);
     }
-    let meta = RuleMeta {
-        id: ident.id.clone().unwrap_or_else(|| fallback_id(path, index)),
-        name: get(map, "name").and_then(text),
+    let meta = RuleMeta::from_yaml(
+        map,
+        path,
+        ident.id.clone().unwrap_or_else(|| fallback_id(path, index)),
         title,
         status,
-        level: get(map, "level")
-            .and_then(text)
-            .map(|l| crate::rule::parse_level(&l))
-            .unwrap_or_default(),
-        author: get(map, "author")
-            .and_then(text)
-            .map(|a| a.trim().to_string()),
-        description: get(map, "description")
-            .and_then(text)
-            .map(|d| d.trim().to_string()),
-        date: get(map, "date").and_then(text),
-        modified: get(map, "modified").and_then(text),
-        tags: text_list(get(map, "tags")),
-        logsource: parse_logsource(get(map, "logsource")),
-        falsepositives: text_list(get(map, "falsepositives")),
-        references: text_list(get(map, "references")),
-        fields: text_list(get(map, "fields")),
-        filters: Vec::new(),
-        path: path.to_path_buf(),
-    };
+        parse_logsource(get(map, "logsource")),
+    );
     Ok(Document::Rule(Box::new(RuleDoc { meta, detection })))
 }
 
