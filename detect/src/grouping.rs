@@ -154,20 +154,21 @@ impl LinkSpec {
             .map(Vec::as_slice)
             .unwrap_or_default()
         {
-            let found = match field.as_str() {
-                "ioc.indicator" => ioc.map(indicator_link),
-                "system" => system.map(|s| ("system".to_string(), s.id.to_ascii_lowercase())),
+            let values: Vec<(String, String)> = match field.as_str() {
+                "ioc.indicator" => ioc.map(indicator_link).into_iter().collect(),
+                "system" => system
+                    .map(|s| ("system".to_string(), s.id.to_ascii_lowercase()))
+                    .into_iter()
+                    .collect(),
                 "email.from.domain" => event
                     .ecs
                     .email_from
                     .as_deref()
                     .and_then(|a| a.rsplit_once('@'))
-                    .map(|(_, d)| ("domain".to_string(), d.trim().to_ascii_lowercase())),
-                f => field_value(event, ioc, f)
-                    .map(|v| (kind.clone(), v.trim().to_ascii_lowercase())),
-            };
-            let many: Vec<(String, String)> = if field == "related.hosts" {
-                event
+                    .map(|(_, d)| ("domain".to_string(), d.trim().to_ascii_lowercase()))
+                    .into_iter()
+                    .collect(),
+                "related.hosts" => event
                     .ecs
                     .related
                     .hosts
@@ -179,11 +180,13 @@ impl LinkSpec {
                             h.trim().trim_end_matches('.').to_ascii_lowercase(),
                         )
                     })
-                    .collect()
-            } else {
-                found.into_iter().collect()
+                    .collect(),
+                f => field_value(event, ioc, f)
+                    .map(|v| (kind.clone(), v.trim().to_ascii_lowercase()))
+                    .into_iter()
+                    .collect(),
             };
-            for (kind, value) in many {
+            for (kind, value) in values {
                 if value.is_empty() || value == "-" {
                     continue;
                 }

@@ -46,6 +46,14 @@ pub(crate) struct Batch {
     pub detections: Vec<(TantivyDocument, Id)>,
 }
 
+/// Follows `renames` from `id` to the incident's current id.
+fn resolve(renames: &HashMap<Id, Id>, mut id: Id) -> Id {
+    while let Some(next) = renames.get(&id) {
+        id = *next;
+    }
+    id
+}
+
 /// What a flush wrote.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Flushed {
@@ -56,24 +64,16 @@ pub(crate) struct Flushed {
 
 impl Batch {
     /// The current id of an incident that may have been renamed in this batch.
-    pub fn resolve(&self, mut id: Id) -> Id {
-        while let Some(next) = self.renames.get(&id) {
-            id = *next;
-        }
-        id
+    pub fn resolve(&self, id: Id) -> Id {
+        resolve(&self.renames, id)
     }
 
     /// Drops a touched incident and its pending detections (retention).
     pub fn drop_incident(&mut self, id: &Id) {
         self.touched.remove(id);
         let renames = &self.renames;
-        let resolve = |mut i: Id| {
-            while let Some(n) = renames.get(&i) {
-                i = *n;
-            }
-            i
-        };
-        self.detections.retain(|(_, inc)| resolve(*inc) != *id);
+        self.detections
+            .retain(|(_, inc)| resolve(renames, *inc) != *id);
     }
 
     /// Puts a committed incident into the touched set (it will be rewritten at the commit).
@@ -101,8 +101,8 @@ impl Batch {
         Ok(ids)
     }
 
-    /// Adds a distinct detection to the attack it links to (or a new one). Returns its incident
-    /// and whether that incident is new.
+    /// Adds a distinct detection to the attack it links to (or a new one). Returns its incident,
+    /// whether that incident is new, and the detection's link keys.
     pub fn assign(
         &mut self,
         searcher: &Searcher,
@@ -110,7 +110,7 @@ impl Batch {
         known: &IdFilter,
         d: &Detection,
         json: &[u8],
-    ) -> Result<(Id, bool)> {
+    ) -> Result<(Id, bool, Vec<Id>)> {
         let (keys, gap) = group::link_keys(d);
         let t = d.timestamp.timestamp();
         let mut linked: Vec<Id> = Vec::new();
@@ -153,7 +153,7 @@ impl Batch {
             }
         }
         let (id, new) = if linked.is_empty() {
-            let rec = IncidentRecord::from_detection(d);
+            let rec = IncidentRecord::from_linked(d, &keys, gap);
             let id = rec.incident.id;
             self.touched.insert(id, rec);
             (id, true)
@@ -167,7 +167,7 @@ impl Batch {
             for other in recs {
                 rec.absorb(other);
             }
-            rec.merge(d);
+            rec.merge_linked(d, &keys, gap);
             let id = rec.incident.id;
             for old in &linked {
                 if *old != id {
@@ -177,15 +177,15 @@ impl Batch {
             self.touched.insert(id, rec);
             (id, false)
         };
-        for k in keys {
-            let ids = self.by_key.entry(k).or_default();
+        for k in &keys {
+            let ids = self.by_key.entry(*k).or_default();
             if !ids.contains(&id) {
                 ids.push(id);
             }
         }
         self.detections
             .push((schema::detection_doc_unassigned(fields, d, json), id));
-        Ok((id, new))
+        Ok((id, new, keys))
     }
 
     /// Writes the batch (see the module docs) and empties it.
@@ -220,7 +220,7 @@ impl Batch {
                     "find the detections of a renamed incident",
                 ))?;
             for addr in docs {
-                let (json, _) = store::detection_source(searcher, fields, addr)?;
+                let json = store::source(searcher, fields, addr)?;
                 let d: Detection =
                     serde_json::from_slice(&json).map_err(|e| IndexError::Corrupt {
                         id: format!("{addr:?}"),

@@ -111,6 +111,13 @@ fn merge_entities(into: &mut Entities, from: &Entities) {
 impl IncidentRecord {
     /// A new incident from its first detection.
     pub fn from_detection(d: &Detection) -> IncidentRecord {
+        let (keys, gap) = group::link_keys(d);
+        Self::from_linked(d, &keys, gap)
+    }
+
+    /// [`IncidentRecord::from_detection`] with the detection's link keys and gap already
+    /// computed ([`group::link_keys`]).
+    pub(crate) fn from_linked(d: &Detection, keys: &[Id], gap: u64) -> IncidentRecord {
         let mut r = IncidentRecord {
             incident: Incident {
                 id: group::incident_id_of(d),
@@ -136,7 +143,7 @@ impl IncidentRecord {
             gap_secs: 0,
             campaign_keys: Vec::new(),
         };
-        r.merge(d);
+        r.merge_linked(d, keys, gap);
         r
     }
 
@@ -145,9 +152,14 @@ impl IncidentRecord {
     /// it links to this incident. The id changes when the detection is earlier than the first.
     pub fn merge(&mut self, d: &Detection) {
         let (keys, gap) = group::link_keys(d);
+        self.merge_linked(d, &keys, gap);
+    }
+
+    /// [`IncidentRecord::merge`] with the detection's link keys and gap already computed.
+    pub(crate) fn merge_linked(&mut self, d: &Detection, keys: &[Id], gap: u64) {
         let t = d.timestamp.timestamp();
         for k in keys {
-            group::add_time(&mut self.links, k, t, gap);
+            group::add_time(&mut self.links, *k, t, gap);
         }
         self.gap_secs = self.gap_secs.max(gap);
         for k in group::campaign_keys(d) {

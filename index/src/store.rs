@@ -120,30 +120,6 @@ pub fn load_detection(searcher: &Searcher, fields: &Fields, addr: DocAddress) ->
     Ok(d)
 }
 
-/// The source of a detection document as stored (JSON) and the incident it is in.
-pub fn detection_source(
-    searcher: &Searcher,
-    fields: &Fields,
-    addr: DocAddress,
-) -> Result<(Vec<u8>, Option<String>)> {
-    let doc: TantivyDocument = searcher
-        .doc(addr)
-        .map_err(IndexError::tantivy("read stored document"))?;
-    let bytes = doc
-        .get_first(fields.source)
-        .and_then(|v| v.as_bytes())
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| IndexError::Corrupt {
-            id: format!("{addr:?}"),
-            message: "no stored source".into(),
-        })?;
-    let incident = doc
-        .get_first(fields.incident_id)
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    Ok((bytes, incident))
-}
-
 /// Every live document holding `term`.
 pub fn find_all(searcher: &Searcher, term: &Term) -> Result<Vec<DocAddress>> {
     let mut out = Vec::new();

@@ -27,7 +27,6 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDo
 
 use crate::batch::Batch;
 use crate::error::{IndexError, Result};
-use crate::group;
 use crate::idfilter::IdFilter;
 use crate::incident::IncidentRecord;
 use crate::metrics::IndexMetrics;
@@ -394,13 +393,13 @@ impl Indexer {
         {
             return Ok(Outcome::Duplicate);
         }
-        let (incident, new_incident) =
+        let (incident, new_incident, keys) =
             self.batch
                 .assign(&self.searcher, &self.fields, &self.known, d, json)?;
         self.pending_detections.insert(d.id);
         let mut room = self.known.insert(&d.id) & self.known.insert(&incident);
-        for k in group::link_keys(d).0 {
-            room &= self.known.insert(&k);
+        for k in &keys {
+            room &= self.known.insert(k);
         }
         if !room {
             self.rebuild_filter = true;
