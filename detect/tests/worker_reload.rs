@@ -233,9 +233,13 @@ async fn rules_changed_on_disk_apply_to_later_batches_and_a_broken_file_keeps_th
 
     // Rule B added on disk: picked up by the watcher, used for the next batch.
     std::fs::write(dir.path().join("b.yml"), RULE_B).unwrap();
-    wait_until("the reload", || handle.current().generation == 2).await;
-    assert_eq!(metrics.reloads.with_label_values(&["loaded"]).get(), 1);
-    assert_eq!(metrics.rules_loaded.get(), 2);
+    // The watcher swaps the set, then reports it (metrics): wait for both.
+    wait_until("the reload and its report", || {
+        handle.current().generation == 2
+            && metrics.reloads.with_label_values(&["loaded"]).get() == 1
+            && metrics.rules_loaded.get() == 2
+    })
+    .await;
     let got = rig.publish(second).await;
     let want = offline(&spec, second);
     assert!(
