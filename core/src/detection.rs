@@ -469,6 +469,11 @@ pub struct Detection {
     /// What the agency should do next.
     #[serde(default)]
     pub guidance: Bilingual,
+    /// The suppression (a lifecycle record, `canhgac_core::lifecycle::Suppression`) under which
+    /// the detect worker marked this detection: the index keeps and counts it but makes no
+    /// incident of it, and notify sends no alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<Id>,
     /// The event that matched, whole.
     pub event: Event,
 }
@@ -490,6 +495,12 @@ impl Status {
             Status::Acknowledged => "acknowledged",
             Status::Resolved => "resolved",
         }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -530,7 +541,14 @@ pub struct Incident {
     pub techniques: Vec<String>,
     #[serde(default, skip_serializing_if = "Entities::is_empty")]
     pub entities: Entities,
+    /// The handling status (the fold of its lifecycle records, `canhgac_core::lifecycle`).
     pub status: Status,
+    /// Why it was closed, when it is resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<crate::lifecycle::CloseReason>,
+    /// The person it is assigned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
 }
 
 /// ATT&CK technique ids in Sigma tags (`attack.t1059.001` → `T1059.001`).

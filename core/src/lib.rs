@@ -5,6 +5,8 @@
 //! - [`wire`]: the names an event serializes under (its members and ECS fields);
 //! - [`detection`]: detections, incidents, categories, levels and priorities;
 //! - [`id`]: deterministic 128-bit ids for events, detections and incidents;
+//! - [`lifecycle`]: an incident's handling as records (acknowledge, assign, comment, resolve,
+//!   merge, split, suppress) and the policy that says who may do what;
 //! - [`registry`]: agencies, their information systems (security level 1–5) and alert channels;
 //! - [`config`]: the configuration file, validated in two steps, with `CANHGAC_*` overrides;
 //! - [`transport`]: the publisher/subscription abstraction with acknowledgements, and the
@@ -19,6 +21,7 @@ pub mod detection;
 pub mod error;
 pub mod event;
 pub mod id;
+pub mod lifecycle;
 pub mod registry;
 pub mod runconfig;
 #[cfg(feature = "runtime")]

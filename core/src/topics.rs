@@ -1,7 +1,7 @@
 //! Kafka topic names (brief §6) and agency id rules.
 //!
 //! Topics are `<prefix>.events.<agency>`, `<prefix>.dlq.<agency>`, `<prefix>.detections`,
-//! `<prefix>.alerts.<agency>` and `<prefix>.state.<stage>` (a stage's own state, compacted: one
+//! `<prefix>.alerts.<agency>`, `<prefix>.incident-events` and `<prefix>.state.<stage>` (a stage's own state, compacted: one
 //! record per key, e.g. the detect worker's correlation windows per events partition). Downstream stages take the agency from the topic name, never from
 //! the payload, so an agency id must be a valid topic-name component with no dot.
 
@@ -81,6 +81,13 @@ impl Topics {
         format!("{}.detections", self.prefix)
     }
 
+    /// The incident lifecycle records (`canhgac_core::lifecycle::IncidentEvent`, keyed by their
+    /// id): kept for good (compacted or unlimited retention), read whole by the index, notify,
+    /// the detect workers (suppressions) and `serve`.
+    pub fn incident_events(&self) -> String {
+        format!("{}.incident-events", self.prefix)
+    }
+
     /// A stage's state topic (compacted; the detect worker keeps its correlation windows in
     /// `<prefix>.state.detect`).
     pub fn state(&self, stage: &str) -> String {
@@ -143,6 +150,7 @@ mod tests {
         assert_eq!(t.alerts("moh"), "canhgac.alerts.moh");
         assert_eq!(t.detections(), "canhgac.detections");
         assert_eq!(t.state("detect"), "canhgac.state.detect");
+        assert_eq!(t.incident_events(), "canhgac.incident-events");
         assert_eq!(t.agency_of_events_topic(&t.state("detect")), None);
         assert_eq!(
             t.events_pattern(),

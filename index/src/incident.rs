@@ -135,6 +135,8 @@ impl IncidentRecord {
                 techniques: Vec::new(),
                 entities: Entities::default(),
                 status: Status::New,
+                close_reason: None,
+                assignee: None,
             },
             first_detection: d.id,
             status_changed: None,

@@ -176,6 +176,7 @@ pub fn detection(agency: &str, rule_id: &str, group_key: &str, unix: i64, n: u64
             vi: "Cô lập máy chủ, khôi phục giao diện và báo cáo trong 5 ngày".into(),
             en: "Isolate the server, restore the site and report within 5 days".into(),
         },
+        suppressed: None,
         event,
     }
 }

@@ -340,6 +340,7 @@ name_en = "Ministry of Health"
                 vi: "Khôi phục trang".into(),
                 en: "Restore the site".into(),
             },
+            suppressed: None,
             event: Event {
                 schema: 1,
                 id: Id([n; 16]),

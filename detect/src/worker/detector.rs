@@ -125,6 +125,7 @@ fn build_with(
         ioc,
         correlation: None,
         rule,
+        suppressed: None,
         event: event.into_owned(),
     }
 }
