@@ -11,11 +11,13 @@
 //! - [`config`]: the configuration file, validated in two steps, with `CANHGAC_*` overrides;
 //! - [`transport`]: the publisher/subscription abstraction with acknowledgements, and the
 //!   in-process [`transport::Bus`] used by `canhgac run` (Kafka lives in `canhgac-kafka`);
+//! - [`acklink`]: signed acknowledge links in alerts (notify signs, serve verifies);
 //! - [`ack`]: ordered acknowledgement tracking for checkpoints;
 //! - [`topics`]: Kafka topic names and agency id rules;
 //! - [`telemetry`]: tracing setup and the Prometheus registry.
 
 pub mod ack;
+pub mod acklink;
 pub mod config;
 pub mod detection;
 pub mod error;
