@@ -298,7 +298,8 @@ impl Batch {
                 pending.push(b.to_vec());
             }
         }
-        self.placed.retain(|_, inc| *inc != id && !old.contains(inc));
+        self.placed
+            .retain(|_, inc| *inc != id && !old.contains(inc));
         (pending, committed)
     }
 

@@ -217,8 +217,8 @@ impl IncidentIndex {
         let mut keys = BTreeSet::new();
         for addr in docs {
             let json = store::source(&searcher, f, addr)?;
-            let p: Provisional = serde_json::from_slice(&json)
-                .map_err(|e| corrupt("a detection")(e.to_string()))?;
+            let p: Provisional =
+                serde_json::from_slice(&json).map_err(|e| corrupt("a detection")(e.to_string()))?;
             keys.insert(p.incident_id);
         }
         Ok(keys.into_iter().collect())

@@ -291,7 +291,9 @@ impl IncidentRecord {
         if self.lifecycle.iter().any(|x| x.id == e.id) {
             return false;
         }
-        let pos = self.lifecycle.partition_point(|x| (x.at, x.id) < (e.at, e.id));
+        let pos = self
+            .lifecycle
+            .partition_point(|x| (x.at, x.id) < (e.at, e.id));
         self.lifecycle.insert(pos, e);
         true
     }

@@ -203,8 +203,7 @@ impl Indexer {
     /// Where a detection goes (see [`Placement`]).
     pub(crate) fn placement(&self, d: &Detection) -> Result<Placement> {
         let (mut keys, gap) = group::link_keys(d);
-        let named = if self.batch.names(&d.id)
-            || self.known.may_contain(&schema::record_ref(&d.id))
+        let named = if self.batch.names(&d.id) || self.known.may_contain(&schema::record_ref(&d.id))
         {
             self.records_naming(&d.id)?
         } else {
@@ -220,7 +219,9 @@ impl Indexer {
         }
         let mut label: Vec<Id> = named
             .iter()
-            .filter(|e| matches!(&e.action, Action::Split { detections } if detections.contains(&d.id)))
+            .filter(
+                |e| matches!(&e.action, Action::Split { detections } if detections.contains(&d.id)),
+            )
             .map(|e| e.id)
             .collect();
         label.sort();
@@ -273,10 +274,12 @@ impl Indexer {
                     ),
                     (Occur::Must, term_query(self.fields.incident_term(&c))),
                 ]);
-                let docs = self
-                    .searcher
-                    .search(&q, &DocSetCollector)
-                    .map_err(IndexError::tantivy("find the detections of a split incident"))?;
+                let docs =
+                    self.searcher
+                        .search(&q, &DocSetCollector)
+                        .map_err(IndexError::tantivy(
+                            "find the detections of a split incident",
+                        ))?;
                 for addr in docs {
                     sources.push(store::source(&self.searcher, &self.fields, addr)?);
                 }

@@ -532,9 +532,12 @@ impl Indexer {
                     .inc_by(stats.retention_dropped as u64);
             }
         }
-        let flushed = self
-            .batch
-            .flush(&self.writer, &self.searcher, &self.fields, &self.options.policy)?;
+        let flushed = self.batch.flush(
+            &self.writer,
+            &self.searcher,
+            &self.fields,
+            &self.options.policy,
+        )?;
         if flushed.renamed > 0 {
             tracing::debug!(
                 renamed = flushed.renamed,
