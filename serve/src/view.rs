@@ -17,19 +17,13 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 
 /// An incident's handling state (the fold of its lifecycle records, kept by the index).
-pub(crate) fn handling(r: &IncidentRecord) -> Handling {
-    Handling {
-        status: r.incident.status,
-        close_reason: r.incident.close_reason,
-        assignee: r.incident.assignee.clone(),
-        counted: true,
-        ..Default::default()
-    }
+pub(crate) fn handling(r: &IncidentRecord) -> &Handling {
+    &r.handling
 }
 
 /// Whether the index shows `record` in the incident's history.
 pub(crate) fn applied(r: &IncidentRecord, record: &Id) -> bool {
-    handling(r).history.iter().any(|e| e.id == *record)
+    r.handling.history.iter().any(|e| e.id == *record)
 }
 
 /// The provisional incident ids (what notify groups alerts by) of an incident's detections.
@@ -38,11 +32,7 @@ pub(crate) fn alert_keys(
     scope: &Scope,
     id: &Id,
 ) -> Result<Vec<Id>, IndexError> {
-    let detail = index.incident(scope, id, 10_000)?;
-    let mut keys: Vec<Id> = detail.detections.iter().map(|d| d.incident_id).collect();
-    keys.sort();
-    keys.dedup();
-    Ok(keys)
+    index.alert_keys(scope, id)
 }
 
 /// The incident holding a detection, within `scope`.
@@ -51,18 +41,21 @@ pub(crate) fn incident_of_detection(
     scope: &Scope,
     detection: &Id,
 ) -> Result<Option<IncidentRecord>, IndexError> {
-    let _ = (index, scope, detection);
-    Ok(None)
+    index.incident_of_detection(scope, detection)
 }
 
-/// The suppressions in `scope`, each with its state at `now` and the detections it marked.
+/// The suppressions in `scope`, each with its state at `now` and the detections it marked
+/// (`{id, rule, agency, entity, owner, reason, created, expires, state, suppressed, incident}`).
 pub(crate) fn suppressions(
     index: &IncidentIndex,
     scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<Vec<Value>, IndexError> {
-    let _ = (index, scope, now);
-    Ok(Vec::new())
+    Ok(index
+        .suppressions(scope, now)?
+        .iter()
+        .map(|v| json!(v))
+        .collect())
 }
 
 /// Adds the lifecycle filters to a search.
@@ -71,13 +64,8 @@ pub(crate) fn filter(
     assignee: Option<String>,
     close_reasons: Vec<CloseReason>,
 ) -> Result<(), ApiError> {
-    let _ = req;
-    if assignee.is_some() || !close_reasons.is_empty() {
-        return Err(ApiError::bad_request(
-            "bad_request",
-            "this index does not keep assignees and close reasons yet",
-        ));
-    }
+    req.assignees = assignee.into_iter().collect();
+    req.close_reasons = close_reasons;
     Ok(())
 }
 
@@ -188,8 +176,7 @@ impl Names {
                 self.name(det, false);
             }
         }
-        let h = handling(&d.incident);
-        v["handling"] = json!(h);
+        v["handling"] = json!(handling(&d.incident));
         v["agency_name"] = json!(self.agency(&d.incident.incident.agency));
         v
     }

@@ -426,3 +426,227 @@ async fn an_acknowledge_link_shows_on_get_and_acknowledges_on_post() {
     assert!(s.next_record(Duration::from_millis(300)).await.is_none());
     s.stop().await;
 }
+
+/// Two incidents of `agency` with at least two detections each.
+fn two_incidents(s: &Server, agency: &str) -> (String, String) {
+    let mut counts = std::collections::BTreeMap::<Id, usize>::new();
+    for d in s.corpus.iter().filter(|d| d.agency == agency) {
+        *counts.entry(d.incident_id).or_default() += 1;
+    }
+    let mut ids = counts
+        .iter()
+        .filter(|(_, n)| **n >= 2)
+        .map(|(i, _)| i.to_hex());
+    (ids.next().unwrap(), ids.next().unwrap())
+}
+
+fn hit_ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Through the real pipeline: serve publishes on the bus, the indexer applies, serve answers
+/// the incident as the index shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_resolve_suppress_merge_through_the_index() {
+    let s = start_setup(Setup {
+        ack_secret: Some(b"k".to_vec()),
+        ..Setup::default()
+    })
+    .await;
+    let (a, b) = two_incidents(&s, "byt");
+    let events = |i: &str| format!("/api/v1/incidents/{i}/events");
+
+    // Assign to me: 200 with the incident as the index shows it; in Lan's inbox, not BCA's.
+    let r = s
+        .call(
+            "POST",
+            &events(&a),
+            Some(LAN),
+            Some(r#"{"action":"assign","to":"me"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["handling"]["assignee"], "Lan");
+    assert_eq!(
+        v["handling"]["status"], "acknowledged",
+        "assigning acknowledges"
+    );
+    assert_eq!(v["incident"]["assignee"], "Lan");
+    assert_eq!(v["handling"]["history"][0]["by"]["name"], "Lan");
+    let inbox = s.get("/api/v1/inbox", LAN).await.json();
+    assert_eq!(hit_ids(&inbox["assigned"]), [a.clone()]);
+    assert!(!hit_ids(&inbox["new"]).contains(&a), "no longer new");
+    assert!(hit_ids(&inbox["new"]).contains(&b));
+    assert!(hit_ids(&s.get("/api/v1/inbox", BYT).await.json()["assigned"]).is_empty());
+    let v = s.get("/api/v1/incidents?assignee=me", LAN).await.json();
+    assert_eq!(hit_ids(&v["hits"]), [a.clone()]);
+    let v = s
+        .get(
+            "/api/v1/incidents?assignee=Lan&status=new&status=acknowledged",
+            NATIONAL,
+        )
+        .await
+        .json();
+    assert_eq!(hit_ids(&v["hits"]), [a.clone()]);
+
+    // A comment with an Idempotency-Key, retried: one record.
+    let headers = [("idempotency-key", "c-1")];
+    let url = format!("{}{}", s.base, events(&a));
+    for _ in 0..2 {
+        let r = call(
+            &url,
+            "POST",
+            Some(LAN),
+            Some(r#"{"action":"comment","text":"xem log"}"#),
+            &headers,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let v = s.get(&format!("/api/v1/incidents/{a}"), LAN).await.json();
+    let comments = v["handling"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "comment")
+        .count();
+    assert_eq!(comments, 1);
+
+    // Close as a false positive with a suppression: the incident is resolved, not counted,
+    // and the suppression is listed, active, owned by Lan.
+    let rule = v["incident"]["rule_ids"][0].as_str().unwrap().to_string();
+    let body = format!(
+        r#"{{"action":"resolve","reason":"false_positive","note":"quét được phép","suppress":{{"rule":"{rule}","entity":{{"kind":"domain","value":"scanner.byt.gov.vn"}},"days":30,"reason":"authorised scan"}}}}"#
+    );
+    let r = s.call("POST", &events(&a), Some(LAN), Some(&body)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["handling"]["status"], "resolved");
+    assert_eq!(v["handling"]["close_reason"], "false_positive");
+    assert_eq!(v["handling"]["counted"], false);
+    let v = s
+        .get("/api/v1/incidents?close_reason=false_positive", BYT)
+        .await
+        .json();
+    assert_eq!(hit_ids(&v["hits"]), [a.clone()]);
+    let mut list = Value::Null;
+    for _ in 0..50 {
+        list = s.get("/api/v1/suppressions?active=true", BYT).await.json();
+        if !list.as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sup = &list[0];
+    assert_eq!(sup["owner"], "Lan");
+    assert_eq!(sup["rule"], rule.as_str());
+    assert_eq!(sup["state"], "active");
+    assert_eq!(sup["incident"], a.as_str());
+    assert!(s
+        .get("/api/v1/suppressions", BCA)
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // Another agency cannot revoke it; Lan can, once.
+    let path = format!("/api/v1/suppressions/{}", sup["id"].as_str().unwrap());
+    let del = |t: &'static str| s.call("DELETE", &path, Some(t), None);
+    assert_eq!(del(BCA).await.status, 404);
+    let r = del(LAN).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut state = Value::Null;
+    for _ in 0..50 {
+        state = s.get("/api/v1/suppressions", BYT).await.json()[0]["state"].clone();
+        if state == "revoked" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "revoked");
+    assert_eq!(del(LAN).await.status, 409);
+    // Resolved: a second resolve conflicts; reopen works.
+    let r = s
+        .call(
+            "POST",
+            &events(&a),
+            Some(LAN),
+            Some(r#"{"action":"resolve","reason":"handled"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    // Merge b into a: one incident with both incidents' detections; b's id leads to it.
+    let total = |v: &Value| v["detections_total"].as_u64().unwrap();
+    let before = total(&s.get(&format!("/api/v1/incidents/{a}"), LAN).await.json())
+        + total(&s.get(&format!("/api/v1/incidents/{b}"), LAN).await.json());
+    let r = s
+        .call(
+            "POST",
+            &events(&b),
+            Some(LAN),
+            Some(&format!(r#"{{"action":"merge","into":"{a}"}}"#)),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    let mut merged = Value::Null;
+    for _ in 0..50 {
+        merged = s.get(&format!("/api/v1/incidents/{b}"), LAN).await.json();
+        if total(&merged) == before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(total(&merged), before, "{merged}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledge_link_acknowledges_once_through_the_index() {
+    let secret = b"s3cret".to_vec();
+    let s = start_setup(Setup {
+        ack_secret: Some(secret.clone()),
+        ..Setup::default()
+    })
+    .await;
+    let (id, _) = two_incidents(&s, "byt");
+    let detail = s
+        .get(&format!("/api/v1/incidents/{id}"), NATIONAL)
+        .await
+        .json();
+    let detection: Id = detail["detections"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let token = sign(
+        &secret,
+        &AckClaim {
+            agency: "byt".into(),
+            detection,
+            expires: chrono::Utc::now() + chrono::Duration::days(7),
+        },
+    );
+    let r = s.call("POST", &format!("/ack/{token}"), None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = s.get(&format!("/api/v1/incidents/{id}"), BYT).await.json();
+    assert_eq!(v["handling"]["status"], "acknowledged");
+    assert_eq!(
+        v["handling"]["history"][0]["by"]["name"],
+        "alert link (byt)"
+    );
+    let page = s
+        .call("GET", &format!("/ack/{token}"), None, None)
+        .await
+        .text();
+    assert!(
+        page.contains("already acknowledged") && !page.contains("<form"),
+        "{page}"
+    );
+    s.stop().await;
+}

@@ -130,6 +130,7 @@ pub async fn start_setup(setup: Setup) -> Server {
             max_docs: 50_000,
             max_interval: Duration::from_millis(200),
         },
+        policy: setup.policy.clone().unwrap_or_default(),
     };
     let mut ix = Indexer::open(&dir.path().join("index"), opts).unwrap();
     for d in &corpus {
