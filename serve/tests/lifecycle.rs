@@ -407,7 +407,10 @@ async fn an_acknowledge_link_shows_on_get_and_acknowledges_on_post() {
         "no working link in the audit log"
     );
     // Refused links: forged, moved to another agency, expired, malformed.
-    let forged = format!("{}0", &good[..good.len() - 1]);
+    // The signature's last digit changed (to another digit).
+    let last = if good.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &good[..good.len() - 1]);
+    assert_ne!(forged, good);
     let moved = good.replacen("byt", "bca", 1);
     let expired = link("byt", detection, -1);
     let other_agency = link("bca", detection, 7);
