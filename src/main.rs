@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod lifecycle;
 mod metrics_http;
 
 /// mimalloc rather than glibc's allocator: the detect worker allocates payload buffers on the

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::lifecycle::{LocalLifecycle, LOCAL_LOG};
 use anyhow::Context;
 use canhgac_core::topics::Topics;
 use canhgac_core::transport::{Bus, BusSubscription, Subscription, TopicFilter};
@@ -29,8 +30,8 @@ use canhgac_detect::worker::{
     DetectMetrics, DetectStage, RulesHandle, Ruleset, StageOptions, StateBackend, StateOptions,
 };
 
-use canhgac_index::run::StatusRequest;
-use canhgac_index::{IncidentIndex, IndexMetrics, Indexer, IndexerHandle, IndexerOptions};
+use canhgac_detect::worker::suppress::{follow_suppressions, SuppressionsHandle};
+use canhgac_index::{IncidentIndex, IndexMetrics, Indexer, IndexerOptions};
 use canhgac_ingest::sensor::{Identity, Sensor, SensorMetrics, SensorOptions, Summary};
 use canhgac_ingest::source::file::FileOptions;
 use tokio::task::JoinHandle;
@@ -57,6 +58,8 @@ pub struct PipelineSpec {
     pub sources: Vec<SourceSpec>,
     pub checkpoint_interval: Duration,
     pub max_in_flight: usize,
+    /// The incident lifecycle policy the index folds records under.
+    pub policy: canhgac_core::lifecycle::Policy,
 }
 
 /// What a finished pipeline did.
@@ -75,11 +78,8 @@ pub struct PipelineSummary {
 pub struct Pipeline {
     /// Read side of the index (refreshes on its commits), for the API and UI.
     pub index: IncidentIndex,
-    /// Status changes, applied by the index stage (no longer used by the API, which publishes
-    /// records through `outbox`; goes with the index's control channel).
-    #[allow(dead_code)]
-    pub handle: IndexerHandle,
-    /// Where the API publishes changes to incidents (`<prefix>.incident-events` on the bus).
+    /// Where the API publishes changes to incidents: the local log
+    /// `<data_dir>/incident-events.jsonl`, then the index and the detect stage's suppressions.
     pub outbox: Arc<dyn canhgac_serve::Outbox>,
     pub registry: prometheus::Registry,
     sensors: tokio::task::JoinSet<anyhow::Result<Summary>>,
@@ -125,6 +125,7 @@ impl Pipeline {
                 ..Default::default()
             },
             heap_bytes: 128 << 20,
+            policy: spec.policy.clone(),
             ..Default::default()
         };
         let index_metrics = IndexMetrics::new(&registry)?;
@@ -138,14 +139,8 @@ impl Pipeline {
             })?
             .with_metrics(index_metrics);
         let index = IncidentIndex::of(&indexer)?;
-        let (handle, control) = IndexerHandle::channel();
         let index_cancel = CancellationToken::new();
-        let index_task = tokio::spawn(index_stage(
-            indexer,
-            index_sub,
-            control,
-            index_cancel.clone(),
-        ));
+        let index_task = tokio::spawn(index_stage(indexer, index_sub, index_cancel.clone()));
 
         // DLQ file.
         let dlq = tokio::spawn(dlq_stage(dlq_sub, spec.data_dir.join("dlq.jsonl")));
@@ -167,13 +162,36 @@ impl Pipeline {
             &registry,
         )?)
         .context("cannot restore the correlation state")?;
+        // Suppressions: the lifecycle records reach the stage through a bus of their own (a bus
+        // topic has one consumer, and the index consumes `<p>.incident-events` on the main one).
+        let suppressions = SuppressionsHandle::new();
+        let lifecycle_bus = Bus::new(64);
+        let suppress_sub =
+            lifecycle_bus.subscribe(TopicFilter::Exact(vec![topics.incident_events()]));
         let detect_cancel = CancellationToken::new();
+        tokio::spawn(follow_suppressions(
+            suppress_sub,
+            suppressions.clone(),
+            detect_cancel.clone(),
+        ));
+        let stage = stage.with_suppressions(suppressions);
         let dc = detect_cancel.clone();
         let mut detect_sub = detect_sub;
         let detect = tokio::spawn(async move {
             stage.prepare().await?;
             Ok(stage.run(&mut detect_sub, dc).await?)
         });
+
+        // The local log of lifecycle records, replayed to the index and the suppressions before
+        // any source starts (a rebuilt index gets its records back; suppressions apply from
+        // the first event).
+        let (lifecycle, records) = LocalLifecycle::open(
+            &spec.data_dir.join(LOCAL_LOG),
+            &topics,
+            vec![bus.publisher(), lifecycle_bus.publisher()],
+        )?;
+        lifecycle.replay(records).await?;
+        let outbox: Arc<dyn canhgac_serve::Outbox> = Arc::new(lifecycle);
 
         // Sensors.
         let sensor_metrics = SensorMetrics::new(&registry)?;
@@ -194,13 +212,9 @@ impl Pipeline {
             let paths = s.paths;
             sensors.spawn(async move { Ok(sensor.run(paths, Vec::new(), cancel).await?) });
         }
-        let outbox = Arc::new(canhgac_serve::PublisherOutbox::new(
-            bus.publisher(),
-            &topics,
-        ));
+
         Ok(Pipeline {
             index,
-            handle,
             outbox,
             registry,
             sensors,
@@ -271,7 +285,6 @@ impl Pipeline {
 async fn index_stage(
     indexer: Indexer,
     sub: BusSubscription,
-    control: tokio::sync::mpsc::Receiver<StatusRequest>,
     cancel: CancellationToken,
 ) -> anyhow::Result<canhgac_index::RunSummary> {
     let (indexer, summary) = canhgac_index::run::run(
@@ -280,7 +293,7 @@ async fn index_stage(
         canhgac_index::RunOptions {
             track_offsets: false,
         },
-        Some(control),
+        None,
         cancel,
     )
     .await

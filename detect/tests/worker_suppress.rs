@@ -42,15 +42,21 @@ fn rules() -> RulesHandle {
     RulesHandle::new(spec.load(1).unwrap())
 }
 
+/// An event of a minute from now (after the suppression is made).
 fn event(n: u8, ip: &str) -> Event {
+    event_at(n, ip, Utc::now() + chrono::Duration::minutes(1))
+}
+
+fn event_at(n: u8, ip: &str, at: chrono::DateTime<Utc>) -> Event {
+    let at = at.to_rfc3339();
     serde_json::from_value(json!({
         "v": 1,
         "id": Id([n; 16]).to_hex(),
         "agency": "byt",
         "sensor": "s1",
         "dataset": "json",
-        "@timestamp": "2026-10-01T00:00:00Z",
-        "received": "2026-10-01T00:00:00Z",
+        "@timestamp": at,
+        "received": at,
         "source": {"kind": "file", "name": "t"},
         "ecs": {"source.ip": ip},
         "original": {}
@@ -245,6 +251,17 @@ async fn a_false_positive_close_suppresses_the_next_matching_detection_until_it_
         rig.detect("btc", &event(4, SUPPRESSED_IP), 2).await,
         both(None)
     );
+    // An event older than the suppression (a source read again from its start): not
+    // suppressed, so a re-read decides as the first reading did.
+    assert_eq!(
+        rig.detect(
+            "byt",
+            &event_at(9, SUPPRESSED_IP, s.created - chrono::Duration::minutes(5)),
+            2
+        )
+        .await,
+        both(None)
+    );
     assert_eq!(rig.counted(&s), 1, "only the matching detection counts");
 
     // Paused time: a little before the expiry it still holds…
@@ -271,7 +288,7 @@ async fn a_false_positive_close_suppresses_the_next_matching_detection_until_it_
 
     cancel.cancel();
     let stats = worker.await.unwrap().unwrap();
-    assert_eq!(stats.events, 6);
+    assert_eq!(stats.events, 7);
     let followed = follower.await.unwrap();
     assert_eq!((followed.records, followed.changes), (2, 1));
 }

@@ -359,9 +359,11 @@ impl Indexer {
                 return Ok(Outcome::Skipped);
             }
             self.note_position(pos);
-            // The offset moves with the next commit even when nothing else changes.
-            self.first_pending.get_or_insert_with(Instant::now);
         }
+        // The message is acked with the next commit (and its offset moves with it) even when
+        // it changes nothing else (a duplicate, a record applied before): that commit must
+        // come, or its producer would wait for the ack forever.
+        self.first_pending.get_or_insert_with(Instant::now);
         let outcome = match parse(payload) {
             Ok(d) => self.add_detection(&d, payload)?,
             Err(_) if is_record(payload) => match IncidentEvent::from_json(payload) {

@@ -161,6 +161,20 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             },
         )
         .with_state(state)?;
+        // Suppressions: the whole lifecycle topic, from its beginning, for this worker.
+        start::ensure_lifecycle_topic(&settings, &topics).await?;
+        let suppressions = worker::suppress::SuppressionsHandle::new();
+        let follow = canhgac_kafka::follow_topic(
+            &settings,
+            "canhgac-detect-suppressions",
+            &topics.incident_events(),
+        )?;
+        tokio::spawn(worker::suppress::follow_suppressions(
+            follow,
+            suppressions.clone(),
+            cancel.clone(),
+        ));
+        let stage = stage.with_suppressions(suppressions);
         stage
             .prepare()
             .await

@@ -1,4 +1,5 @@
-//! `canhgac index`: consume `<prefix>.detections` into the tantivy incident index.
+//! `canhgac index`: consume `<prefix>.detections` and `<prefix>.incident-events` into the
+//! tantivy incident index.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +27,9 @@ Delivery: every commit stores the consumed offsets in the index (tantivy's commi
 and partitions resume from there, not from the group's committed offsets (a hint only).
 Messages are acked to Kafka after the commit that contains them. A crash (even kill -9) loses
 at most the batch since the last commit; it is read again and upserted by id, so incident
-counts stay exact. An empty index is built from the beginning of the topic.
+counts stay exact. An empty index is built from the beginning of both topics, detections and
+incident-events (every status, assignment, comment, merge and suppression), so removing the
+index directory and starting again rebuilds it.
 
 Invalid messages (not JSON, not a detection, another schema version) are logged with the
 reason and counted in canhgac_index_rejected_total{reason}; indexing goes on.
@@ -66,6 +69,11 @@ pub struct IndexArgs {
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     heap_mib: usize,
 
+    /// The incident lifecycle policy the records are folded under (TOML; the same file as
+    /// `serve --lifecycle`) [default: rules/lifecycle.toml, embedded]
+    #[arg(long, value_name = "FILE")]
+    lifecycle: Option<PathBuf>,
+
     #[command(flatten)]
     common: KafkaRoleArgs,
 }
@@ -84,10 +92,16 @@ pub fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
         heap_bytes: args.heap_mib.max(16) << 20,
         ..Default::default()
     };
+    if let Some(p) = &args.lifecycle {
+        options.policy =
+            canhgac_core::lifecycle::Policy::load(p).map_err(|e| UsageError(e.to_string()))?;
+    }
     if let Some(t) = args.threads {
         options.threads = t.max(1);
     }
     let topic = cfg.kafka.topics.detections();
+    let lifecycle_topic = cfg.kafka.topics.incident_events();
+    let topics = cfg.kafka.topics.clone();
     let settings = start::client_settings(&cfg.kafka);
     role.run(|RoleContext { cancel, registry }| async move {
         let metrics = IndexMetrics::new(&registry)?;
@@ -108,10 +122,11 @@ pub fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
             resume = ?indexer.committed_offsets().get(&topic),
             "indexer starting"
         );
+        start::ensure_lifecycle_topic(&settings, &topics).await?;
         let subscription = KafkaSubscription::with_options(
             &settings,
             &args.group,
-            SubscribeTo::Topics(vec![topic]),
+            SubscribeTo::Topics(vec![topic, lifecycle_topic]),
             SubscriptionOptions {
                 start_offsets: Some(indexer.start_offsets()),
                 ..Default::default()

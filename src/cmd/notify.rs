@@ -10,7 +10,8 @@ use canhgac_core::registry::Registry;
 use canhgac_core::transport::Publisher;
 use canhgac_kafka::{KafkaPublisher, KafkaSubscription, SubscribeTo, SubscriptionOptions};
 use canhgac_notify::{
-    Backoff, Channels, Notifier, NotifyMetrics, NotifyOptions, SmtpSettings, Store,
+    follow_lifecycle, AckLinks, Backoff, Channels, LifecycleHandle, Notifier, NotifyMetrics,
+    NotifyOptions, SmtpSettings, Store,
 };
 use clap::Args;
 
@@ -108,6 +109,12 @@ pub struct NotifyArgs {
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     timeout_ms: u64,
 
+    /// Public address of the web UI (`canhgac serve`), e.g. https://soc.example.vn: each alert
+    /// carries a link there to acknowledge its incident, signed with CANHGAC_ACK_SECRET (the
+    /// same secret `serve` has). Without both, alerts carry no link
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+
     #[command(flatten)]
     common: KafkaRoleArgs,
 }
@@ -137,6 +144,8 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
         throttle_per_minute: args.throttle_per_minute,
         throttle_burst: args.throttle_burst,
         concurrency: args.concurrency,
+        ack_links: AckLinks::from_settings(args.public_url.as_deref(), |k| std::env::var(k).ok())
+            .map_err(|e| UsageError(e.to_string()))?,
         ..Default::default()
     };
     let settings = start::client_settings(&cfg.kafka);
@@ -184,13 +193,23 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
                 SubscribeTo::Topics(vec![detections]),
                 SubscriptionOptions::default(),
             )?;
+            // The incidents' handling: the whole lifecycle topic, from its beginning.
+            start::ensure_lifecycle_topic(&settings, &topics).await?;
+            let lifecycle = LifecycleHandle::new(canhgac_core::lifecycle::Policy::default());
+            let follow = canhgac_kafka::follow_topic(
+                &settings,
+                "canhgac-notify-lifecycle",
+                &topics.incident_events(),
+            )?;
+            tokio::spawn(follow_lifecycle(follow, lifecycle.clone(), cancel.clone()));
             let notifier = Notifier::new(
                 Arc::new(store),
                 Arc::new(registry),
                 channels,
                 options,
                 metrics,
-            );
+            )
+            .with_lifecycle(lifecycle);
             let summary = notifier.run(&mut subscription, cancel).await;
             subscription.close().await;
             let _ = publisher.flush(Duration::from_secs(10)).await;

@@ -106,6 +106,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "OFFSET", value_parser = canhgac_core::config::parse_local_offset)]
     local_offset: Option<chrono::FixedOffset>,
 
+    /// Tokens file of the web UI and API (TOML, see `canhgac serve token new`): each token
+    /// names a person. Without it a one-off national token is printed
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+
+    /// The incident lifecycle policy (TOML: transitions, close reasons, who may do what)
+    /// [default: rules/lifecycle.toml, embedded]
+    #[arg(long, value_name = "FILE")]
+    lifecycle: Option<PathBuf>,
+
     /// Read every source once, wait until the index committed everything, print a summary
     /// and exit (without it, sources are followed and the process runs until SIGINT/SIGTERM)
     #[arg(long)]
@@ -123,6 +133,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let role = Role::configured(&cfg.telemetry)?;
     check(&args, &cfg.run)?;
     let rules = load_rules(&cfg)?;
+    let people = super::serve::ApiPeople::load(args.tokens.as_deref(), args.lifecycle.as_deref())?;
     let spec = PipelineSpec {
         topics: cfg.kafka.topics.clone(),
         data_dir: cfg.run.data_dir.clone(),
@@ -132,6 +143,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         sources: source_specs(&cfg)?,
         checkpoint_interval: cfg.sensor.checkpoint_interval,
         max_in_flight: cfg.sensor.max_in_flight,
+        policy: people.policy().clone(),
     };
     let sim = simulator(&args, &cfg)?;
     role.run(|RoleContext { cancel, registry }| async move {
@@ -140,7 +152,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("cannot start the pipeline")?;
         if let Some(addr) = cfg.run.listen {
-            serve_ui(&pipeline, addr, &cfg.run, cfg.registry_path.as_deref(), cancel.clone()).await?;
+            serve_ui(&pipeline, &people, addr, &cfg.run, cfg.registry_path.as_deref(), cancel.clone()).await?;
         }
         tracing::info!(data_dir = %cfg.run.data_dir.display(), sources = cfg.run.sources.len(), "pipeline started");
         feed(&args, &mut pipeline, sim, &cfg, &cancel, started).await?;
@@ -305,28 +317,30 @@ fn simulator(args: &RunArgs, cfg: &Config) -> anyhow::Result<Option<Arc<Simulato
     )))
 }
 
-/// The web UI and API on `addr` over the pipeline's index, with a one-off national token.
+/// The web UI and API on `addr` over the pipeline's index: the tokens file's people, or a
+/// one-off national token.
 async fn serve_ui(
     pipeline: &Pipeline,
+    people: &super::serve::ApiPeople,
     addr: std::net::SocketAddr,
     run: &RunSettings,
     registry: Option<&std::path::Path>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (auth, token) = canhgac_serve::Auth::ephemeral_national()?;
     let audit = canhgac_serve::AuditLog::open(&run.data_dir.join("audit.jsonl"))?;
-    let state = canhgac_serve::ServerState::new(
-        pipeline.index.clone(),
-        Some(pipeline.outbox.clone()),
-        auth,
-        audit,
-        canhgac_serve::Limits::default(),
-    )
-    .with_registry(pipeline.registry.clone())?
-    .with_agencies(report_agencies(registry)?)
-    .with_snapshots(canhgac_index::snapshot::Snapshots::new(
-        run.data_dir.join("reports"),
-    ));
+    let state = people
+        .apply(canhgac_serve::ServerState::new(
+            pipeline.index.clone(),
+            Some(pipeline.outbox.clone()),
+            people.auth.clone(),
+            audit,
+            canhgac_serve::Limits::default(),
+        ))
+        .with_registry(pipeline.registry.clone())?
+        .with_agencies(report_agencies(registry)?)
+        .with_snapshots(canhgac_index::snapshot::Snapshots::new(
+            run.data_dir.join("reports"),
+        ));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (run.listen / --listen)"))?;
@@ -336,7 +350,11 @@ async fn serve_ui(
             tracing::error!("web server stopped: {e}");
         }
     });
-    eprintln!("canhgac: web UI and API at http://{local}/  (open http://{local}/#token={token} ; national token, valid until this process stops)");
+    super::serve::reload_tokens_on_sighup(people.auth.clone());
+    match &people.one_off {
+        Some(token) => eprintln!("canhgac: web UI and API at http://{local}/  (open http://{local}/#token={token} ; national token, valid until this process stops)"),
+        None => eprintln!("canhgac: web UI and API at http://{local}/  (tokens: the --tokens file)"),
+    }
     Ok(())
 }
 

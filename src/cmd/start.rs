@@ -224,3 +224,18 @@ fn shutdown_on_signals() -> CancellationToken {
     });
     token
 }
+
+/// Makes sure `<p>.incident-events` exists, kept: compacted, one partition (each record has a
+/// key of its own, so compaction drops nothing). Every role that reads or writes it calls this
+/// first; a broker that refuses the settings gets a plain topic (see
+/// `KafkaPublisher::ensure_state_topic`).
+pub async fn ensure_lifecycle_topic(
+    settings: &ClientSettings,
+    topics: &canhgac_core::topics::Topics,
+) -> anyhow::Result<()> {
+    let publisher = canhgac_kafka::KafkaPublisher::new(settings)?;
+    publisher
+        .ensure_state_topic(&topics.incident_events())
+        .await?;
+    Ok(())
+}

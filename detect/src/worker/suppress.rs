@@ -111,11 +111,14 @@ impl Suppressions {
         }
     }
 
-    /// The suppression in force at `now` that `d` falls under, if any.
+    /// The suppression in force at `now` that `d` falls under, if any. A suppression never
+    /// reaches back: an event older than the suppression (what the analyst had seen when making
+    /// it, or a source read again from its start) is not suppressed, so re-reading the same
+    /// records after a rebuild decides as the first reading did.
     pub fn matching(&self, d: &Detection, now: Instant) -> Option<Id> {
         let list = self.by_target.get(&(d.rule.id.clone(), d.agency.clone()))?;
         list.iter()
-            .filter(|a| now < a.until)
+            .filter(|a| now < a.until && d.timestamp >= a.suppression.created)
             .find(|a| names(d, &a.suppression.entity.kind, &a.suppression.entity.value))
             .map(|a| a.suppression.id)
     }
