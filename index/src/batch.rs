@@ -23,6 +23,7 @@ use tantivy::{IndexWriter, Searcher, TantivyDocument, Term};
 use crate::error::{IndexError, Result};
 use crate::idfilter::IdFilter;
 use crate::incident::IncidentRecord;
+use crate::lifecycle::Placement;
 use crate::schema::{self, Fields, KIND_DETECTION};
 use crate::search::term_query;
 use crate::store;
@@ -191,10 +192,10 @@ impl Batch {
         }
     }
 
-    /// Adds a distinct detection to the attack it links to (or a new one), with its link keys
-    /// and gap ([`crate::group::link_keys`], salted by splits), its join keys (merges) and the
-    /// lifecycle records anchored at it. Returns its incident and whether it is new.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds a distinct detection to the attack it links to (or a new one), with its placement:
+    /// its link keys and gap ([`crate::group::link_keys`], salted by splits), its join keys
+    /// (merges) and the lifecycle records anchored at it. Returns its incident and whether it
+    /// is new.
     pub fn assign(
         &mut self,
         searcher: &Searcher,
@@ -202,11 +203,9 @@ impl Batch {
         known: Option<&IdFilter>,
         d: &Detection,
         json: &[u8],
-        keys: &[Id],
-        gap: u64,
-        joins: &[Id],
-        records: Vec<IncidentEvent>,
+        p: &Placement,
     ) -> Result<(Id, bool)> {
+        let (keys, gap, joins) = (&p.keys, p.gap, &p.joins);
         let t = d.timestamp.timestamp();
         let mut linked: Vec<Id> = Vec::new();
         for k in keys {
@@ -231,8 +230,8 @@ impl Batch {
         for j in joins {
             rec.add_join(*j);
         }
-        for e in records {
-            rec.add_record(e);
+        for e in &p.records {
+            rec.add_record(e.clone());
         }
         let id = rec.incident.id;
         self.renamed_to(&linked, id);

@@ -300,17 +300,9 @@ impl Indexer {
                 self.batch.rewrite(d.id);
             }
             let p = self.placement(&d)?;
-            let (incident, _) = self.batch.assign(
-                &self.searcher,
-                &self.fields,
-                None,
-                &d,
-                &json,
-                &p.keys,
-                p.gap,
-                &p.joins,
-                p.records,
-            )?;
+            let (incident, _) =
+                self.batch
+                    .assign(&self.searcher, &self.fields, None, &d, &json, &p)?;
             let mut room = self.known.insert(&incident);
             for k in p.keys.iter().chain(&p.joins) {
                 room &= self.known.insert(k);
