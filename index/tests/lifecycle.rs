@@ -538,3 +538,44 @@ fn a_version_2_index_is_refused_and_its_statuses_become_records() {
     assert_eq!(r.history.len(), 2);
     assert_eq!(r.history[0].note, "đang xử lý");
 }
+
+#[test]
+fn bad_records_are_rejected_and_record_offsets_are_committed() {
+    let (ds, rs) = corpus();
+    let mut ix = Indexer::in_ram(opts()).unwrap();
+    let rejected = |out: Outcome| match out {
+        Outcome::Rejected { reason, message } => (reason, message),
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    let (reason, message) = rejected(ix.process(br#"{"v":1,"action":"resolve"}"#, None).unwrap());
+    assert_eq!(reason, "record");
+    assert!(message.contains("not an incident event"), "{message}");
+    let mut future = serde_json::to_value(&rs[0]).unwrap();
+    future["v"] = 2.into();
+    let (reason, message) = rejected(
+        ix.process(&serde_json::to_vec(&future).unwrap(), None)
+            .unwrap(),
+    );
+    assert_eq!(reason, "record");
+    assert!(message.contains("schema 2"), "{message}");
+    let empty = record(&ds[0], 1, "Lan", Action::Comment { text: " ".into() });
+    let (reason, message) = rejected(ix.process(&empty.to_json(), None).unwrap());
+    assert_eq!(reason, "invalid");
+    assert!(message.contains("text"), "{message}");
+    // A record's position is consumed like a detection's: a rebuild reads both topics.
+    let pos = canhgac_index::Position {
+        topic: "canhgac.incident-events".into(),
+        partition: 0,
+        offset: 41,
+    };
+    assert_eq!(
+        ix.process(&rs[0].to_json(), Some(&pos)).unwrap(),
+        Outcome::Recorded { applied: false }
+    );
+    ix.commit().unwrap();
+    assert_eq!(ix.committed_offsets()["canhgac.incident-events"][&0], 42);
+    assert_eq!(
+        ix.process(&rs[0].to_json(), Some(&pos)).unwrap(),
+        Outcome::Skipped
+    );
+}
