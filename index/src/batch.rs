@@ -58,6 +58,9 @@ pub(crate) struct Batch {
     refs: HashMap<Id, Vec<Id>>,
     /// Pending detections marked by a suppression.
     suppressed: Vec<TantivyDocument>,
+    /// Committed incidents dissolved by a split: (old id, the detection whose incident it
+    /// becomes an alias of).
+    aliases: Vec<(Id, Id)>,
 }
 
 /// Follows `renames` from `id` to the incident's current id.
@@ -302,6 +305,12 @@ impl Batch {
         (pending, committed)
     }
 
+    /// A committed incident dissolved by a regroup keeps resolving, to the incident that holds
+    /// its first detection `first` (unless a new incident takes its id).
+    pub fn alias(&mut self, old: Id, first: Id) {
+        self.aliases.push((old, first));
+    }
+
     /// A committed detection whose document is written again (a regroup): deleted first.
     pub fn rewrite(&mut self, detection: Id) {
         self.rewrites.push(detection);
@@ -358,6 +367,14 @@ impl Batch {
             writer
                 .add_document(schema::record_doc(fields, e, json))
                 .map_err(IndexError::tantivy("add lifecycle record"))?;
+        }
+        for (old, first) in std::mem::take(&mut self.aliases) {
+            let taken = self.touched.contains_key(&old);
+            if let Some(new) = self.placed(&first).filter(|new| *new != old && !taken) {
+                writer
+                    .add_document(schema::alias_doc(fields, &old, &new))
+                    .map_err(IndexError::tantivy("add alias"))?;
+            }
         }
         for doc in std::mem::take(&mut self.suppressed) {
             writer

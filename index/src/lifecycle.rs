@@ -280,8 +280,17 @@ impl Indexer {
                         .map_err(IndexError::tantivy(
                             "find the detections of a split incident",
                         ))?;
+                let mut first: Option<(chrono::DateTime<chrono::Utc>, Id)> = None;
                 for addr in docs {
+                    let d = store::load_detection(&self.searcher, &self.fields, addr)?;
+                    let key = (d.timestamp, d.id);
+                    if first.is_none_or(|f| key < f) {
+                        first = Some(key);
+                    }
                     sources.push(store::source(&self.searcher, &self.fields, addr)?);
+                }
+                if let Some((_, first)) = first {
+                    self.batch.alias(c, first);
                 }
             }
         }

@@ -579,3 +579,43 @@ fn bad_records_are_rejected_and_record_offsets_are_committed() {
         Outcome::Skipped
     );
 }
+
+#[test]
+fn an_incident_taken_apart_by_a_split_keeps_its_old_id_resolving() {
+    let l = [target("ws-1")];
+    let d0 = det("byt", "cg-malware-001", 0.0, 1, &l);
+    let d1 = det("byt", "cg-malware-001", 5.0, 2, &l);
+    let d2 = det("byt", "cg-malware-001", 2.5, 3, &l);
+    let mut ix = build(&[d0.clone(), d1.clone()].map(|d| Item::D(Box::new(d))), 0);
+    let late = ix.incident(&d0.incident_id).unwrap().map(|r| r.incident.id);
+    assert!(late.is_none(), "linked detections have attack ids");
+    let index = IncidentIndex::of(&ix).unwrap();
+    let second = index
+        .incident_of_detection(&Scope::All, &d1.id)
+        .unwrap()
+        .unwrap()
+        .incident
+        .id;
+    // In one batch: d2 bridges both (the second is renamed into the first), then a split
+    // takes d1 and d2 out: the second's old id names no incident any more, and resolves to
+    // the one holding its first detection.
+    let split = record(
+        &d0,
+        1,
+        "Lan",
+        Action::Split {
+            detections: vec![d1.id, d2.id],
+        },
+    );
+    index_items(
+        &mut ix,
+        &[Item::D(Box::new(d2.clone())), Item::R(Box::new(split))],
+        0,
+    );
+    let c = contents(&ix);
+    assert_eq!(c.of[&d0.id], d0.id);
+    assert_eq!((c.of[&d1.id], c.of[&d2.id]), (d2.id, d2.id));
+    let now = ix.incident(&second).unwrap().expect("the old id resolves");
+    assert_eq!(now.first_detection, d2.id);
+    assert_eq!(now.incident.count, 2);
+}
