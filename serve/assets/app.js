@@ -18,6 +18,7 @@ const I18N = {
     "d.guidance": "Hướng dẫn xử lý", "d.history": "Lịch sử", "d.change": "Cập nhật trạng thái", "d.note": "Ghi chú",
     "d.save": "Lưu", "d.saved": "Đã lưu", "d.readonly": "Máy chủ chỉ đọc: không thể đổi trạng thái",
     "inbox.title": "Hộp cảnh báo", "inbox.help": "Các sự cố mới của đơn vị, mới nhất trước",
+    "assignee.any": "Mọi người xử lý", "assignee.me": "Giao cho tôi",
     "inbox.new": "Mới", "inbox.assigned": "Giao cho tôi", "inbox.empty": "Không có sự cố nào",
     "pivot.detections": "Các phát hiện nêu đối tượng này", "pivot.chip": "Đối tượng",
     "ent.ips": "IP", "ent.hosts": "Máy", "ent.users": "Người dùng", "ent.domains": "Tên miền", "ent.urls": "URL",
@@ -44,6 +45,7 @@ const I18N = {
     "d.guidance": "Handling guidance", "d.history": "History", "d.change": "Change status", "d.note": "Note",
     "d.save": "Save", "d.saved": "Saved", "d.readonly": "Read-only server: status cannot be changed",
     "inbox.title": "Alert inbox", "inbox.help": "New incidents of your agency, newest first",
+    "assignee.any": "Any assignee", "assignee.me": "Assigned to me",
     "inbox.new": "New", "inbox.assigned": "Assigned to me", "inbox.empty": "No incidents",
     "pivot.detections": "Detections naming it", "pivot.chip": "Entity",
     "ent.ips": "IP", "ent.hosts": "Host", "ent.users": "User", "ent.domains": "Domain", "ent.urls": "URL",
@@ -238,6 +240,7 @@ async function login(token) {
   $("#logout").hidden = false;
   $("#nav-search").hidden = !S.me.can_read_incidents;
   $("#nav-inbox").hidden = !S.me.can_read_incidents;
+  $("#nav-suppressions").hidden = !S.me.can_read_incidents;
   $("#who").textContent = S.me.name + " · " + S.me.role;
   // Before the lifecycle API, whoami said only whether the status could change.
   if (!Array.isArray(S.me.permissions)) S.me.permissions = S.me.can_change_status ? ["acknowledge", "resolve"] : [];
@@ -253,6 +256,7 @@ function searchParams(extra) {
   if ($("#from").value) p.set("from", $("#from").value);
   if ($("#to").value) p.set("to", $("#to").value);
   if ($("#status-filter").value) p.set("status", $("#status-filter").value);
+  if ($("#assignee-filter").value) p.set("assignee", $("#assignee-filter").value);
   if (S.entity) {
     if (S.entity.kind === "ips") p.set("cidr", S.entity.value);
     const c = entityClause(S.entity);
@@ -401,7 +405,14 @@ async function showInbox() {
     if (!hits.length) list.append(el("li", { class: "empty", text: t("inbox.empty") }));
   };
   try {
-    const r = await api("/api/v1/inbox");
+    let r;
+    try {
+      r = await api("/api/v1/inbox");
+    } catch (e) {
+      // A server without the lifecycle API: its new incidents only.
+      if (e.status !== 404) throw e;
+      r = { new: (await api("/api/v1/incidents?status=new&limit=50")).hits, assigned: [] };
+    }
     fill(mine, r.assigned || []);
     fill(news, r.new || []);
   } catch (e) {
@@ -563,6 +574,7 @@ async function route() {
       break;
     case "incident": show("incident"); showIncident(arg); break;
     case "inbox": show("inbox"); showInbox(); break;
+    case "suppressions": show("suppressions"); showSuppressions(); break;
     case "dashboard": show("dashboard"); showDashboard(); break;
     case "report": show("report"); showReport(arg); break;
     default: location.hash = "#" + def;
@@ -591,6 +603,7 @@ function init() {
   $("#more").addEventListener("click", () => runSearch(true));
   $("#report-month").addEventListener("change", () => { location.hash = "#report/" + $("#report-month").value; });
   $("#report-print").addEventListener("click", () => window.print());
+  $("#sup-active").addEventListener("change", () => showSuppressions());
   $("#report-csv").addEventListener("click", downloadCsv);
   window.addEventListener("hashchange", route);
   route();

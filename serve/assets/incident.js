@@ -1,6 +1,7 @@
-// canh gác web UI, the incident page: its facts with names, a timeline of its detections
-// (the key fields of each event as a small table, the raw event one click away), the campaign,
-// its handling (assignee, close reason, comments, history) and the actions the role permits.
+// canh gác web UI, handling: the incident page (its facts with names, a timeline of its
+// detections with the key fields of each event as a small table and the raw event one click
+// away, the campaign, its handling: assignee, close reason, comments, history, and the actions
+// the role permits) and the suppressions list.
 // Loaded after app.js and uses its helpers (el, api, t, S, named, entityLink, …).
 "use strict";
 
@@ -236,6 +237,8 @@ async function act(id, body, msg) {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
     if (r && r.incident) {
+      // A merge answers with the incident it joined.
+      if (r.incident.id !== id) history.replaceState(null, "", "#incident/" + r.incident.id);
       renderIncident(r);
       const m = $("#act-msg");
       if (m) m.textContent = t("d.saved");
@@ -335,4 +338,57 @@ function resolveForm(i, go, text) {
     go(body);
   };
   return el("div", { class: "act-row resolve" }, reason, dup, button("act-resolve", "a.resolve", submit), sup);
+}
+
+// ---- suppressions ----
+
+Object.assign(I18N.vi, {
+  "nav.suppressions": "Bỏ qua", "sup.title": "Các quy tắc bỏ qua", "sup.active": "Chỉ đang hiệu lực",
+  "sup.rule": "Quy tắc", "sup.agency": "Cơ quan", "sup.entity": "Đối tượng", "sup.owner": "Người tạo", "sup.reason": "Lý do",
+  "sup.expires": "Hết hạn", "sup.state": "Tình trạng", "sup.count": "Đã bỏ qua", "sup.revoke": "Thu hồi",
+  "sup.state.active": "Hiệu lực", "sup.state.expired": "Hết hạn", "sup.state.revoked": "Đã thu hồi",
+});
+Object.assign(I18N.en, {
+  "nav.suppressions": "Suppressions", "sup.title": "Suppressions", "sup.active": "Active only",
+  "sup.rule": "Rule", "sup.agency": "Agency", "sup.entity": "Entity", "sup.owner": "Owner", "sup.reason": "Reason",
+  "sup.expires": "Expires", "sup.state": "State", "sup.count": "Suppressed", "sup.revoke": "Revoke",
+  "sup.state.active": "Active", "sup.state.expired": "Expired", "sup.state.revoked": "Revoked",
+});
+
+// Suppressions in scope with their state and how many detections each marked; revocable.
+async function showSuppressions() {
+  const tbl = $("#suppression-list");
+  const msg = $("#suppressions-msg");
+  msg.hidden = true;
+  delete tbl.dataset.loaded;
+  let list;
+  try {
+    list = await api("/api/v1/suppressions" + ($("#sup-active").checked ? "?active=true" : ""));
+  } catch (e) {
+    msg.textContent = e.message;
+    msg.hidden = false;
+    return;
+  }
+  const head = ["sup.rule", "sup.agency", "sup.entity", "sup.owner", "sup.reason", "sup.expires", "sup.state", "sup.count", ""];
+  tbl.replaceChildren(el("tr", {}, head.map((k) => el("th", { text: k ? t(k) : "" }))));
+  for (const item of list) {
+    const s = item.suppression || item;
+    const kind = Object.keys(SUPPRESS_KIND).find((k) => SUPPRESS_KIND[k] === s.entity.kind);
+    const revoke = item.state === "active" && may("unsuppress") ? button(undefined, "sup.revoke", async (ev) => {
+      try {
+        await api("/api/v1/suppressions/" + encodeURIComponent(s.id), { method: "DELETE" });
+        ev.target.disabled = true;
+        setTimeout(showSuppressions, 1000);
+      } catch (e) {
+        msg.textContent = e.message;
+        msg.hidden = false;
+      }
+    }) : null;
+    tbl.append(el("tr", { "data-id": s.id, class: item.state },
+      el("td", {}, named("rule", s.rule)), el("td", {}, named("agency", s.agency, item.agency_name)),
+      el("td", {}, s.entity.kind + ": ", kind ? entityLink(kind, s.entity.value, true) : s.entity.value),
+      el("td", { text: s.owner }), el("td", { text: s.reason }), el("td", { text: fmtTime(s.expires) }),
+      el("td", { text: t("sup.state." + item.state) }), el("td", { text: item.suppressed || 0 }), el("td", {}, revoke)));
+  }
+  tbl.dataset.loaded = "true";
 }
