@@ -6,7 +6,7 @@
 "use strict";
 
 Object.assign(I18N.vi, {
-  "d.assignee": "Người xử lý", "d.reason": "Lý do đóng", "d.duplicate_of": "Trùng với", "d.unassigned": "Chưa giao",
+  "d.assignee": "Người xử lý", "d.reason": "Lý do đóng", "d.uncounted": "không tính vào thống kê", "d.duplicate_of": "Trùng với", "d.unassigned": "Chưa giao",
   "d.timeline": "Diễn biến", "d.raw": "Sự kiện gốc", "d.discussion": "Trao đổi và ghi chú xử lý",
   "d.actions": "Xử lý sự cố", "d.recorded": "Đã ghi nhận; chỉ mục sẽ cập nhật trong giây lát",
   "f.host": "Máy", "f.user": "Người dùng", "f.process": "Tiến trình", "f.command": "Dòng lệnh", "f.parent": "Tiến trình cha",
@@ -24,7 +24,7 @@ Object.assign(I18N.vi, {
   "act.unsuppress": "thu hồi bỏ qua", "act.status": "trạng thái",
 });
 Object.assign(I18N.en, {
-  "d.assignee": "Assignee", "d.reason": "Close reason", "d.duplicate_of": "Duplicate of", "d.unassigned": "Unassigned",
+  "d.assignee": "Assignee", "d.reason": "Close reason", "d.uncounted": "left out of the statistics", "d.duplicate_of": "Duplicate of", "d.unassigned": "Unassigned",
   "d.timeline": "Timeline", "d.raw": "Raw event", "d.discussion": "Comments and handling notes",
   "d.actions": "Handle the incident", "d.recorded": "Recorded; the index shows it in a moment",
   "f.host": "Host", "f.user": "User", "f.process": "Process", "f.command": "Command line", "f.parent": "Parent process",
@@ -55,7 +55,7 @@ async function showIncident(id) {
   box.replaceChildren();
   let d;
   try {
-    d = await api("/api/v1/incidents/" + encodeURIComponent(id) + "?limit=200");
+    d = await api("/api/v1/incidents/" + encodeURIComponent(id) + "?limit=100");
   } catch (e) {
     box.append(el("p", { class: "error" }, e.message));
     return;
@@ -91,7 +91,8 @@ function renderIncident(d) {
       row("d.count", String(i.count)),
       row("d.status", el("span", { id: "incident-status", class: "badge " + h.status }, t("status." + h.status))),
       row("d.assignee", h.assignee || t("d.unassigned"), "incident-assignee"),
-      h.close_reason ? row("d.reason", t("reason." + h.close_reason), "incident-reason") : null,
+      h.close_reason ? row("d.reason", [el("span", { id: "incident-reason" }, t("reason." + h.close_reason)),
+        h.counted === false ? el("span", { class: "muted uncounted" }, " (" + t("d.uncounted") + ")") : null]) : null,
       h.duplicate_of ? row("d.duplicate_of", el("a", { href: "#incident/" + h.duplicate_of }, h.duplicate_of)) : null,
       row("d.rules", rules.flatMap((r, k) => (k ? ["; ", r] : [r])), "incident-rules"),
       row("d.entities", el("div", { class: "entity-list" }, entityLinks(i.entities)), "incident-entities")),
