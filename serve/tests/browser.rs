@@ -267,6 +267,34 @@ async fn ui_login_search_incident_dashboard_in_headless_chromium() {
         "only the incident of that site"
     );
     shots.take(&c, "05-pivot").await;
+    // And on one of its addresses, from the hit's line: a CIDR filter, not a word.
+    let ip = js(
+        &c,
+        "document.querySelector('#results li.result a.entity.ips').dataset.value",
+    )
+    .await;
+    let ip = ip.as_str().unwrap().to_string();
+    click(&c, "#results li.result a.entity.ips").await;
+    until(
+        &c,
+        "the address pivot",
+        &format!("document.querySelector('#entity-chip') && document.querySelector('#entity-chip').textContent.includes('{ip}') && document.querySelector('#results li.result[data-id=\"{id}\"]')"),
+    )
+    .await;
+    let named = s
+        .corpus
+        .iter()
+        .filter(|d| d.entities.ips.contains(&ip))
+        .count();
+    until(
+        &c,
+        "the detections naming the address",
+        &format!(
+            "document.querySelectorAll('#entity-detection-list li.detection').length === {}",
+            named.min(25)
+        ),
+    )
+    .await;
 
     // Dashboard: the monthly bar chart (SVG) with the national classes.
     click(&c, "#nav-dashboard").await;
