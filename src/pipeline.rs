@@ -75,8 +75,12 @@ pub struct PipelineSummary {
 pub struct Pipeline {
     /// Read side of the index (refreshes on its commits), for the API and UI.
     pub index: IncidentIndex,
-    /// Status changes, applied by the index stage.
+    /// Status changes, applied by the index stage (no longer used by the API, which publishes
+    /// records through `outbox`; goes with the index's control channel).
+    #[allow(dead_code)]
     pub handle: IndexerHandle,
+    /// Where the API publishes changes to incidents (`<prefix>.incident-events` on the bus).
+    pub outbox: Arc<dyn canhgac_serve::Outbox>,
     pub registry: prometheus::Registry,
     sensors: tokio::task::JoinSet<anyhow::Result<Summary>>,
     finished: Vec<anyhow::Result<Summary>>,
@@ -104,7 +108,11 @@ impl Pipeline {
         let detect_sub = bus.subscribe(TopicFilter::Matching(Arc::new(move |t: &str| {
             t.starts_with(&events_prefix)
         })));
-        let index_sub = bus.subscribe(TopicFilter::Exact(vec![topics.detections()]));
+        // The index reads detections and the lifecycle records serve publishes.
+        let index_sub = bus.subscribe(TopicFilter::Exact(vec![
+            topics.detections(),
+            topics.incident_events(),
+        ]));
         let dlq_sub = bus.subscribe(TopicFilter::Matching(Arc::new(move |t: &str| {
             t.starts_with(&dlq_prefix)
         })));
@@ -186,9 +194,14 @@ impl Pipeline {
             let paths = s.paths;
             sensors.spawn(async move { Ok(sensor.run(paths, Vec::new(), cancel).await?) });
         }
+        let outbox = Arc::new(canhgac_serve::PublisherOutbox::new(
+            bus.publisher(),
+            &topics,
+        ));
         Ok(Pipeline {
             index,
             handle,
+            outbox,
             registry,
             sensors,
             finished: Vec::new(),

@@ -13,13 +13,14 @@
 use std::collections::{HashMap, HashSet};
 
 use canhgac_core::detection::Detection;
+use canhgac_core::lifecycle::{IncidentEvent, Policy};
 use canhgac_core::Id;
 use tantivy::collector::DocSetCollector;
 use tantivy::query::{BooleanQuery, Occur};
+use tantivy::schema::Value;
 use tantivy::{IndexWriter, Searcher, TantivyDocument, Term};
 
 use crate::error::{IndexError, Result};
-use crate::group;
 use crate::idfilter::IdFilter;
 use crate::incident::IncidentRecord;
 use crate::schema::{self, Fields, KIND_DETECTION};
@@ -44,6 +45,18 @@ pub(crate) struct Batch {
     /// Pending detections: their document without its incident, and the incident they were
     /// added to (renames are resolved when the batch is written).
     pub detections: Vec<(TantivyDocument, Id)>,
+    /// Pending detection → the incident it was added to (renames not resolved).
+    placed: HashMap<Id, Id>,
+    /// Committed incidents taken apart by a split: their documents are deleted.
+    dissolved: HashSet<Id>,
+    /// Committed detections written again (deleted first).
+    rewrites: Vec<Id>,
+    /// Pending lifecycle records (with their JSON), by id.
+    records: HashMap<Id, (IncidentEvent, Vec<u8>)>,
+    /// Detection → the pending records naming it.
+    refs: HashMap<Id, Vec<Id>>,
+    /// Pending detections marked by a suppression.
+    suppressed: Vec<TantivyDocument>,
 }
 
 /// Follows `renames` from `id` to the incident's current id.
@@ -93,7 +106,10 @@ impl Batch {
             let rec = store::load_incident(searcher, fields, addr)?;
             let id = rec.incident.id;
             ids.push(id);
-            if !self.touched.contains_key(&id) && !self.renames.contains_key(&id) {
+            if !self.touched.contains_key(&id)
+                && !self.renames.contains_key(&id)
+                && !self.dissolved.contains(&id)
+            {
                 self.committed_cache.entry(id).or_insert(rec);
             }
         }
@@ -101,91 +117,227 @@ impl Batch {
         Ok(ids)
     }
 
-    /// Adds a distinct detection to the attack it links to (or a new one). Returns its incident,
-    /// whether that incident is new, and the detection's link keys.
-    pub fn assign(
+    /// Adds to `linked` the incidents (touched, or committed ones it then touches) holding
+    /// `key` for which `links` holds. `known: None` skips the committed index (a regroup).
+    #[allow(clippy::too_many_arguments)]
+    fn linked_by(
         &mut self,
         searcher: &Searcher,
         fields: &Fields,
-        known: &IdFilter,
-        d: &Detection,
-        json: &[u8],
-    ) -> Result<(Id, bool, Vec<Id>)> {
-        let (keys, gap) = group::link_keys(d);
-        let t = d.timestamp.timestamp();
-        let mut linked: Vec<Id> = Vec::new();
-        for k in &keys {
-            let key = std::slice::from_ref(k);
-            if let Some(ids) = self.by_key.get(k) {
-                for id in ids.clone() {
-                    let id = self.resolve(id);
-                    if !linked.contains(&id)
-                        && self
-                            .touched
-                            .get(&id)
-                            .is_some_and(|r| r.links_to(key, t, gap))
-                    {
-                        linked.push(id);
-                    }
-                }
-            }
-            if !known.may_contain(k) {
-                continue;
-            }
-            for cid in self.committed_ids(searcher, fields, k)? {
-                let id = self.resolve(cid);
-                if linked.contains(&id) {
-                    continue;
-                }
-                if let Some(r) = self.touched.get(&id) {
-                    if r.links_to(key, t, gap) {
-                        linked.push(id);
-                    }
-                } else if self
-                    .committed_cache
-                    .get(&id)
-                    .is_some_and(|r| r.links_to(key, t, gap))
-                {
-                    let rec = self.committed_cache.remove(&id).expect("checked above");
-                    self.touch_committed(rec);
+        known: Option<&IdFilter>,
+        key: &Id,
+        linked: &mut Vec<Id>,
+        links: impl Fn(&IncidentRecord) -> bool,
+    ) -> Result<()> {
+        if let Some(ids) = self.by_key.get(key) {
+            for id in ids.clone() {
+                let id = self.resolve(id);
+                if !linked.contains(&id) && self.touched.get(&id).is_some_and(&links) {
                     linked.push(id);
                 }
             }
         }
-        let (id, new) = if linked.is_empty() {
-            let rec = IncidentRecord::from_linked(d, &keys, gap);
-            let id = rec.incident.id;
-            self.touched.insert(id, rec);
-            (id, true)
-        } else {
-            let mut recs = linked.iter().map(|id| {
-                self.touched
-                    .remove(id)
-                    .expect("linked incidents are touched")
-            });
-            let mut rec = recs.next().expect("at least one linked incident");
-            for other in recs {
-                rec.absorb(other);
+        let Some(known) = known else { return Ok(()) };
+        if !known.may_contain(key) {
+            return Ok(());
+        }
+        for cid in self.committed_ids(searcher, fields, key)? {
+            let id = self.resolve(cid);
+            if linked.contains(&id) || self.dissolved.contains(&id) {
+                continue;
             }
-            rec.merge_linked(d, &keys, gap);
-            let id = rec.incident.id;
-            for old in &linked {
-                if *old != id {
-                    self.renames.insert(*old, id);
+            if let Some(r) = self.touched.get(&id) {
+                if links(r) {
+                    linked.push(id);
                 }
+            } else if self.committed_cache.get(&id).is_some_and(&links) {
+                let rec = self.committed_cache.remove(&id).expect("checked above");
+                self.touch_committed(rec);
+                linked.push(id);
             }
-            self.touched.insert(id, rec);
-            (id, false)
-        };
-        for k in &keys {
+        }
+        Ok(())
+    }
+
+    /// Makes the touched incidents `ids` one (the first detection's id wins), returning it
+    /// out of the touched set; the others are renamed to it.
+    fn unite(&mut self, ids: &[Id]) -> IncidentRecord {
+        let mut recs = ids.iter().map(|id| {
+            self.touched
+                .remove(id)
+                .expect("united incidents are touched")
+        });
+        let mut rec = recs.next().expect("at least one incident");
+        for other in recs {
+            rec.absorb(other);
+        }
+        rec
+    }
+
+    fn renamed_to(&mut self, ids: &[Id], to: Id) {
+        for old in ids {
+            if *old != to {
+                self.renames.insert(*old, to);
+            }
+        }
+    }
+
+    fn index_keys(&mut self, id: Id, keys: &[Id]) {
+        for k in keys {
             let ids = self.by_key.entry(*k).or_default();
             if !ids.contains(&id) {
                 ids.push(id);
             }
         }
+    }
+
+    /// Adds a distinct detection to the attack it links to (or a new one), with its link keys
+    /// and gap ([`crate::group::link_keys`], salted by splits), its join keys (merges) and the
+    /// lifecycle records anchored at it. Returns its incident and whether it is new.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assign(
+        &mut self,
+        searcher: &Searcher,
+        fields: &Fields,
+        known: Option<&IdFilter>,
+        d: &Detection,
+        json: &[u8],
+        keys: &[Id],
+        gap: u64,
+        joins: &[Id],
+        records: Vec<IncidentEvent>,
+    ) -> Result<(Id, bool)> {
+        let t = d.timestamp.timestamp();
+        let mut linked: Vec<Id> = Vec::new();
+        for k in keys {
+            let key = std::slice::from_ref(k);
+            self.linked_by(searcher, fields, known, k, &mut linked, |r| {
+                r.links_to(key, t, gap)
+            })?;
+        }
+        for j in joins {
+            self.linked_by(searcher, fields, known, j, &mut linked, |r| {
+                r.joins.binary_search(j).is_ok()
+            })?;
+        }
+        let new = linked.is_empty();
+        let mut rec = if new {
+            IncidentRecord::from_linked(d, keys, gap)
+        } else {
+            let mut rec = self.unite(&linked);
+            rec.merge_linked(d, keys, gap);
+            rec
+        };
+        for j in joins {
+            rec.add_join(*j);
+        }
+        for e in records {
+            rec.add_record(e);
+        }
+        let id = rec.incident.id;
+        self.renamed_to(&linked, id);
+        self.touched.insert(id, rec);
+        self.index_keys(id, keys);
+        self.index_keys(id, joins);
+        self.placed.insert(d.id, id);
         self.detections
             .push((schema::detection_doc_unassigned(fields, d, json), id));
-        Ok((id, new, keys))
+        Ok((id, new))
+    }
+
+    /// The incident a pending detection was added to (its current id).
+    pub fn placed(&self, detection: &Id) -> Option<Id> {
+        self.placed.get(detection).map(|id| self.resolve(*id))
+    }
+
+    /// Makes the touched incidents `ids` one, holding the join key `join` (a merge record).
+    /// Returns the united incident's id.
+    pub fn join(&mut self, ids: &[Id], join: Id) -> Id {
+        let mut rec = self.unite(ids);
+        rec.add_join(join);
+        let id = rec.incident.id;
+        self.renamed_to(ids, id);
+        self.touched.insert(id, rec);
+        self.index_keys(id, &[join]);
+        id
+    }
+
+    /// Takes a touched incident apart for a regroup (a split): it and the committed incidents
+    /// renamed into it are deleted at the flush, and its pending detections are returned (their
+    /// stored source) with the committed ids whose detections must be read again.
+    pub fn dissolve(&mut self, id: Id, fields: &Fields) -> (Vec<Vec<u8>>, Vec<Id>) {
+        self.touched.remove(&id);
+        let mut committed: Vec<Id> = self
+            .from_commit
+            .iter()
+            .filter(|c| resolve(&self.renames, **c) == id)
+            .copied()
+            .collect();
+        committed.sort();
+        let old: Vec<Id> = self
+            .renames
+            .keys()
+            .filter(|o| resolve(&self.renames, **o) == id)
+            .copied()
+            .collect();
+        for o in &old {
+            self.renames.remove(o);
+        }
+        for c in &committed {
+            self.from_commit.remove(c);
+            self.dissolved.insert(*c);
+        }
+        self.dissolved.insert(id);
+        let mut pending = Vec::new();
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.detections)
+            .into_iter()
+            .partition(|(_, inc)| *inc == id || old.contains(inc));
+        self.detections = keep;
+        for (doc, _) in gone {
+            if let Some(b) = doc.get_first(fields.source).and_then(|v| v.as_bytes()) {
+                pending.push(b.to_vec());
+            }
+        }
+        self.placed
+            .retain(|_, inc| *inc != id && !old.contains(inc));
+        (pending, committed)
+    }
+
+    /// A committed detection whose document is written again (a regroup): deleted first.
+    pub fn rewrite(&mut self, detection: Id) {
+        self.rewrites.push(detection);
+    }
+
+    /// A lifecycle record waiting for the commit (its document) and for the detections it names.
+    pub fn add_record(&mut self, e: IncidentEvent, json: Vec<u8>) {
+        for d in schema::record_refs(&e) {
+            self.refs.entry(d).or_default().push(e.id);
+        }
+        self.records.insert(e.id, (e, json));
+    }
+
+    /// Whether a pending record names this detection.
+    pub fn names(&self, detection: &Id) -> bool {
+        self.refs.contains_key(detection)
+    }
+
+    pub fn has_record(&self, id: &Id) -> bool {
+        self.records.contains_key(id)
+    }
+
+    /// The pending records naming a detection.
+    pub fn records_naming(&self, detection: &Id) -> Vec<IncidentEvent> {
+        self.refs
+            .get(detection)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.records.get(id).map(|(e, _)| e.clone()))
+            .collect()
+    }
+
+    /// A detection marked by a suppression: stored, in no incident.
+    pub fn add_suppressed(&mut self, doc: TantivyDocument) {
+        self.suppressed.push(doc);
     }
 
     /// Writes the batch (see the module docs) and empties it.
@@ -194,8 +346,25 @@ impl Batch {
         writer: &IndexWriter,
         searcher: &Searcher,
         fields: &Fields,
+        policy: &Policy,
     ) -> Result<Flushed> {
         let mut out = Flushed::default();
+        for id in &self.dissolved {
+            writer.delete_term(fields.id_term(id));
+        }
+        for id in &self.rewrites {
+            writer.delete_term(fields.id_term(id));
+        }
+        for (e, json) in self.records.values() {
+            writer
+                .add_document(schema::record_doc(fields, e, json))
+                .map_err(IndexError::tantivy("add lifecycle record"))?;
+        }
+        for doc in std::mem::take(&mut self.suppressed) {
+            writer
+                .add_document(doc)
+                .map_err(IndexError::tantivy("add detection"))?;
+        }
         // Committed incidents renamed or merged: their document goes, an alias takes its id,
         // and their committed detections move to the new incident.
         let renamed: Vec<(Id, Id)> = self
@@ -237,7 +406,8 @@ impl Batch {
                 .add_document(schema::alias_doc(fields, &old, &new))
                 .map_err(IndexError::tantivy("add alias"))?;
         }
-        for (id, rec) in self.touched.drain() {
+        for (id, mut rec) in self.touched.drain() {
+            rec.refold(policy);
             let json = serde_json::to_vec(&rec).map_err(|e| IndexError::Corrupt {
                 id: id.to_hex(),
                 message: e.to_string(),

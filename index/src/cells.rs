@@ -12,7 +12,6 @@ use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
 use tantivy::{DocId, Score, SegmentReader, Term};
 
 use crate::error::{IndexError, Result};
-use crate::schema::KIND_INCIDENT;
 use crate::search::{scope_clause, term_query, IncidentIndex, Scope};
 
 /// One cell: a month (yyyymm), a category, an agency and a security level (0: no information
@@ -66,10 +65,8 @@ impl IncidentIndex {
     ) -> Result<(HashMap<Cell, u64>, Vec<CountedIncident>)> {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-            (
-                Occur::Must,
-                term_query(Term::from_field_text(f.kind, KIND_INCIDENT)),
-            ),
+            // Counted incidents only (not closed as false positive or duplicate).
+            (Occur::Must, term_query(Term::from_field_u64(f.counted, 1))),
             (
                 Occur::Must,
                 Box::new(RangeQuery::new(

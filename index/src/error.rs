@@ -18,7 +18,7 @@ pub enum IndexError {
     Directory { path: PathBuf, message: String },
 
     /// The index was built with another schema version than this binary's.
-    #[error("index at {path} has schema version {found}, this build writes version {expected}: rebuild it from the detections topic")]
+    #[error("index at {path} has schema version {found}, this build writes version {expected}: run `canhgac index upgrade --index {path}` (it publishes the old statuses and notes as incident events), then rebuild the index from the topics")]
     SchemaVersion {
         path: PathBuf,
         found: String,

@@ -15,13 +15,19 @@
 //! - rule ids/titles, techniques and entities: sorted sets, capped at the smallest
 //!   [`MAX_RULES`]/[`MAX_ENTITIES`] values (the smallest, not the first seen, so that the cap
 //!   is order-independent too);
-//! - `status`: set only by [`IncidentRecord::set_status`]. **A detection never changes the
+//! - `lifecycle`: its lifecycle records ([`IncidentEvent`], those anchored at one of its
+//!   detections), sorted by (time, id), distinct; `handling` is their fold
+//!   ([`Handling::fold`]) and `status`, `close_reason`, `assignee`, `history` and
+//!   `status_changed` mirror it ([`IncidentRecord::refold`]). **A detection never changes the
 //!   status**: a new detection for an acknowledged or resolved incident raises its count and
 //!   `last_seen`, and the incident stays as the analyst left it. A resolved incident that sees
 //!   new activity is found with `status:resolved` and `last_seen` after the resolution time
 //!   (`status_changed`); reopening it is the analyst's decision.
+//! - `joins`: the synthetic link keys of merge records ([`crate::lifecycle`]): an incident
+//!   holding one links to any detection carrying it, whatever its time.
 
 use canhgac_core::detection::{month_of, Detection, Entities, Incident, Status};
+use canhgac_core::lifecycle::{Action, Handling, IncidentEvent, Policy};
 use canhgac_core::Id;
 
 use crate::group::{self, KeySpans};
@@ -35,7 +41,8 @@ pub const MAX_ENTITIES: usize = 32;
 /// At most this many status changes are kept in an incident's history.
 pub const MAX_HISTORY: usize = 64;
 
-/// One status change, with the analyst's note.
+/// One status change, with the analyst's note (a mirror of the status-changing entries of
+/// [`Handling::history`], for readers of the earlier shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusChange {
     pub status: Status,
@@ -54,12 +61,21 @@ pub struct IncidentRecord {
     pub incident: Incident,
     /// The detection with the smallest (event time, id): it names category, system and key.
     pub first_detection: Id,
-    /// When the status last changed.
+    /// When the status last changed (mirrors `handling`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_changed: Option<DateTime<Utc>>,
-    /// Status changes, oldest first.
+    /// Status changes, oldest first (mirrors `handling`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<StatusChange>,
+    /// Its lifecycle records, sorted by (time, id), distinct.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle: Vec<IncidentEvent>,
+    /// The fold of `lifecycle` under the indexer's policy.
+    #[serde(default = "fresh_handling")]
+    pub handling: Handling,
+    /// Synthetic link keys of merge records (sorted): they link regardless of time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joins: Vec<Id>,
     /// The spans of its detections' times per link key, sorted by key: what a new detection
     /// is tested against.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -71,6 +87,13 @@ pub struct IncidentRecord {
     /// [`MAX_ENTITIES`]: incidents of other agencies sharing one are the same campaign.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub campaign_keys: Vec<Id>,
+}
+
+fn fresh_handling() -> Handling {
+    Handling {
+        counted: true,
+        ..Handling::default()
+    }
 }
 
 fn add_sorted(into: &mut Vec<String>, value: &str, cap: usize) {
@@ -141,6 +164,9 @@ impl IncidentRecord {
             first_detection: d.id,
             status_changed: None,
             history: Vec::new(),
+            lifecycle: Vec::new(),
+            handling: fresh_handling(),
+            joins: Vec::new(),
             links: Vec::new(),
             gap_secs: 0,
             campaign_keys: Vec::new(),
@@ -208,10 +234,10 @@ impl IncidentRecord {
         keys.iter().any(|k| group::links_to(&self.links, k, t, gap))
     }
 
-    /// Takes in another incident that a detection linked to this one (both of the same agency
-    /// and category; their detections are distinct). The result does not depend on which of
-    /// the two absorbs the other, except for status and history: the status is that of the
-    /// incident with the earlier first detection, and the histories are merged by time.
+    /// Takes in another incident that a detection (or a merge record) linked to this one (both
+    /// of the same agency; their detections are distinct). The result does not depend on which
+    /// of the two absorbs the other: their lifecycle records are united (refold it with
+    /// [`IncidentRecord::refold`]).
     pub fn absorb(&mut self, other: IncidentRecord) {
         let gap = self.gap_secs.max(other.gap_secs);
         group::merge_links(&mut self.links, &other.links, gap);
@@ -233,7 +259,6 @@ impl IncidentRecord {
             i.group_key = o.group_key;
             i.agency = o.agency;
             i.id = o.id;
-            i.status = o.status;
         }
         i.last_seen = i.last_seen.max(o.last_seen);
         i.priority = i.priority.max(o.priority);
@@ -253,43 +278,69 @@ impl IncidentRecord {
             add_sorted(&mut i.techniques, t, MAX_RULES);
         }
         merge_entities(&mut i.entities, &o.entities);
-        self.status_changed = match (self.status_changed, other.status_changed) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        self.history.extend(other.history);
-        self.history.sort_by_key(|c| c.at);
-        if self.history.len() > MAX_HISTORY {
-            let drop = self.history.len() - MAX_HISTORY;
-            self.history.drain(..drop);
+        for e in other.lifecycle {
+            self.add_record(e);
+        }
+        for j in other.joins {
+            self.add_join(j);
         }
     }
 
-    /// Changes the status, recording the note. Returns false (and changes nothing) when the
-    /// incident already has that status and no note is given.
-    pub fn set_status(
-        &mut self,
-        status: Status,
-        note: &str,
-        by: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> bool {
-        if self.incident.status == status && note.is_empty() {
+    /// Adds a lifecycle record (once: by id). Returns whether it was new.
+    pub fn add_record(&mut self, e: IncidentEvent) -> bool {
+        if self.lifecycle.iter().any(|x| x.id == e.id) {
             return false;
         }
-        self.incident.status = status;
-        self.status_changed = Some(at);
-        self.history.push(StatusChange {
-            status,
-            note: note.to_string(),
-            by: by.map(str::to_string),
-            at,
-        });
+        let pos = self
+            .lifecycle
+            .partition_point(|x| (x.at, x.id) < (e.at, e.id));
+        self.lifecycle.insert(pos, e);
+        true
+    }
+
+    /// Adds a merge record's synthetic link key.
+    pub fn add_join(&mut self, key: Id) {
+        if let Err(pos) = self.joins.binary_search(&key) {
+            self.joins.insert(pos, key);
+        }
+    }
+
+    /// Recomputes `handling` from `lifecycle` and the fields that mirror it.
+    pub fn refold(&mut self, policy: &Policy) {
+        if self.lifecycle.is_empty() && self.history.is_empty() && self.handling.history.is_empty()
+        {
+            self.handling = fresh_handling();
+            self.incident.status = Status::New;
+            self.incident.close_reason = None;
+            self.incident.assignee = None;
+            return;
+        }
+        let h = Handling::fold(&self.lifecycle, policy);
+        self.incident.status = h.status;
+        self.incident.close_reason = h.close_reason;
+        self.incident.assignee = h.assignee.clone();
+        self.history = h
+            .history
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.action,
+                    Action::Acknowledge { .. } | Action::Resolve { .. } | Action::Reopen { .. }
+                )
+            })
+            .map(|e| StatusChange {
+                status: e.status,
+                note: e.action.text().to_string(),
+                by: Some(e.by.name.clone()),
+                at: e.at,
+            })
+            .collect();
         if self.history.len() > MAX_HISTORY {
             let drop = self.history.len() - MAX_HISTORY;
             self.history.drain(..drop);
         }
-        true
+        self.status_changed = self.history.last().map(|c| c.at);
+        self.handling = h;
     }
 }
 
@@ -333,15 +384,28 @@ pub(crate) mod tests {
 
     #[test]
     fn status_changes_are_recorded_and_detections_keep_them() {
+        use canhgac_core::lifecycle::{Actor, CloseReason};
         let d0 = detection("byt", "r1", "k", 1_650_000_000, 0);
         let mut r = IncidentRecord::from_detection(&d0);
         let at: DateTime<Utc> = "2022-04-20T00:00:00Z".parse().unwrap();
-        assert!(r.set_status(Status::Resolved, "site restored", Some("soc"), at));
-        assert!(!r.set_status(Status::Resolved, "", None, at));
+        let by = Actor {
+            name: "Lan".into(),
+            role: "national".into(),
+        };
+        let resolve = Action::Resolve {
+            reason: CloseReason::Handled,
+            note: "site restored".into(),
+            duplicate_of: None,
+        };
+        let e = IncidentEvent::new(r.incident.id, d0.id, "byt", at, by, resolve, None);
+        assert!(r.add_record(e.clone()));
+        assert!(!r.add_record(e), "a record counts once");
+        r.refold(&Policy::default());
         r.merge(&detection("byt", "r1", "k", 1_650_100_000, 1));
         assert_eq!(r.incident.status, Status::Resolved);
         assert_eq!(r.incident.count, 2);
         assert_eq!(r.history.len(), 1);
+        assert_eq!(r.history[0].by.as_deref(), Some("Lan"));
         let json = serde_json::to_string(&r).unwrap();
         let back: IncidentRecord = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);

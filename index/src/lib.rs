@@ -41,10 +41,11 @@
 //!
 //! # Status
 //!
-//! [`Indexer::set_status`] moves an incident between new, acknowledged and resolved with a
-//! note (kept in its history). Detections never change the status: a detection arriving for a
-//! resolved incident raises its count and `last_seen` and leaves it resolved (see
-//! [`incident`]).
+//! An incident's status, assignee and close reason are the fold of its lifecycle records
+//! (`<prefix>.incident-events`, [`lifecycle`]), which the indexer consumes with the detections
+//! ([`Indexer::process`], [`Indexer::apply`]); [`Indexer::set_status`] writes such a record.
+//! Detections never change the status: a detection arriving for a resolved incident raises
+//! its count and `last_seen` and leaves it resolved (see [`incident`]).
 //!
 //! One process writes an index (tantivy's writer lock); scale search out with Quickwit reading
 //! the same topic (brief §2).
@@ -58,8 +59,10 @@ pub mod bulletin;
 pub mod cells;
 pub mod error;
 pub mod group;
+pub mod handling;
 mod idfilter;
 pub mod incident;
+pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod monthly;
@@ -72,6 +75,7 @@ pub mod search;
 pub mod snapshot;
 pub mod stats;
 pub mod store;
+pub mod upgrade;
 // Test fixtures: only with the `testsuite` feature (tests and benchmarks), not in the API.
 #[cfg(any(test, feature = "testsuite"))]
 pub mod synth;
@@ -79,6 +83,7 @@ pub mod writer;
 
 pub use campaign::CampaignPeer;
 pub use error::{IndexError, Result};
+pub use handling::{Excluded, SuppressionState, SuppressionView};
 pub use incident::{IncidentRecord, StatusChange};
 pub use metrics::IndexMetrics;
 pub use model::{Agencies, Lang, Report, ReportRequest};

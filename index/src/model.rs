@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::cells::Cell;
 use crate::error::Result;
+use crate::handling::Excluded;
 use crate::period::Period;
 use crate::search::{IncidentIndex, Scope};
 use crate::stats::{change, Change, StatsRequest, TopEntry};
@@ -258,6 +259,8 @@ pub struct Report {
     pub since_issue: Option<SinceIssue>,
     pub labels: Labels,
     pub counting_rule: String,
+    /// Incidents of the period closed as false positive or duplicate: not counted.
+    pub excluded: Excluded,
 }
 
 impl Report {
@@ -573,6 +576,7 @@ impl IncidentIndex {
                 other: lang.t("Loại khác", "Other categories").into(),
             },
             counting_rule: counting_rule(lang).into(),
+            excluded: self.excluded(&req.scope, p.first, p.last())?,
         })
     }
 }

@@ -188,6 +188,9 @@ pub fn to_markdown(r: &Report) -> String {
         }
         s.push('\n');
     }
+    if let Some(line) = r.excluded.sentence(r.lang) {
+        let _ = writeln!(s, "_{line}._\n");
+    }
     let _ = writeln!(s, "_{}_", r.counting_rule);
     s
 }
@@ -232,6 +235,22 @@ pub fn to_csv(r: &Report) -> String {
                 m.month.clone(),
                 String::new(),
                 v.to_string(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
+    // The incidents left out of the counts: one row per reason, the sentence as its name.
+    if let Some(line) = r.excluded.sentence(r.lang) {
+        for (key, n) in [
+            ("false_positive", r.excluded.false_positive),
+            ("duplicate", r.excluded.duplicate),
+        ] {
+            rows.push([
+                "excluded".into(),
+                key.into(),
+                line.clone(),
+                n.to_string(),
                 String::new(),
                 String::new(),
             ]);
@@ -478,6 +497,9 @@ pub fn to_html_article(r: &Report) -> String {
             );
         }
         s.push_str("</table>\n</section>\n");
+    }
+    if let Some(line) = r.excluded.sentence(r.lang) {
+        let _ = writeln!(s, "<p class=\"excluded\">{}.</p>", esc(&line));
     }
     let _ = writeln!(
         s,

@@ -36,6 +36,8 @@ pub struct RunSummary {
     pub duplicates: u64,
     pub skipped: u64,
     pub rejected: u64,
+    /// Lifecycle records kept (applied or waiting for their anchor).
+    pub records: u64,
     pub commits: u64,
 }
 
@@ -176,6 +178,7 @@ pub async fn run<S: Subscription>(
                     Outcome::Duplicate => summary.duplicates += 1,
                     Outcome::Skipped => summary.skipped += 1,
                     Outcome::Rejected { .. } => summary.rejected += 1,
+                    Outcome::Recorded { .. } => summary.records += 1,
                 }
                 acks.push(msg.ack);
                 if indexer.should_commit() {

@@ -15,11 +15,16 @@
 //! | `idkey` | u64, fast | both | first 8 bytes of the id: the sort tie-breaker for cursors |
 //! | `title`, `text` | text, [`analyzer::FOLDED`] | both | rule titles; everything searchable |
 //! | `title_exact`, `text_exact` | text, [`analyzer::EXACT`] | both | accent-exact twins |
-//! | `source` | stored bytes | both | the record as JSON: the incident aggregate, or the detection with its whole event |
+//! | `source` | stored bytes | all | the record as JSON: the incident aggregate, the detection with its whole event, or the lifecycle record |
+//! | `counted` | u64, fast | incident | 1 when it counts in statistics (not closed as false positive or duplicate) |
+//! | `assignee`, `close_reason` | keyword, fast | incident | its handling ([`canhgac_core::lifecycle::Handling`]) |
+//! | `suppressed` | keyword | detection | the suppression that marked it (it joins no incident) |
+//! | `action` | keyword | record | the lifecycle record's action |
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use canhgac_core::detection::{month_of, Detection};
+use canhgac_core::lifecycle::{Action, IncidentEvent};
 use canhgac_core::Id;
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, IndexRecordOption, IpAddrOptions, NumericOptions,
@@ -32,12 +37,15 @@ use crate::incident::IncidentRecord;
 
 /// Bumped whenever the schema or the stored JSON changes incompatibly; an index of another
 /// version is refused (rebuild it from the topic).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub const KIND_INCIDENT: &str = "incident";
 pub const KIND_DETECTION: &str = "detection";
 /// The old id of an incident that was renamed or merged into another (`incident_id`: the new).
 pub const KIND_ALIAS: &str = "alias";
+/// A lifecycle record ([`canhgac_core::lifecycle::IncidentEvent`]), kept whether or not its
+/// anchor detection is indexed yet (`link`: the [`record_ref`] of every detection it names).
+pub const KIND_RECORD: &str = "record";
 
 /// The fields, resolved once.
 #[derive(Debug, Clone)]
@@ -74,6 +82,17 @@ pub struct Fields {
     pub text: Field,
     pub text_exact: Field,
     pub source: Field,
+    /// Incident documents: 1 when the incident counts in statistics, 0 when it was closed as
+    /// false positive or duplicate (the policy's uncounted reasons).
+    pub counted: Field,
+    /// Incident documents: the person it is assigned to.
+    pub assignee: Field,
+    /// Incident documents: why it was closed.
+    pub close_reason: Field,
+    /// Detection documents marked by a suppression: its id (hex).
+    pub suppressed: Field,
+    /// Record documents: their action (`resolve`, `suppress`, …).
+    pub action: Field,
 }
 
 /// The keyword fields a query may name, in the order facets and help list them.
@@ -137,7 +156,7 @@ impl Fields {
         let priority = b.add_text_field("priority", kw.clone());
         let status = b.add_text_field("status", kw.clone());
         let rule = b.add_text_field("rule", kw.clone());
-        let technique = b.add_text_field("technique", raw);
+        let technique = b.add_text_field("technique", raw.clone());
         let domain = b.add_text_field("domain", kw.clone());
         let user = b.add_text_field("user", kw.clone());
         let host = b.add_text_field("host", kw.clone());
@@ -147,7 +166,7 @@ impl Fields {
         let time = b.add_date_field("time", date.clone());
         let last_seen = b.add_date_field("last_seen", date);
         let month = b.add_u64_field("month", num.clone());
-        let count = b.add_u64_field("count", num);
+        let count = b.add_u64_field("count", num.clone());
         let idkey = b.add_u64_field("idkey", FAST);
         let link = b.add_text_field("link", link_opts.clone());
         let campaign = b.add_text_field("campaign", link_opts);
@@ -156,6 +175,11 @@ impl Fields {
         let text_f = b.add_text_field("text", text(analyzer::FOLDED));
         let text_exact = b.add_text_field("text_exact", text(analyzer::EXACT));
         let source = b.add_bytes_field("source", STORED);
+        let counted = b.add_u64_field("counted", num.clone());
+        let assignee = b.add_text_field("assignee", raw.clone());
+        let close_reason = b.add_text_field("close_reason", raw.clone());
+        let suppressed = b.add_text_field("suppressed", raw.clone());
+        let action = b.add_text_field("action", raw);
         Fields {
             schema: b.build(),
             kind,
@@ -187,6 +211,11 @@ impl Fields {
             text: text_f,
             text_exact,
             source,
+            counted,
+            assignee,
+            close_reason,
+            suppressed,
+            action,
         }
     }
 
@@ -393,8 +422,18 @@ pub fn incident_doc(f: &Fields, r: &IncidentRecord, json: &[u8]) -> TantivyDocum
     doc.add_u64(f.month, u64::from(i.month));
     doc.add_u64(f.count, i.count);
     doc.add_u64(f.idkey, idkey(&i.id));
+    doc.add_u64(f.counted, u64::from(r.handling.counted));
+    if let Some(a) = &i.assignee {
+        doc.add_text(f.assignee, a);
+    }
+    if let Some(c) = i.close_reason {
+        doc.add_text(f.close_reason, c.as_str());
+    }
     for k in &r.links {
         doc.add_text(f.link, k.key.to_hex());
+    }
+    for k in &r.joins {
+        doc.add_text(f.link, k.to_hex());
     }
     for k in &r.campaign_keys {
         doc.add_text(f.campaign, k.to_hex());
@@ -409,9 +448,12 @@ pub fn incident_doc(f: &Fields, r: &IncidentRecord, json: &[u8]) -> TantivyDocum
         text.push('\n');
         text.push_str(&s.name_en);
     }
-    for c in &r.history {
-        text.push('\n');
-        text.push_str(&c.note);
+    for e in &r.handling.history {
+        let t = e.action.text();
+        if !t.is_empty() {
+            text.push('\n');
+            text.push_str(t);
+        }
     }
     push_entities(&mut text, e);
     doc.add_text(f.text, &text);
@@ -433,4 +475,41 @@ pub fn alias_doc(f: &Fields, old: &Id, new: &Id) -> TantivyDocument {
 /// The link-key term of an incident document.
 pub fn link_term(f: &Fields, key: &Id) -> Term {
     Term::from_field_text(f.link, &key.to_hex())
+}
+
+/// The term under which a lifecycle record naming detection `detection` is found (in the
+/// record document's `link` field): its anchor, a merge's other anchor, a split's detections.
+pub fn record_ref(detection: &Id) -> Id {
+    canhgac_core::id::IdHasher::new("record-ref")
+        .part(detection.as_bytes())
+        .finish()
+}
+
+/// The document of a lifecycle record.
+pub fn record_doc(f: &Fields, e: &IncidentEvent, json: &[u8]) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(f.kind, KIND_RECORD);
+    doc.add_text(f.id, e.id.to_hex());
+    doc.add_text(f.agency, e.agency.to_lowercase());
+    doc.add_text(f.action, e.action.kind().as_str());
+    doc.add_date(f.time, date(e.at));
+    doc.add_u64(f.idkey, idkey(&e.id));
+    for d in record_refs(e) {
+        doc.add_text(f.link, record_ref(&d).to_hex());
+    }
+    doc.add_bytes(f.source, json);
+    doc
+}
+
+/// The detections a record names: its anchor, a merge's other anchor, a split's detections.
+pub fn record_refs(e: &IncidentEvent) -> Vec<Id> {
+    let mut v = vec![e.anchor];
+    match &e.action {
+        Action::Merge { into_anchor, .. } => v.push(*into_anchor),
+        Action::Split { detections } => v.extend(detections.iter().copied()),
+        _ => {}
+    }
+    v.sort();
+    v.dedup();
+    v
 }

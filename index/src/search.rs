@@ -19,6 +19,7 @@ use std::net::IpAddr;
 use std::ops::Bound;
 
 use canhgac_core::detection::{Detection, Status};
+use canhgac_core::lifecycle::CloseReason;
 use canhgac_core::{Category, Id, Priority};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
@@ -91,6 +92,10 @@ pub struct SearchRequest {
     pub categories: Vec<Category>,
     pub priorities: Vec<Priority>,
     pub statuses: Vec<Status>,
+    /// Incidents assigned to any of these people (exact names).
+    pub assignees: Vec<String>,
+    /// Incidents closed for any of these reasons.
+    pub close_reasons: Vec<CloseReason>,
     /// Documents with an IP in any of these networks.
     pub cidrs: Vec<IpNet>,
     pub sort: Sort,
@@ -113,6 +118,8 @@ impl SearchRequest {
             categories: Vec::new(),
             priorities: Vec::new(),
             statuses: Vec::new(),
+            assignees: Vec::new(),
+            close_reasons: Vec::new(),
             cidrs: Vec::new(),
             sort: Sort::Newest,
             limit: 20,
@@ -283,6 +290,17 @@ impl IncidentIndex {
                 )) as Box<dyn Query>
             })
         };
+        // Raw (case-kept) keywords: a person's name, a close reason.
+        let exact = |field: Field, values: Vec<String>| -> Option<Box<dyn Query>> {
+            (!values.is_empty()).then(|| {
+                Box::new(BooleanQuery::new(
+                    values
+                        .iter()
+                        .map(|v| (Occur::Should, term_query(Term::from_field_text(field, v))))
+                        .collect(),
+                )) as Box<dyn Query>
+            })
+        };
         let filters = [
             any(f.agency, req.agencies.clone()),
             any(
@@ -304,6 +322,14 @@ impl IncidentIndex {
                 req.statuses
                     .iter()
                     .map(|s| s.as_str().to_string())
+                    .collect(),
+            ),
+            exact(f.assignee, req.assignees.clone()),
+            exact(
+                f.close_reason,
+                req.close_reasons
+                    .iter()
+                    .map(|c| c.as_str().to_string())
                     .collect(),
             ),
         ];

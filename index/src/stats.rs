@@ -174,7 +174,9 @@ impl IncidentIndex {
         let searcher = self.searcher();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
             Occur::Must,
-            term_query(Term::from_field_text(f.kind, KIND_INCIDENT)),
+            // Counted incidents only: `counted` is 1 on an incident document that was not closed
+            // as false positive or duplicate (and absent on every other document).
+            term_query(Term::from_field_u64(f.counted, 1)),
         )];
         clauses.extend(scope_clause(f, &req.scope));
         // The month range only helps when the index holds months outside it: the collector

@@ -34,11 +34,19 @@ pub fn open_index(dir: &Path, create: bool) -> Result<(Index, Fields)> {
     };
     let fields = Fields::from_schema(&index.schema()).ok_or_else(|| IndexError::SchemaVersion {
         path: dir.to_path_buf(),
-        found: "unknown (the fields differ)".into(),
+        found: stored_schema_version(&index)
+            .map_or_else(|| "unknown (the fields differ)".into(), |v| v.to_string()),
         expected: crate::schema::SCHEMA_VERSION,
     })?;
     analyzer::register(&index);
     Ok((index, fields))
+}
+
+/// The schema version in an index's last commit payload, if it has one.
+pub fn stored_schema_version(index: &Index) -> Option<u64> {
+    let meta = index.load_metas().ok()?;
+    let payload: serde_json::Value = serde_json::from_str(meta.payload.as_deref()?).ok()?;
+    payload.get("schema")?.as_u64()
 }
 
 /// An in-memory index (tests, benchmarks).

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use canhgac_core::detection::{Detection, Status, DETECTION_SCHEMA_VERSION};
+use canhgac_core::lifecycle::{Action, Actor, CloseReason, IncidentEvent, Policy};
 use canhgac_core::Id;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,8 @@ pub struct IndexerOptions {
     pub threads: usize,
     /// tantivy's indexing memory budget, in bytes, shared by the threads.
     pub heap_bytes: usize,
+    /// The lifecycle policy incidents' records are folded under (`rules/lifecycle.toml`).
+    pub policy: Policy,
 }
 
 impl Default for IndexerOptions {
@@ -85,6 +88,7 @@ impl Default for IndexerOptions {
                 .unwrap_or(1)
                 .clamp(1, 4),
             heap_bytes: 256 << 20,
+            policy: Policy::default(),
         }
     }
 }
@@ -98,6 +102,9 @@ pub enum Outcome {
     Duplicate,
     /// Before the committed offset of its partition: already in the index.
     Skipped,
+    /// A new lifecycle record, kept; `applied`: its anchor detection is indexed and its
+    /// incident updated (otherwise it waits for the anchor).
+    Recorded { applied: bool },
     /// Not a valid detection; `reason` is the metric label, `message` the detail.
     Rejected {
         reason: &'static str,
@@ -142,12 +149,12 @@ pub struct Indexer {
     committed: Offsets,
     pending_offsets: Offsets,
     shared_offsets: Arc<Mutex<Offsets>>,
-    pending_detections: HashSet<Id>,
+    pub(crate) pending_detections: HashSet<Id>,
     /// Detections and incidents since the last commit, grouped into attacks.
     pub(crate) batch: Batch,
     /// Every id in the index or pending (maybe): skips lookups for new ids.
-    known: IdFilter,
-    rebuild_filter: bool,
+    pub(crate) known: IdFilter,
+    pub(crate) rebuild_filter: bool,
     pending_ops: usize,
     first_pending: Option<Instant>,
     metrics: IndexMetrics,
@@ -316,7 +323,7 @@ impl Indexer {
             || self.commit_due().is_some_and(|t| Instant::now() >= t)
     }
 
-    fn note_pending(&mut self) {
+    pub(crate) fn note_pending(&mut self) {
         self.pending_ops += 1;
         self.first_pending.get_or_insert_with(Instant::now);
         self.metrics.pending.set(self.pending_ops as i64);
@@ -332,7 +339,8 @@ impl Indexer {
         *next = (*next).max(pos.offset + 1);
     }
 
-    /// Processes one message of the detections topic. `pos` is where it came from (for the
+    /// Processes one message of the detections or the incident-events topic (a record has a
+    /// top-level `"action"` member: [`Indexer::apply`]). `pos` is where it came from (for the
     /// commit payload; `None` on transports without durable offsets). Invalid input is
     /// rejected with a reason, never an error; errors are tantivy failures.
     pub fn process(&mut self, payload: &[u8], pos: Option<&Position>) -> Result<Outcome> {
@@ -356,6 +364,13 @@ impl Indexer {
         }
         let outcome = match parse(payload) {
             Ok(d) => self.add_detection(&d, payload)?,
+            Err(_) if is_record(payload) => match IncidentEvent::from_json(payload) {
+                Ok(e) => self.apply(&e)?,
+                Err(message) => Outcome::Rejected {
+                    reason: "record",
+                    message: format!("not an incident event: {message}"),
+                },
+            },
             Err((reason, message)) => Outcome::Rejected { reason, message },
         };
         match &outcome {
@@ -367,7 +382,7 @@ impl Indexer {
                     topic = pos.map(|p| p.topic.as_str()),
                     partition = pos.map(|p| p.partition),
                     offset = pos.map(|p| p.offset),
-                    "detection rejected"
+                    "message rejected"
                 );
             }
             Outcome::Indexed { .. } => self
@@ -380,7 +395,7 @@ impl Indexer {
                 .detections
                 .with_label_values(&["duplicate"])
                 .inc(),
-            Outcome::Skipped => {}
+            Outcome::Skipped | Outcome::Recorded { .. } => {}
         }
         Ok(outcome)
     }
@@ -393,12 +408,32 @@ impl Indexer {
         {
             return Ok(Outcome::Duplicate);
         }
-        let (incident, new_incident, keys) =
-            self.batch
-                .assign(&self.searcher, &self.fields, &self.known, d, json)?;
+        if let Some(s) = d.suppressed {
+            self.add_suppressed(d, json, &s);
+            self.pending_detections.insert(d.id);
+            if !self.known.insert(&d.id) {
+                self.rebuild_filter = true;
+            }
+            self.note_pending();
+            return Ok(Outcome::Indexed {
+                new_incident: false,
+            });
+        }
+        let p = self.placement(d)?;
+        let (incident, new_incident) = self.batch.assign(
+            &self.searcher,
+            &self.fields,
+            Some(&self.known),
+            d,
+            json,
+            &p.keys,
+            p.gap,
+            &p.joins,
+            p.records,
+        )?;
         self.pending_detections.insert(d.id);
         let mut room = self.known.insert(&d.id) & self.known.insert(&incident);
-        for k in &keys {
+        for k in p.keys.iter().chain(&p.joins) {
             room &= self.known.insert(k);
         }
         if !room {
@@ -412,25 +447,27 @@ impl Indexer {
     /// renamed or merged into another) gives the incident it is now part of.
     pub fn incident(&self, id: &Id) -> Result<Option<IncidentRecord>> {
         let current = self.batch.resolve(*id);
-        if let Some(r) = self.batch.touched.get(&current) {
-            return Ok(Some(r.clone()));
-        }
-        match store::incident_by_id(&self.searcher, &self.fields, &current)? {
-            Some(r) => Ok(Some(
+        let rec = match self.batch.touched.get(&current) {
+            Some(r) => Some(r.clone()),
+            None => store::incident_by_id(&self.searcher, &self.fields, &current)?.map(|r| {
                 self.batch
                     .touched
                     .get(&self.batch.resolve(r.incident.id))
                     .cloned()
-                    .unwrap_or(r),
-            )),
-            None => Ok(None),
-        }
+                    .unwrap_or(r)
+            }),
+        };
+        Ok(rec.map(|mut r| {
+            r.refold(&self.options.policy);
+            r
+        }))
     }
 
-    /// Changes an incident's status (new → acknowledged → resolved, or back), with a note. It
-    /// becomes durable with the next commit; call [`Indexer::commit`] to make it so now.
-    /// Fails with [`IndexError::NotFound`] for an incident that does not exist or is outside
-    /// `scope`.
+    /// Changes an incident's status (new → acknowledged → resolved, or back to acknowledged),
+    /// with a note: an acknowledge, resolve (handled) or reopen record by `by` (role
+    /// `national`) applied like one from the topic ([`Indexer::apply`]). It becomes durable
+    /// with the next commit. Fails with [`IndexError::NotFound`] for an incident that does not
+    /// exist or is outside `scope`.
     pub fn set_status(
         &mut self,
         scope: &Scope,
@@ -441,23 +478,40 @@ impl Indexer {
         at: DateTime<Utc>,
     ) -> Result<IncidentRecord> {
         let not_found = || IndexError::NotFound { id: id.to_hex() };
-        let mut rec = self.incident(id)?.ok_or_else(not_found)?;
+        let rec = self.incident(id)?.ok_or_else(not_found)?;
         if !scope.allows(&rec.incident.agency) {
             return Err(not_found());
         }
-        if rec.set_status(status, note, by, at) {
-            let current = rec.incident.id;
-            match self.batch.touched.entry(current) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    e.insert(rec.clone());
-                }
-                std::collections::hash_map::Entry::Vacant(_) => {
-                    self.batch.touch_committed(rec.clone());
-                }
-            }
-            self.note_pending();
+        if rec.incident.status == status && note.is_empty() {
+            return Ok(rec);
         }
-        Ok(rec)
+        let note = note.to_string();
+        let action = match status {
+            Status::Acknowledged => Action::Acknowledge { note },
+            Status::Resolved => Action::Resolve {
+                reason: CloseReason::Handled,
+                note,
+                duplicate_of: None,
+            },
+            Status::New => Action::Reopen { note },
+        };
+        let by = Actor {
+            name: by.unwrap_or("unknown").to_string(),
+            role: "national".into(),
+        };
+        let e = IncidentEvent::new(
+            rec.incident.id,
+            rec.first_detection,
+            &rec.incident.agency,
+            at,
+            by,
+            action,
+            None,
+        );
+        if let Outcome::Rejected { message, .. } = self.apply(&e)? {
+            return Err(IndexError::invalid("status change", message));
+        }
+        self.incident(id)?.ok_or_else(not_found)
     }
 
     /// Writes the touched incidents, applies retention when due, and commits with the consumed
@@ -478,9 +532,12 @@ impl Indexer {
                     .inc_by(stats.retention_dropped as u64);
             }
         }
-        let flushed = self
-            .batch
-            .flush(&self.writer, &self.searcher, &self.fields)?;
+        let flushed = self.batch.flush(
+            &self.writer,
+            &self.searcher,
+            &self.fields,
+            &self.options.policy,
+        )?;
         if flushed.renamed > 0 {
             tracing::debug!(
                 renamed = flushed.renamed,
@@ -569,4 +626,13 @@ pub fn parse(payload: &[u8]) -> std::result::Result<Detection, (&'static str, St
             _ => Err(("json", format!("not a detection: {e}"))),
         },
     }
+}
+
+/// Whether a payload that is not a detection is a lifecycle record (a top-level `"action"`).
+fn is_record(payload: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        action: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Probe>(payload).is_ok_and(|p| p.action.is_some())
 }

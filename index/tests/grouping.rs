@@ -11,12 +11,12 @@ use canhgac_index::{IncidentIndex, Indexer, Kind, Record, Scope, SearchRequest};
 
 use crate::support::opts;
 
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 const GAP: u64 = 3 * DAY as u64;
 /// 2026-10-01 00:00 in Hanoi.
-const T0: i64 = 1_790_787_600;
+pub(crate) const T0: i64 = 1_790_787_600;
 
-fn link(role: LinkRole, kind: &str, value: &str) -> Link {
+pub(crate) fn link(role: LinkRole, kind: &str, value: &str) -> Link {
     Link {
         role,
         kind: kind.into(),
@@ -25,7 +25,7 @@ fn link(role: LinkRole, kind: &str, value: &str) -> Link {
 }
 
 /// A detection of `rule` at day `day` (+ `n` seconds) linking through `links`.
-fn det(agency: &str, rule: &str, day: f64, n: u64, links: &[Link]) -> Detection {
+pub(crate) fn det(agency: &str, rule: &str, day: f64, n: u64, links: &[Link]) -> Detection {
     let mut d = detection(
         agency,
         rule,
@@ -40,11 +40,11 @@ fn det(agency: &str, rule: &str, day: f64, n: u64, links: &[Link]) -> Detection 
     d
 }
 
-fn attack(v: &str) -> Link {
+pub(crate) fn attack(v: &str) -> Link {
     link(LinkRole::Attack, "domain", v)
 }
 
-fn target(v: &str) -> Link {
+pub(crate) fn target(v: &str) -> Link {
     link(LinkRole::Target, "host", v)
 }
 
@@ -94,7 +94,7 @@ fn index_in_order(ds: &[Detection], commit_every: usize) -> Indexer {
 }
 
 /// One agency's month with three attacks and an unrelated second phishing campaign.
-fn month() -> Vec<Detection> {
+pub(crate) fn month() -> Vec<Detection> {
     let a = "byt";
     vec![
         // Phishing campaign: mails on three days (two rules), DNS look-ups of its domain on two.
@@ -302,7 +302,7 @@ fn detections_beyond_the_gap_are_separate_until_one_bridges_them() {
 }
 
 /// A small deterministic shuffle (no rand dependency in the index's tests).
-fn shuffled<T: Clone>(v: &[T], seed: u64) -> Vec<T> {
+pub(crate) fn shuffled<T: Clone>(v: &[T], seed: u64) -> Vec<T> {
     let mut out = v.to_vec();
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     for i in (1..out.len()).rev() {

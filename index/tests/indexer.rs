@@ -218,13 +218,15 @@ fn status_changes_persist_and_detections_keep_them() {
             )
             .unwrap();
         assert_eq!(r.incident.status, Status::Acknowledged);
+        // Records fold in (time, id) order: the resolution comes after the acknowledgement.
+        let later = "2022-04-25T01:00:00Z".parse().unwrap();
         ix.set_status(
             &Scope::All,
             &target,
             Status::Resolved,
             "đã khôi phục",
             Some("soc"),
-            at,
+            later,
         )
         .unwrap();
         ix.commit().unwrap();
@@ -245,6 +247,8 @@ fn status_changes_persist_and_detections_keep_them() {
     );
     assert_eq!(r.history.len(), 2);
     assert_eq!(r.history[1].note, "đã khôi phục");
+    assert_eq!(r.history[1].by.as_deref(), Some("soc"));
+    assert_eq!(r.handling.history.len(), 2, "two lifecycle records");
     let n = ds.iter().filter(|d| d.incident_id == target).count() as u64;
     assert_eq!(r.incident.count, n);
     let index = IncidentIndex::of(&ix).unwrap();

@@ -4,5 +4,6 @@ mod support;
 
 mod grouping;
 mod indexer;
+mod lifecycle;
 mod report;
 mod search;

@@ -3,12 +3,12 @@
 
 use std::str::FromStr;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use canhgac_core::detection::{vietnam, Status};
+use canhgac_core::lifecycle::{ActionKind, CloseReason};
 use canhgac_core::{Category, Id, Priority};
 use canhgac_index::monthly as render;
 use canhgac_index::search::parse_cidr;
@@ -23,13 +23,12 @@ use serde_json::json;
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
-use crate::guard::AuditNote;
 use crate::ServerState;
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// Runs index work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, canhgac_index::IndexError> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
@@ -39,7 +38,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Query parameters as JSON errors (never axum's plain-text rejection).
-fn params<T: DeserializeOwned>(uri: &Uri) -> ApiResult<T> {
+pub(crate) fn params<T: DeserializeOwned>(uri: &Uri) -> ApiResult<T> {
     Query::<T>::try_from_uri(uri)
         .map(|q| q.0)
         .map_err(|e| ApiError::bad_request("bad_request", e.body_text()))
@@ -90,14 +89,47 @@ pub(crate) async fn whoami(
         Scope::Agency(a) => Some(a),
     };
     let incidents = matches!(p.role, Role::National | Role::Agency(_));
+    let role = p.role.to_string();
+    // What the policy lets this role do (its actions on incidents; none without incidents).
+    let permissions: Vec<&str> = ActionKind::ALL
+        .into_iter()
+        .filter(|k| incidents && s.policy.permits(&role, *k))
+        .map(ActionKind::as_str)
+        .collect();
     Json(json!({
         "name": p.name,
-        "role": p.role.to_string(),
+        "role": role,
+        "scope": scope.clone().unwrap_or_else(|| "all".into()),
         "agency": scope,
+        "permissions": permissions,
         "can_read_incidents": incidents,
         "can_change_status": incidents && s.writable(),
         "writable": s.writable(),
     }))
+}
+
+/// The query string with repeated keys joined into one comma-separated value
+/// (`status=new&status=acknowledged` is `status=new,acknowledged`), so that every list
+/// parameter may be given either way.
+pub(crate) fn joined_query(uri: &Uri) -> ApiResult<Uri> {
+    let Some(q) = uri.query() else {
+        return Ok(uri.clone());
+    };
+    let mut keys: Vec<(&str, Vec<&str>)> = Vec::new();
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match keys.iter_mut().find(|(key, _)| *key == k) {
+            Some((_, vs)) => vs.push(v),
+            None => keys.push((k, vec![v])),
+        }
+    }
+    let q: Vec<String> = keys
+        .into_iter()
+        .map(|(k, vs)| format!("{k}={}", vs.join("%2C")))
+        .collect();
+    format!("{}?{}", uri.path(), q.join("&"))
+        .parse()
+        .map_err(|e| ApiError::bad_request("bad_request", format!("query string: {e}")))
 }
 
 fn list<T: FromStr<Err = String>>(what: &'static str, v: &Option<String>) -> ApiResult<Vec<T>> {
@@ -147,6 +179,9 @@ pub struct SearchParams {
     pub category: Option<String>,
     pub priority: Option<String>,
     pub status: Option<String>,
+    /// A person's name, or `me` (the caller).
+    pub assignee: Option<String>,
+    pub close_reason: Option<String>,
     pub cidr: Option<String>,
     pub sort: Option<String>,
     pub limit: Option<usize>,
@@ -154,7 +189,11 @@ pub struct SearchParams {
     pub facets: Option<bool>,
 }
 
-fn check_page(s: &ServerState, limit: Option<usize>, default: usize) -> ApiResult<usize> {
+pub(crate) fn check_page(
+    s: &ServerState,
+    limit: Option<usize>,
+    default: usize,
+) -> ApiResult<usize> {
     let limit = limit.unwrap_or(default);
     if limit == 0 || limit > s.limits.max_page_size {
         return Err(ApiError::bad_request(
@@ -168,7 +207,8 @@ fn check_page(s: &ServerState, limit: Option<usize>, default: usize) -> ApiResul
     Ok(limit)
 }
 
-fn search_request(s: &ServerState, scope: Scope, p: SearchParams) -> ApiResult<SearchRequest> {
+fn search_request(s: &ServerState, who: &Principal, p: SearchParams) -> ApiResult<SearchRequest> {
+    let scope = who.role.scope();
     let q = p.q.unwrap_or_default();
     let chars = q.chars().count();
     if chars > s.limits.max_query_chars {
@@ -235,6 +275,13 @@ fn search_request(s: &ServerState, scope: Scope, p: SearchParams) -> ApiResult<S
     req.limit = check_page(s, p.limit, 20)?;
     req.cursor = p.cursor.filter(|c| !c.is_empty());
     req.facets = p.facets.unwrap_or(false);
+    let assignee = p
+        .assignee
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .map(|a| if a == "me" { who.name.clone() } else { a });
+    let reasons = list::<CloseReason>("close_reason", &p.close_reason)?;
+    crate::view::filter(&mut req, assignee, reasons)?;
     Ok(req)
 }
 
@@ -243,14 +290,19 @@ pub(crate) async fn search(
     Extension(p): Extension<Principal>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let params: SearchParams = params(&uri)?;
-    let req = search_request(&s, p.role.scope(), params)?;
+    let params: SearchParams = params(&joined_query(&uri)?)?;
+    let req = search_request(&s, &p, params)?;
     let index = s.index.clone();
-    let resp = blocking(move || index.search(&req)).await?;
+    let names = s.names.clone();
+    let resp = blocking(move || {
+        let resp = index.search(&req)?;
+        Ok(names.search(&index, &resp))
+    })
+    .await?;
     Ok(Json(resp).into_response())
 }
 
-fn parse_id(id: &str) -> ApiResult<Id> {
+pub(crate) fn parse_id(id: &str) -> ApiResult<Id> {
     Id::from_str(id.trim()).map_err(|_| ApiError::not_found(format!("incident {id} not found")))
 }
 
@@ -272,65 +324,7 @@ pub(crate) async fn incident(
     let index = s.index.clone();
     let scope = p.role.scope();
     let detail = blocking(move || index.incident(&scope, &id, limit)).await?;
-    Ok(Json(detail).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StatusBody {
-    status: String,
-    #[serde(default)]
-    note: String,
-}
-
-const MAX_NOTE_CHARS: usize = 4_000;
-
-pub(crate) async fn set_status(
-    State(s): State<ServerState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let body: StatusBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "bad_request",
-            format!("body: {e}; expected {{\"status\": \"acknowledged\", \"note\": \"…\"}}"),
-        )
-    })?;
-    let status = Status::from_str(&body.status)
-        .map_err(|e| ApiError::bad_request("bad_request", format!("status: {e}")))?;
-    if body.note.chars().count() > MAX_NOTE_CHARS {
-        return Err(ApiError::bad_request(
-            "bad_request",
-            format!("note: at most {MAX_NOTE_CHARS} characters"),
-        ));
-    }
-    let id = parse_id(&id)?;
-    let scope = p.role.scope();
-    // Existence within the caller's scope first: another agency's incident is 404 here too.
-    let index = s.index.clone();
-    let sc = scope.clone();
-    blocking(move || index.incident(&sc, &id, 1)).await?;
-    let Some(writer) = &s.writer else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "read_only",
-            "this server reads the index without its writer, so status changes are not \
-             possible here: change status through `canhgac run`, or `canhgac serve --writable` \
-             when no `canhgac index` process holds the index",
-        ));
-    };
-    let rec = writer
-        .set_status(scope, id, status, body.note.clone(), Some(p.name.clone()))
-        .await?;
-    let index = s.index.clone();
-    blocking(move || index.reload()).await?;
-    let mut resp = Json(&rec).into_response();
-    resp.extensions_mut().insert(AuditNote {
-        incident: id.to_hex(),
-        change: Some(json!({"status": status.as_str(), "note": body.note})),
-    });
-    Ok(resp)
+    Ok(Json(s.names.detail(&detail)).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -345,7 +339,7 @@ struct StatsParams {
 }
 
 /// The scope of a statistics request: the role's, narrowed by `agency=` for national roles.
-fn stats_scope(role: &Role, agency: Option<&str>) -> ApiResult<Scope> {
+pub(crate) fn stats_scope(role: &Role, agency: Option<&str>) -> ApiResult<Scope> {
     let agency = agency.map(str::trim).filter(|a| !a.is_empty());
     match (role.scope(), agency) {
         (scope, None) => Ok(scope),

@@ -96,7 +96,7 @@ type Denied = Box<(ApiError, Option<Principal>)>;
 
 fn check(state: &ServerState, req: &Request, access: Access) -> Result<Principal, Denied> {
     let token = bearer(req).ok_or_else(|| Box::new((ApiError::unauthorized(), None)))?;
-    let p = state.auth.verify(token).cloned().ok_or_else(|| {
+    let p = state.auth.verify(token).ok_or_else(|| {
         (
             ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -14,34 +14,51 @@
 //! agency token cannot see another agency's incident even by id: it gets 404, not 403, so the
 //! existence of another agency's incident is not disclosed.
 //!
+//! # Changes are records
+//!
+//! `serve` never writes the index. Every change to an incident (PATCH, `POST
+//! /api/v1/incidents/{id}/events`, a suppression's revocation, an acknowledge link) is checked
+//! (scope, then the lifecycle [`Policy`](canhgac_core::lifecycle::Policy): role and status) and
+//! published as a [`canhgac_core::lifecycle::IncidentEvent`] through an [`Outbox`]
+//! (`<prefix>.incident-events`); the index applies it, and the answer waits up to 5 s to show
+//! it (200), else says it is on its way (202). Without an outbox the server is read-only.
+//!
 //! # Use from `canhgac run`
 //!
 //! ```no_run
-//! # async fn f(index: canhgac_index::IncidentIndex, writer: canhgac_index::IndexerHandle) -> Result<(), canhgac_serve::ServeError> {
-//! use canhgac_serve::{Auth, AuditLog, Limits, ServerState};
+//! # async fn f(index: canhgac_index::IncidentIndex, bus: canhgac_core::transport::Bus) -> Result<(), canhgac_serve::ServeError> {
+//! use std::sync::Arc;
+//! use canhgac_serve::{Auth, AuditLog, Limits, PublisherOutbox, ServerState};
 //! let (auth, token) = Auth::ephemeral_national()?;
-//! let state = ServerState::new(index, Some(writer), auth, AuditLog::disabled(), Limits::default());
+//! let topics = canhgac_core::topics::Topics::new("canhgac").unwrap();
+//! let outbox = Arc::new(PublisherOutbox::new(bus.publisher(), &topics));
+//! let state = ServerState::new(index, Some(outbox), auth, AuditLog::disabled(), Limits::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.map_err(|e| canhgac_serve::ServeError::Io { context: "bind".into(), source: e })?;
 //! println!("open http://{}/#token={token}", listener.local_addr().unwrap());
 //! canhgac_serve::serve(listener, state, tokio_util::sync::CancellationToken::new()).await
 //! # }
 //! ```
 
+mod ack;
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod error;
 mod guard;
+mod handling;
 pub mod limits;
 pub mod metrics;
+pub mod outbox;
 pub mod tls;
 mod ui;
+mod view;
 
 use std::sync::Arc;
 
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
-use canhgac_index::{IncidentIndex, IndexerHandle};
+use canhgac_core::lifecycle::Policy;
+use canhgac_index::IncidentIndex;
 use tokio_util::sync::CancellationToken;
 
 pub use audit::{AuditLog, AuditRecord};
@@ -49,6 +66,7 @@ pub use auth::{hash_token, new_token, token_entry, Access, Auth, Principal, Role
 pub use error::{ApiError, Result, ServeError};
 pub use limits::Limits;
 pub use metrics::ServeMetrics;
+pub use outbox::{Outbox, PublisherOutbox};
 pub use tls::TlsConfig;
 
 /// One route: method, path pattern (axum syntax), the access it needs, its handler.
@@ -85,7 +103,13 @@ pub const ROUTES: &[RouteSpec] = &[
     route!(GET "/api/v1/whoami", Access::Any, api::whoami),
     route!(GET "/api/v1/incidents", Access::Incidents, api::search),
     route!(GET "/api/v1/incidents/{id}", Access::Incidents, api::incident),
-    route!(PATCH "/api/v1/incidents/{id}", Access::Incidents, api::set_status),
+    route!(PATCH "/api/v1/incidents/{id}", Access::Incidents, handling::set_status),
+    route!(POST "/api/v1/incidents/{id}/events", Access::Incidents, handling::event),
+    route!(GET "/api/v1/inbox", Access::Incidents, handling::inbox),
+    route!(GET "/api/v1/suppressions", Access::Incidents, handling::suppressions),
+    route!(DELETE "/api/v1/suppressions/{id}", Access::Incidents, handling::unsuppress),
+    route!(GET "/ack/{token}", Access::Public, ack::page),
+    route!(POST "/ack/{token}", Access::Public, ack::acknowledge),
     route!(GET "/api/v1/stats/monthly", Access::Stats, api::monthly),
     route!(GET "/api/v1/reports/{period}", Access::Stats, api::report),
 ];
@@ -94,7 +118,11 @@ pub const ROUTES: &[RouteSpec] = &[
 #[derive(Clone)]
 pub struct ServerState {
     pub(crate) index: IncidentIndex,
-    pub(crate) writer: Option<IndexerHandle>,
+    pub(crate) outbox: Option<Arc<dyn Outbox>>,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) ack_secret: Option<Arc<[u8]>>,
+    pub(crate) names: view::Names,
+    pub(crate) apply_wait: std::time::Duration,
     pub(crate) auth: Auth,
     pub(crate) audit: AuditLog,
     pub(crate) limits: Limits,
@@ -106,12 +134,13 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    /// `writer`: the running indexer loop, for status changes; `None` serves read-only (PATCH
-    /// answers 503 `read_only`). Metrics go to a registry of their own (see
+    /// `outbox`: where changes to incidents are published (`<prefix>.incident-events`); `None`
+    /// serves read-only (changes answer 503 `read_only`). The lifecycle policy is the default
+    /// one ([`ServerState::with_policy`]). Metrics go to a registry of their own (see
     /// [`ServerState::with_registry`]).
     pub fn new(
         index: IncidentIndex,
-        writer: Option<IndexerHandle>,
+        outbox: Option<Arc<dyn Outbox>>,
         auth: Auth,
         audit: AuditLog,
         limits: Limits,
@@ -121,7 +150,11 @@ impl ServerState {
             .expect("fresh registry has no duplicate metrics");
         ServerState {
             index,
-            writer,
+            outbox,
+            policy: Arc::new(Policy::default()),
+            ack_secret: None,
+            names: view::Names::default(),
+            apply_wait: handling::APPLY_WAIT,
             auth,
             audit,
             limits,
@@ -136,6 +169,27 @@ impl ServerState {
     /// --registry` shows them.
     pub fn with_agencies(mut self, agencies: canhgac_index::Agencies) -> Self {
         self.agencies = Arc::new(agencies);
+        self.names = view::Names::new(self.agencies.clone());
+        self
+    }
+
+    /// The lifecycle policy (`rules/lifecycle.toml`, `--lifecycle FILE`): who may do what, from
+    /// which status.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// How long a change waits for the index to show it before answering 202 (default 5 s).
+    pub fn with_apply_wait(mut self, wait: std::time::Duration) -> Self {
+        self.apply_wait = wait;
+        self
+    }
+
+    /// The secret of acknowledge links (`CANHGAC_ACK_SECRET`, shared with notify): without it
+    /// `/ack/{token}` answers 404.
+    pub fn with_ack_secret(mut self, secret: Vec<u8>) -> Self {
+        self.ack_secret = Some(secret.into());
         self
     }
 
@@ -159,8 +213,13 @@ impl ServerState {
         &self.index
     }
 
+    /// Whether changes can be published (an outbox is configured).
     pub fn writable(&self) -> bool {
-        self.writer.is_some()
+        self.outbox.is_some()
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
     }
 }
 

@@ -64,7 +64,7 @@ async fn agency_token_walks_every_route_and_never_sees_another_agency() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| p[0].as_str().unwrap())
+            .map(|p| p["value"].as_str().unwrap())
             .collect();
         assert_eq!(facet_agencies, ["byt"]);
         for h in v["hits"].as_array().unwrap() {
@@ -88,7 +88,7 @@ async fn agency_token_walks_every_route_and_never_sees_another_agency() {
         let agencies = agencies_in(&v["hits"]);
         assert!(agencies.iter().all(|a| a == "byt"), "{q}: {agencies:?}");
         if let Some(f) = v["facets"]["agency"].as_array() {
-            assert!(f.iter().all(|p| p[0] == "byt"), "{q}: {f:?}");
+            assert!(f.iter().all(|p| p["value"] == "byt"), "{q}: {f:?}");
         }
     }
     // The national token sees the others (so the filter above is not vacuous).
@@ -156,9 +156,70 @@ async fn agency_token_walks_every_route_and_never_sees_another_agency() {
         .await
         .json();
     assert_eq!(v["incident"]["status"], "acknowledged");
-    assert_eq!(v["incident"]["history"][0]["by"], "soc-byt");
-    assert_eq!(v["incident"]["history"][0]["note"], "đang xử lý");
+    assert_eq!(v["handling"]["status"], "acknowledged");
+    let first = &v["handling"]["history"][0];
+    assert_eq!(first["by"]["name"], "soc-byt");
+    assert_eq!(first["action"], "acknowledge");
+    assert_eq!(first["note"], "đang xử lý");
     walked.insert(("PATCH", "/api/v1/incidents/{id}"));
+
+    // Lifecycle records: another agency's incident is 404; own works and answers the incident.
+    let r = s
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{other}/events"),
+            Some(BYT),
+            Some(r#"{"action":"comment","text":"not mine"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{mine}/events"),
+            Some(BYT),
+            Some(r#"{"action":"assign","to":"me"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["handling"]["assignee"], "soc-byt");
+    assert!(v["agency_name"].is_string());
+    walked.insert(("POST", "/api/v1/incidents/{id}/events"));
+    let v = s.get("/api/v1/inbox", BYT).await.json();
+    let assigned: Vec<&str> = v["assigned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(assigned, [mine.as_str()]);
+    assert!(agencies_in(&v["new"]) == ["byt".to_string()].into());
+    walked.insert(("GET", "/api/v1/inbox"));
+    let r = s.get("/api/v1/suppressions", BYT).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json().as_array().unwrap().is_empty());
+    assert_eq!(
+        s.get("/api/v1/suppressions?agency=bca", BYT).await.status,
+        403
+    );
+    walked.insert(("GET", "/api/v1/suppressions"));
+    let r = s
+        .call(
+            "DELETE",
+            "/api/v1/suppressions/00000000000000000000000000000000",
+            Some(BYT),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    walked.insert(("DELETE", "/api/v1/suppressions/{id}"));
+    // Acknowledge links: none without a secret (tests/lifecycle.rs has them with one).
+    for method in ["GET", "POST"] {
+        let r = s.call(method, "/ack/byt.x.1.y", None, None).await;
+        assert_eq!(r.status, 404, "{method} /ack");
+        walked.insert((method, "/ack/{token}"));
+    }
 
     // Statistics: only byt counted; asking for another agency is refused.
     let r = s
@@ -472,6 +533,7 @@ async fn openapi_document_matches_the_routes() {
         let p = path
             .replace("{id}", "00000000000000000000000000000000")
             .replace("{month}", "2022-06")
+            .replace("{token}", "byt.x.1.y")
             .replace("{file}", "app.js");
         let r = s.call(method, &p, Some(NATIONAL), Some("{}")).await;
         let not_routed = r.status == 405 || (r.status == 404 && r.text().contains("no route"));

@@ -141,6 +141,37 @@ async fn with_the_registry_the_api_names_agencies_as_the_cli_does() {
     let body = r.text();
     assert!(body.contains("Ministry of Health"), "{body}");
     assert_eq!(body, cli_golden("report-2022-04-registry.en.json"));
+    // Searches name agencies and rules too: in hits and in facets, never bare ids.
+    let r = call(
+        &format!("{}/api/v1/incidents?facets=true&limit=50", s.base),
+        "GET",
+        Some(NATIONAL),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let byt = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["agency"] == "byt")
+        .expect("a byt incident");
+    assert_eq!(byt["agency_name"], "Bộ Y tế");
+    assert!(byt["rule_titles"][0].is_string());
+    let agencies = v["facets"]["agency"].as_array().unwrap();
+    let byt = agencies.iter().find(|f| f["value"] == "byt").unwrap();
+    assert_eq!(byt["label"], "Bộ Y tế");
+    assert!(byt["count"].as_u64().unwrap() > 0);
+    for rule in v["facets"]["rule"].as_array().unwrap() {
+        let (id, title) = (
+            rule["value"].as_str().unwrap(),
+            rule["label"].as_str().unwrap(),
+        );
+        assert_ne!(id, title, "rule {id} has its title");
+        assert!(!title.is_empty());
+    }
     s.cancel.cancel();
     s.task.await.unwrap();
 }

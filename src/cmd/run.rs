@@ -317,7 +317,7 @@ async fn serve_ui(
     let audit = canhgac_serve::AuditLog::open(&run.data_dir.join("audit.jsonl"))?;
     let state = canhgac_serve::ServerState::new(
         pipeline.index.clone(),
-        Some(pipeline.handle.clone()),
+        Some(pipeline.outbox.clone()),
         auth,
         audit,
         canhgac_serve::Limits::default(),

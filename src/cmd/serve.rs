@@ -3,10 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use canhgac_core::transport::{Bus, TopicFilter};
 use canhgac_index::{run, IncidentIndex, Indexer, IndexerHandle, IndexerOptions, RunOptions};
-use canhgac_serve::{AuditLog, Auth, Limits, Role, ServerState, TlsConfig};
+use canhgac_serve::{
+    AuditLog, Auth, Limits, Outbox, PublisherOutbox, Role, ServerState, TlsConfig,
+};
 use clap::{Args, Subcommand};
 
 use super::start::{self, ConfigArgs, RoleContext, TelemetryArgs};
@@ -145,15 +148,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let agencies = super::run::report_agencies(cfg.registry_path.as_deref())?;
+    let topics = cfg.kafka.topics.clone();
     role.run(|RoleContext { cancel, registry }| async move {
         let mut writer_task = None;
         let mut _bus = None;
-        let (index, writer): (IncidentIndex, Option<IndexerHandle>) = if args.writable {
+        let (index, writer): (IncidentIndex, Option<Arc<dyn Outbox>>) = if args.writable {
             let indexer = Indexer::open(&dir, IndexerOptions::default())?;
             let index = IncidentIndex::of(&indexer)?;
-            let (handle, rx) = IndexerHandle::channel();
-            let bus = Bus::new(1);
-            let sub = bus.subscribe(TopicFilter::Exact(Vec::new()));
+            let (_handle, rx) = IndexerHandle::channel();
+            // The writer in this process reads the changes the API publishes.
+            let bus = Bus::new(16);
+            let sub = bus.subscribe(TopicFilter::Exact(vec![topics.incident_events()]));
+            let outbox: Arc<dyn Outbox> = Arc::new(PublisherOutbox::new(bus.publisher(), &topics));
             _bus = Some(bus);
             let c = cancel.clone();
             writer_task = Some(tokio::spawn(async move {
@@ -168,7 +174,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 )
                 .await
             }));
-            (index, Some(handle))
+            (index, Some(outbox))
         } else {
             (IncidentIndex::open(&dir)?, None)
         };
