@@ -379,7 +379,14 @@ async function showSuppressions() {
       try {
         await api("/api/v1/suppressions/" + encodeURIComponent(s.id), { method: "DELETE" });
         ev.target.disabled = true;
-        setTimeout(showSuppressions, 1000);
+        // The revocation is a record: the list shows it once the index has applied it.
+        for (let k = 0; k < 10; k++) {
+          await new Promise((r) => setTimeout(r, 500));
+          const now = await api("/api/v1/suppressions");
+          const it = now.find((x) => (x.suppression || x).id === s.id);
+          if (!it || it.state !== "active") break;
+        }
+        showSuppressions();
       } catch (e) {
         msg.textContent = e.message;
         msg.hidden = false;
