@@ -93,7 +93,7 @@ function renderIncident(d) {
       row("d.assignee", h.assignee || t("d.unassigned"), "incident-assignee"),
       h.close_reason ? row("d.reason", [el("span", { id: "incident-reason" }, t("reason." + h.close_reason)),
         h.counted === false ? el("span", { class: "muted uncounted" }, " (" + t("d.uncounted") + ")") : null]) : null,
-      h.duplicate_of ? row("d.duplicate_of", el("a", { href: "#incident/" + h.duplicate_of }, h.duplicate_of)) : null,
+      h.duplicate_of ? row("d.duplicate_of", incidentLink(h.duplicate_of)) : null,
       row("d.rules", rules.flatMap((r, k) => (k ? ["; ", r] : [r])), "incident-rules"),
       row("d.entities", el("div", { class: "entity-list" }, entityLinks(i.entities)), "incident-entities")),
     actionsPanel(i, h, d),
@@ -113,18 +113,20 @@ function discussion(h) {
       el("div", { class: "text" }, e.text)))));
 }
 
-// One history line: who, when, what.
+const incidentLink = (id) => el("a", { href: "#incident/" + id, class: "incident-ref" }, id);
+
+// What one history line says (nodes: incidents it names are links).
 function historyText(e) {
   const what = {
     assign: () => (e.to ? t("act.assign") + " " + e.to : t("act.unassign")),
-    resolve: () => t("act.resolve") + ": " + t("reason." + e.reason) + (e.duplicate_of ? " (" + e.duplicate_of + ")" : ""),
-    merge: () => t("act.merge") + " " + e.into,
+    resolve: () => [t("act.resolve") + ": " + t("reason." + e.reason), e.duplicate_of ? [" (", incidentLink(e.duplicate_of), ")"] : null],
+    merge: () => [t("act.merge") + " ", incidentLink(e.into)],
     split: () => t("act.split") + " " + (e.detections || []).length,
     suppress: () => t("act.suppress") + " " + (e.suppression ? e.suppression.entity.kind + " " + e.suppression.entity.value : ""),
     status: () => t("act.status") + ": " + t("status." + e.status),
   }[e.action];
   const text = e.note || e.text || "";
-  return (what ? what() : t("act." + e.action)) + (text ? " — " + text : "");
+  return [what ? what() : t("act." + e.action), text ? " — " + text : null];
 }
 
 function history(h) {
@@ -244,8 +246,18 @@ async function act(id, body, msg) {
       const m = $("#act-msg");
       if (m) m.textContent = t("d.saved");
     } else {
+      // 202: published, not yet in the index; show the incident once its history has it.
       msg.textContent = t("d.recorded");
-      setTimeout(() => { if (location.hash === "#incident/" + id) showIncident(id); }, 1500);
+      const rid = r && r.record && r.record.id;
+      for (let k = 0; k < 15 && location.hash === "#incident/" + id; k++) {
+        await new Promise((res) => setTimeout(res, 1000));
+        const d = await api("/api/v1/incidents/" + encodeURIComponent(id) + "?limit=100").catch(() => null);
+        if (d && (!rid || (d.handling && (d.handling.history || []).some((e) => e.id === rid)))) {
+          if (d.incident.id !== id) history.replaceState(null, "", "#incident/" + d.incident.id);
+          renderIncident(d);
+          return;
+        }
+      }
     }
   } catch (e) {
     msg.textContent = e.message;

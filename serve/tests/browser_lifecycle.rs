@@ -10,6 +10,46 @@ use crate::support::*;
 use canhgac_serve::{token_entry, Role};
 use fantoccini::Locator;
 
+/// A server whose tokens file names people: `BYT` is Nguyễn Thị Lan (an analyst of byt),
+/// `NATIONAL` Trần Văn Minh. Keep the directory (the tokens file) while the server runs.
+async fn named_server() -> (Server, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    let name = "Nguyễn Thị Lan".to_string();
+    std::fs::write(
+        &tokens,
+        token_entry(&name, &Role::Agency("byt".into()), BYT)
+            + &token_entry("Trần Văn Minh", &Role::National, NATIONAL),
+    )
+    .unwrap();
+    let s = start_setup(Setup {
+        tokens_file: Some(tokens),
+        ..Setup::default()
+    })
+    .await;
+    assert_eq!(s.get("/api/v1/whoami", BYT).await.json()["name"], name);
+    (s, dir, name)
+}
+
+/// Logs in through the form with `token`.
+async fn log_in(c: &fantoccini::Client, base: &str, token: &str) {
+    c.goto(&format!("{base}/")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    click(c, "#login-btn").await;
+    until(
+        c,
+        "the inbox",
+        "document.querySelector('#inbox').dataset.loaded",
+    )
+    .await;
+}
+
 /// The current month's total as the dashboard shows it.
 async fn dashboard_total(c: &fantoccini::Client) -> u64 {
     // Empty the cards first: they hold the previous visit's figures until the new ones come.
@@ -34,22 +74,7 @@ async fn dashboard_total(c: &fantoccini::Client) -> u64 {
 #[allow(clippy::await_holding_lock)]
 async fn ui_analyst_assigns_comments_closes_false_positive() {
     let _heavy = canhgac_testsupport::heavy();
-    // The analyst: a person named in the tokens file, with an agency token.
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens.toml");
-    let name = "Nguyễn Thị Lan".to_string();
-    std::fs::write(
-        &tokens,
-        token_entry(&name, &Role::Agency("byt".into()), BYT)
-            + &token_entry("Trần Văn Minh", &Role::National, NATIONAL),
-    )
-    .unwrap();
-    let s = start_setup(Setup {
-        tokens_file: Some(tokens),
-        ..Setup::default()
-    })
-    .await;
-    assert_eq!(s.get("/api/v1/whoami", BYT).await.json()["name"], name);
+    let (s, _tokens, name) = named_server().await;
     // The incident: the agency's newest new one, in the month the dashboard shows.
     let hits = s
         .get("/api/v1/incidents?status=new&limit=1", BYT)
@@ -62,15 +87,7 @@ async fn ui_analyst_assigns_comments_closes_false_positive() {
     let browser = crate::support::browser::chromium(&["--lang=vi"]).await;
     let c = browser.client.clone();
     let mut shots = Shots::new("ui_analyst_closes_false_positive");
-    c.goto(&format!("{}/", s.base)).await.unwrap();
-    c.wait()
-        .for_element(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys(BYT)
-        .await
-        .unwrap();
-    click(&c, "#login-btn").await;
+    log_in(&c, &s.base, BYT).await;
     until(
         &c,
         "the analyst's name",
@@ -254,6 +271,161 @@ async fn ui_analyst_assigns_comments_closes_false_positive() {
     shots.take(&c, "08-dashboard").await;
     let after = s.get("/api/v1/stats/monthly?months=1", BYT).await.json();
     assert_eq!(after["months"][0]["incidents"], before - 1);
+
+    c.close().await.unwrap();
+    s.stop().await;
+    shots.report();
+}
+
+/// The ids of an incident's detections, from the API.
+async fn detections_of(s: &Server, id: &str) -> Vec<String> {
+    let d = s
+        .get(&format!("/api/v1/incidents/{id}?limit=100"), BYT)
+        .await
+        .json();
+    d["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The ids of the detections the incident page's timeline shows.
+async fn timeline_ids(c: &fantoccini::Client) -> Vec<String> {
+    let v = js(
+        c,
+        "[...document.querySelectorAll('#timeline li.event')].map(e => e.dataset.id)",
+    )
+    .await;
+    let mut ids: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn ui_merge_then_split_an_incident() {
+    let _heavy = canhgac_testsupport::heavy();
+    let (s, _tokens, _name) = named_server().await;
+    // Two incidents of the agency with several detections each.
+    let hits = s.get("/api/v1/incidents?limit=50", BYT).await.json();
+    let several: Vec<String> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["count"].as_u64().unwrap() >= 2)
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .take(2)
+        .collect();
+    let (a, b) = (several[0].clone(), several[1].clone());
+    let (da, db) = (detections_of(&s, &a).await, detections_of(&s, &b).await);
+    let mut both: Vec<String> = da.iter().chain(&db).cloned().collect();
+    both.sort();
+
+    let browser = crate::support::browser::chromium(&["--lang=vi"]).await;
+    let c = browser.client.clone();
+    let mut shots = Shots::new("ui_merge_then_split");
+    log_in(&c, &s.base, BYT).await;
+
+    // Merge b into a: b's page becomes the incident with both incidents' detections.
+    c.goto(&format!("{}/#incident/{b}", s.base)).await.unwrap();
+    until(
+        &c,
+        "the merge form",
+        "document.querySelector('#act-merge-into')",
+    )
+    .await;
+    c.find(Locator::Css("#act-merge-into"))
+        .await
+        .unwrap()
+        .send_keys(&a)
+        .await
+        .unwrap();
+    shots.take(&c, "01-merging").await;
+    click(&c, "#act-merge").await;
+    until(
+        &c,
+        "the merged timeline",
+        &format!(
+            "document.querySelectorAll('#timeline li.event').length === {}",
+            both.len()
+        ),
+    )
+    .await;
+    assert_eq!(timeline_ids(&c).await, both);
+    let merged = js(&c, "document.querySelector('#incident-detail').dataset.id").await;
+    let merged = merged.as_str().unwrap().to_string();
+    assert!(
+        js(&c, "[...document.querySelectorAll('#incident-history li')].some(li => li.dataset.action === 'merge')").await == true,
+        "the merge in the history"
+    );
+    shots.take(&c, "02-merged").await;
+
+    // Split b's detections off again: two incidents, a's detections and b's; the page shows
+    // the one that kept its id.
+    for d in &db {
+        click(&c, &format!("#timeline input.split-pick[value='{d}']")).await;
+    }
+    js(
+        &c,
+        "(document.querySelector('#act-split').scrollIntoView(), true)",
+    )
+    .await;
+    shots.take(&c, "03-splitting").await;
+    click(&c, "#act-split").await;
+    until(
+        &c,
+        "the timeline after the split",
+        &format!(
+            "document.querySelectorAll('#timeline li.event').length && document.querySelectorAll('#timeline li.event').length !== {}",
+            both.len()
+        ),
+    )
+    .await;
+    let (mut sa, mut sb) = (da.clone(), db.clone());
+    sa.sort();
+    sb.sort();
+    let shown = timeline_ids(&c).await;
+    assert!(
+        shown == sa || shown == sb,
+        "{shown:?}: a {sa:?} or b {sb:?}"
+    );
+    shots.take(&c, "04-split").await;
+    // Each side is one incident of its own.
+    let incident_of = |d: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .get(
+                    &format!("/api/v1/incidents?kind=detections&q=id:{d}&limit=1"),
+                    BYT,
+                )
+                .await
+                .json();
+            r["hits"][0]["incident_id"].as_str().unwrap().to_string()
+        }
+    };
+    let mut of_a = std::collections::BTreeSet::new();
+    for d in &da {
+        of_a.insert(incident_of(d.clone()).await);
+    }
+    let mut of_b = std::collections::BTreeSet::new();
+    for d in &db {
+        of_b.insert(incident_of(d.clone()).await);
+    }
+    assert_eq!(of_a.len(), 1, "{of_a:?}");
+    assert_eq!(of_b.len(), 1, "{of_b:?}");
+    assert_ne!(of_a, of_b);
+    assert!(
+        of_a.contains(&merged) || of_b.contains(&merged),
+        "one side keeps the merged incident's id {merged}: {of_a:?} {of_b:?}"
+    );
 
     c.close().await.unwrap();
     s.stop().await;
