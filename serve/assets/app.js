@@ -232,6 +232,8 @@ async function login(token) {
   } catch (e) {
     $("#login-error").textContent = t("login.bad") + (e.body && e.body.message ? ": " + e.body.message : "");
     $("#login-error").hidden = false;
+    sessionStorage.removeItem("cg.token");
+    S.token = "";
     return false;
   }
   sessionStorage.setItem("cg.token", S.token);
@@ -548,7 +550,9 @@ async function downloadCsv() {
 async function route() {
   const h = location.hash || "";
   if (h.startsWith("#token=")) {
-    const tok = decodeURIComponent(h.slice(7));
+    const tok = decodeURIComponent(h.slice(7)).trim();
+    // Kept for the session before the address drops it: a reload while logging in keeps it.
+    sessionStorage.setItem("cg.token", tok);
     history.replaceState(null, "", location.pathname + "#search");
     if (await login(tok)) return route();
     return show("login");

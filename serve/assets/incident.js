@@ -98,7 +98,7 @@ function renderIncident(d) {
       row("d.entities", el("div", { class: "entity-list" }, entityLinks(i.entities)), "incident-entities")),
     actionsPanel(i, h, d),
     discussion(h),
-    history(h),
+    historyList(h),
     campaign(d),
     el("h2", { text: t("d.timeline") + " (" + d.detections.length + "/" + d.detections_total + ")" }),
     timeline(d.detections)));
@@ -129,7 +129,7 @@ function historyText(e) {
   return [what ? what() : t("act." + e.action), text ? " — " + text : null];
 }
 
-function history(h) {
+function historyList(h) {
   const list = h.history || [];
   if (!list.length) return null;
   return el("div", { id: "incident-history" }, el("h2", { text: t("d.history") }),
