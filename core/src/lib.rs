@@ -5,6 +5,7 @@
 //! - [`wire`]: the names an event serializes under (its members and ECS fields);
 //! - [`detection`]: detections, incidents, categories, levels and priorities;
 //! - [`id`]: deterministic 128-bit ids for events, detections and incidents;
+//! - [`journal`]: a durable local log of records (`canhgac run`'s incident events);
 //! - [`lifecycle`]: an incident's handling as records (acknowledge, assign, comment, resolve,
 //!   merge, split, suppress) and the policy that says who may do what;
 //! - [`registry`]: agencies, their information systems (security level 1–5) and alert channels;
@@ -23,6 +24,7 @@ pub mod detection;
 pub mod error;
 pub mod event;
 pub mod id;
+pub mod journal;
 pub mod lifecycle;
 pub mod registry;
 pub mod runconfig;

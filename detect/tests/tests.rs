@@ -9,3 +9,4 @@ mod own_rules;
 mod payload_head;
 mod worker_bus;
 mod worker_reload;
+mod worker_suppress;

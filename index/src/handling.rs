@@ -52,6 +52,11 @@ pub struct Excluded {
 }
 
 impl Excluded {
+    /// Whether no incident left the counts.
+    pub fn is_none(&self) -> bool {
+        self.false_positive + self.duplicate == 0
+    }
+
     /// The report's sentence ("3 incidents closed as false positive and 1 as duplicate are
     /// not counted"), or `None` when none left.
     pub fn sentence(&self, lang: Lang) -> Option<String> {

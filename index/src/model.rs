@@ -259,7 +259,9 @@ pub struct Report {
     pub since_issue: Option<SinceIssue>,
     pub labels: Labels,
     pub counting_rule: String,
-    /// Incidents of the period closed as false positive or duplicate: not counted.
+    /// Incidents of the period closed as false positive or duplicate: not counted (left out of
+    /// the JSON when there are none).
+    #[serde(skip_serializing_if = "Excluded::is_none")]
     pub excluded: Excluded,
 }
 

@@ -22,8 +22,8 @@ use crate::support::opts;
 
 #[derive(Clone)]
 enum Item {
-    D(Detection),
-    R(IncidentEvent),
+    D(Box<Detection>),
+    R(Box<IncidentEvent>),
 }
 
 fn payload(item: &Item) -> Vec<u8> {
@@ -134,8 +134,8 @@ fn corpus() -> (Vec<Detection>, Vec<IncidentEvent>) {
 fn items() -> Vec<Item> {
     let (ds, rs) = corpus();
     ds.into_iter()
-        .map(Item::D)
-        .chain(rs.into_iter().map(Item::R))
+        .map(|d| Item::D(Box::new(d)))
+        .chain(rs.into_iter().map(|r| Item::R(Box::new(r))))
         .collect()
 }
 
@@ -338,7 +338,13 @@ fn suppressions_are_listed_with_their_state_and_count() {
 #[test]
 fn false_positives_and_duplicates_leave_the_statistics() {
     let ds = month();
-    let mut ix = build(&ds.iter().cloned().map(Item::D).collect::<Vec<_>>(), 0);
+    let mut ix = build(
+        &ds.iter()
+            .cloned()
+            .map(|d| Item::D(Box::new(d)))
+            .collect::<Vec<_>>(),
+        0,
+    );
     let index = IncidentIndex::of(&ix).unwrap();
     let req = StatsRequest {
         scope: Scope::All,
@@ -524,8 +530,8 @@ fn a_version_2_index_is_refused_and_its_statuses_become_records() {
         "deterministic ids: publishing twice counts once"
     );
     // Rebuilt from the topics: the detection and the records give the status back.
-    let mut items: Vec<Item> = records.into_iter().map(Item::R).collect();
-    items.push(Item::D(d.clone()));
+    let mut items: Vec<Item> = records.into_iter().map(|r| Item::R(Box::new(r))).collect();
+    items.push(Item::D(Box::new(d.clone())));
     let ix = build(&items, 0);
     let r = ix.incident(&incident).unwrap().unwrap();
     assert_eq!(r.incident.status, Status::Resolved);

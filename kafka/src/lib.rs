@@ -11,16 +11,20 @@
 //!   on a tokio worker. A stage that keeps its own state learns of assignments
 //!   ([`StartOffsets`], which also says where each partition starts) and revocations
 //!   ([`Revoked`]).
+//! - [`follow_topic`]: every record of a topic from its beginning, for one process (a view
+//!   kept in memory: suppressions, incident states).
 //! - [`read_latest`]: the latest record of given keys in a compacted state topic.
 //!
 //! Any librdkafka property passes through ([`ClientSettings::properties`], the `-X key=value`
 //! of the command line) and wins over our defaults.
 
 mod consumer;
+mod follow;
 mod producer;
 mod state;
 
 pub use consumer::{KafkaSubscription, Revoked, StartOffsets, SubscribeTo, SubscriptionOptions};
+pub use follow::{follow_topic, follower_group};
 pub use producer::KafkaPublisher;
 pub use state::read_latest;
 

@@ -49,6 +49,10 @@ pub struct Alert {
     pub guidance: Bilingual,
     /// The detection that triggered this alert.
     pub detection_id: Id,
+    /// `<public url>/ack/<signed token>`: opens a page that asks to confirm the acknowledgement
+    /// (a GET changes nothing). Absent when notify has no public URL or no secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_url: Option<String>,
 }
 
 /// The idempotency key of an incident's alert at a revision.
@@ -89,6 +93,7 @@ impl Alert {
             entities: det.entities.clone(),
             guidance: det.guidance.clone(),
             detection_id: det.id,
+            ack_url: None,
         }
     }
 
@@ -178,6 +183,15 @@ impl Alert {
         }
         line(t("Mã sự cố", "Incident id"), &self.incident_id.to_string());
         line(t("Phiên bản", "Revision"), &self.revision.to_string());
+        if let Some(url) = &self.ack_url {
+            line(
+                t(
+                    "Xác nhận đã tiếp nhận (mở liên kết rồi bấm xác nhận)",
+                    "Acknowledge (open the link, then confirm)",
+                ),
+                url,
+            );
+        }
         let guidance = if vi {
             &self.guidance.vi
         } else {

@@ -2,6 +2,10 @@
 //! an escalation — the priority rises, or the number of distinct detections crosses one of the
 //! thresholds (10, 100, 1000 by default). Every alert carries the incident's revision, which
 //! grows by one with each alert; revision and incident id form the idempotency key.
+//!
+//! An incident that people closed (resolved for any reason, false positive included: see
+//! [`crate::lifecycle`]) gets no alert: its count and priority are still kept, and once it is
+//! reopened the next escalation alerts again.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,10 +55,16 @@ impl Decision {
 }
 
 /// Decides what a new, distinct detection of an incident means. `prev` is the state before it
-/// (`None` for the incident's first detection). The caller makes sure a replayed detection
-/// (same detection id) is not passed twice.
-pub fn decide(prev: Option<&IncidentState>, det: &Detection, thresholds: &[u64]) -> Decision {
-    decide_one(prev, det.priority, det.timestamp, thresholds)
+/// (`None` for the incident's first detection); `closed`: people closed the incident, so
+/// nothing alerts. The caller makes sure a replayed detection (same detection id) is not passed
+/// twice.
+pub fn decide(
+    prev: Option<&IncidentState>,
+    det: &Detection,
+    thresholds: &[u64],
+    closed: bool,
+) -> Decision {
+    decide_one(prev, det.priority, det.timestamp, thresholds, closed)
 }
 
 /// [`decide`] on the parts of a detection that matter.
@@ -63,10 +73,12 @@ pub fn decide_one(
     priority: Priority,
     at: DateTime<Utc>,
     thresholds: &[u64],
+    closed: bool,
 ) -> Decision {
     let Some(prev) = prev else {
+        // Closed before notify saw it (a replay): no alert, revision 0 until one.
         let state = IncidentState {
-            revision: 1,
+            revision: if closed { 0 } else { 1 },
             priority,
             count: 1,
             first_seen: at,
@@ -75,7 +87,7 @@ pub fn decide_one(
         // A threshold of 1 is met by the first detection itself: no separate alert.
         return Decision {
             state,
-            reasons: vec![Reason::New],
+            reasons: if closed { vec![] } else { vec![Reason::New] },
         };
     };
     let mut state = prev.clone();
@@ -97,6 +109,9 @@ pub fn decide_one(
     {
         reasons.push(Reason::CountCrossed { threshold: t });
     }
+    if closed {
+        reasons.clear();
+    }
     if !reasons.is_empty() {
         state.revision += 1;
     }
@@ -117,7 +132,7 @@ mod tests {
         let mut state: Option<IncidentState> = None;
         let mut out = Vec::new();
         for (i, p) in priorities.iter().enumerate() {
-            let d = decide_one(state.as_ref(), *p, t(i as i64), thresholds);
+            let d = decide_one(state.as_ref(), *p, t(i as i64), thresholds, false);
             out.push((d.state.count, d.state.revision, d.reasons.clone()));
             state = Some(d.state);
         }
@@ -172,10 +187,10 @@ mod tests {
 
     #[test]
     fn reasons_say_why() {
-        let a = decide_one(None, P3, t(0), &[2]);
+        let a = decide_one(None, P3, t(0), &[2], false);
         assert_eq!(a.reasons, vec![Reason::New]);
         // Priority rise and threshold together: one alert, both reasons, one revision.
-        let b = decide_one(Some(&a.state), P1, t(1), &[2]);
+        let b = decide_one(Some(&a.state), P1, t(1), &[2], false);
         assert_eq!(
             b.reasons,
             vec![
@@ -186,10 +201,47 @@ mod tests {
         assert_eq!(b.state.revision, 2);
         assert_eq!(b.state.priority, P1);
         // Out-of-order event times widen the window.
-        let c = decide_one(Some(&b.state), P4, t(-5), &[2]);
+        let c = decide_one(Some(&b.state), P4, t(-5), &[2], false);
         assert!(c.reasons.is_empty());
         assert_eq!(c.state.first_seen, t(-5));
         assert_eq!(c.state.last_seen, t(1));
         assert_eq!(c.state.priority, P1, "priority never goes down");
+    }
+
+    #[test]
+    fn a_closed_incident_never_alerts_and_a_reopened_one_escalates_again() {
+        // (count after, closed, alerts): resolved after the first alert, it crosses 10 and
+        // rises to P1 quietly; reopened, it alerts at 20.
+        let mut state = decide_one(None, P3, t(0), &[10, 20], false).state;
+        for i in 2..=12 {
+            let p = if i == 5 { P1 } else { P3 };
+            let d = decide_one(Some(&state), p, t(i), &[10, 20], true);
+            assert!(
+                d.reasons.is_empty(),
+                "closed, detection {i}: {:?}",
+                d.reasons
+            );
+            state = d.state;
+        }
+        assert_eq!((state.count, state.revision, state.priority), (12, 1, P1));
+        let mut alerts = Vec::new();
+        for i in 13..=20 {
+            let d = decide_one(Some(&state), P3, t(i), &[10, 20], false);
+            if d.alerts() {
+                alerts.push((i, d.reasons.clone(), d.state.revision));
+            }
+            state = d.state;
+        }
+        assert_eq!(
+            alerts,
+            vec![(20, vec![Reason::CountCrossed { threshold: 20 }], 2)]
+        );
+        // First seen while already closed (a replay): no alert until it escalates open.
+        let first = decide_one(None, P2, t(0), &[2], true);
+        assert!(first.reasons.is_empty());
+        assert_eq!(first.state.revision, 0);
+        let next = decide_one(Some(&first.state), P2, t(1), &[2], false);
+        assert_eq!(next.reasons, vec![Reason::CountCrossed { threshold: 2 }]);
+        assert_eq!(next.state.revision, 1);
     }
 }

@@ -6,7 +6,8 @@ use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 
 #[derive(Clone)]
 pub struct NotifyMetrics {
-    /// Detections read, by outcome (`alert`, `quiet`, `duplicate`, `rejected`).
+    /// Detections read, by outcome (`alert`, `quiet`, `duplicate`, `rejected`, `suppressed`: under
+    /// a suppression, never alerted).
     pub detections: IntCounterVec,
     /// Alerts decided, by reason (`new`, `priority-raised`, `count-crossed`).
     pub decided: IntCounterVec,

@@ -22,12 +22,14 @@ use canhgac_core::registry::Registry;
 use canhgac_core::transport::{Publisher, Subscription};
 use canhgac_core::Detection;
 
+use crate::ack::AckLinks;
 use crate::channel::{Channels, Outcome};
 use crate::decision::{Reason, DEFAULT_THRESHOLDS};
 use crate::error::{NotifyError, Result};
+use crate::lifecycle::LifecycleHandle;
 use crate::metrics::NotifyMetrics;
 use crate::policy::{Backoff, Throttle};
-use crate::store::{Delivery, DeliveryStatus, Recorded, Store};
+use crate::store::{Deciding, Delivery, DeliveryStatus, Recorded, Store};
 
 /// How the notifier decides and delivers.
 #[derive(Debug, Clone)]
@@ -44,6 +46,8 @@ pub struct NotifyOptions {
     pub concurrency: usize,
     /// Detections decided per store transaction, at most.
     pub batch: usize,
+    /// Acknowledge links in alerts (`ack`); `None`: alerts carry none.
+    pub ack_links: Option<AckLinks>,
 }
 
 impl Default for NotifyOptions {
@@ -56,6 +60,7 @@ impl Default for NotifyOptions {
             throttle_burst: 20,
             concurrency: 16,
             batch: 256,
+            ack_links: None,
         }
     }
 }
@@ -67,6 +72,8 @@ pub struct Summary {
     pub duplicates: u64,
     pub alerts: u64,
     pub rejected: u64,
+    /// Detections under a suppression: no alert.
+    pub suppressed: u64,
 }
 
 struct Inner<P> {
@@ -75,6 +82,7 @@ struct Inner<P> {
     channels: Channels<P>,
     options: NotifyOptions,
     metrics: NotifyMetrics,
+    lifecycle: Option<LifecycleHandle>,
 }
 
 /// The alert notifier.
@@ -118,8 +126,18 @@ impl<P: Publisher> Notifier<P> {
                 channels,
                 options,
                 metrics,
+                lifecycle: None,
             }),
         }
+    }
+
+    /// Follows the incidents' handling state (fed by [`crate::follow_lifecycle`]): a closed
+    /// incident gets no escalation until it is reopened.
+    pub fn with_lifecycle(mut self, handle: LifecycleHandle) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_lifecycle is called before the notifier runs")
+            .lifecycle = Some(handle);
+        self
     }
 
     /// Runs until `cancel`: reads `subscription`, decides, records, acknowledges, and delivers
@@ -177,6 +195,12 @@ impl<P: Publisher> Notifier<P> {
             let mut acks = Vec::with_capacity(batch.len());
             for msg in batch {
                 match serde_json::from_slice::<Detection>(&msg.payload) {
+                    Ok(d) if d.schema == DETECTION_SCHEMA_VERSION && d.suppressed.is_some() => {
+                        // Under a suppression: kept by the index, never alerted.
+                        m.detections.with_label_values(&["suppressed"]).inc();
+                        summary.suppressed += 1;
+                        msg.ack.ack();
+                    }
                     Ok(d) if d.schema == DETECTION_SCHEMA_VERSION => {
                         detections.push(d);
                         acks.push(msg.ack);
@@ -199,12 +223,21 @@ impl<P: Publisher> Notifier<P> {
                     }
                 }
             }
+            if detections.is_empty() {
+                continue;
+            }
             let store = inner.store.clone();
             let registry = inner.registry.clone();
-            let thresholds = inner.options.thresholds.clone();
+            let deciding = Deciding {
+                thresholds: inner.options.thresholds.clone(),
+                closed: match &inner.lifecycle {
+                    Some(l) => l.closed(detections.iter().map(|d| &d.incident_id)),
+                    None => HashSet::new(),
+                },
+                links: inner.options.ack_links.clone(),
+            };
             let recorded =
-                blocking(move || store.record(&detections, &thresholds, &registry, now_ms()))
-                    .await?;
+                blocking(move || store.record(&detections, &deciding, &registry, now_ms())).await?;
             // Durable: now the broker may forget them.
             for a in acks {
                 a.ack();

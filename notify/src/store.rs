@@ -14,8 +14,9 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use canhgac_core::registry::{ChannelConfig, Registry};
-use canhgac_core::Detection;
+use canhgac_core::{Detection, Id};
 
+use crate::ack::AckLinks;
 use crate::alert::Alert;
 use crate::decision::{decide, IncidentState, Reason};
 use crate::error::{NotifyError, Result};
@@ -80,6 +81,26 @@ pub enum Recorded {
     Alert(Vec<Reason>, Vec<Delivery>),
 }
 
+/// What a batch is decided with, besides the store's own state.
+#[derive(Debug, Clone, Default)]
+pub struct Deciding {
+    /// Detection counts that make an escalation alert.
+    pub thresholds: Vec<u64>,
+    /// Alert keys (incident ids of the detections) whose incident people closed: no alert.
+    pub closed: HashSet<Id>,
+    /// Acknowledge links for the alerts, when configured.
+    pub links: Option<AckLinks>,
+}
+
+impl Deciding {
+    pub fn new(thresholds: &[u64]) -> Self {
+        Deciding {
+            thresholds: thresholds.to_vec(),
+            ..Default::default()
+        }
+    }
+}
+
 /// The delivery store.
 pub struct Store {
     db: Database,
@@ -116,10 +137,11 @@ impl Store {
     pub fn record(
         &self,
         detections: &[Detection],
-        thresholds: &[u64],
+        deciding: &Deciding,
         registry: &Registry,
         now_ms: u64,
     ) -> Result<Vec<Recorded>> {
+        let now = chrono::DateTime::from_timestamp_millis(now_ms as i64).unwrap_or_default();
         let tx = self.db.begin_write().map_err(NotifyError::store)?;
         let mut out = Vec::with_capacity(detections.len());
         {
@@ -145,7 +167,8 @@ impl Store {
                     .map(|v| serde_json::from_slice(v.value()))
                     .transpose()
                     .map_err(NotifyError::store)?;
-                let decision = decide(prev.as_ref(), det, thresholds);
+                let closed = deciding.closed.contains(&det.incident_id);
+                let decision = decide(prev.as_ref(), det, &deciding.thresholds, closed);
                 let state = serde_json::to_vec(&decision.state).expect("state serialises");
                 incidents
                     .insert(iid.as_str(), state.as_slice())
@@ -155,7 +178,11 @@ impl Store {
                     continue;
                 }
                 let cfg = registry.agency(&det.agency);
-                let alert = Alert::new(det, &decision.state, decision.reasons.clone(), cfg);
+                let mut alert = Alert::new(det, &decision.state, decision.reasons.clone(), cfg);
+                alert.ack_url = deciding
+                    .links
+                    .as_ref()
+                    .map(|l| l.url(&det.agency, det.id, now));
                 let mut made = Vec::new();
                 // An agency missing from the registry still gets its alert, on its own topic.
                 let fallback = [ChannelConfig::Kafka {}];
@@ -372,7 +399,9 @@ name_en = "Ministry of Health"
             det(2, 9, Priority::P3),
             det(3, 9, Priority::P1),
         ];
-        let out = store.record(&ds, &[10], &reg, 1000).unwrap();
+        let out = store
+            .record(&ds, &Deciding::new(&[10]), &reg, 1000)
+            .unwrap();
         assert!(matches!(&out[0], Recorded::Alert(_, d) if d.len() == 2));
         assert_eq!(out[1], Recorded::Duplicate);
         assert_eq!(out[2], Recorded::Quiet);
@@ -408,7 +437,9 @@ name_en = "Ministry of Health"
             DeliveryStatus::Delivered
         );
         // The replay after a restart changes nothing.
-        let out = store.record(&ds[..1], &[10], &reg, 2000).unwrap();
+        let out = store
+            .record(&ds[..1], &Deciding::new(&[10]), &reg, 2000)
+            .unwrap();
         assert_eq!(out, vec![Recorded::Duplicate]);
     }
 
@@ -418,7 +449,9 @@ name_en = "Ministry of Health"
         let store = Store::open(dir.path()).unwrap();
         let mut d = det(1, 1, Priority::P3);
         d.agency = "bca".into();
-        let out = store.record(&[d], &[10], &registry(), 1000).unwrap();
+        let out = store
+            .record(&[d], &Deciding::new(&[10]), &registry(), 1000)
+            .unwrap();
         assert_eq!(out.len(), 1);
         let (due, _) = store.due(1000, 10, &HashSet::new()).unwrap();
         assert_eq!(due.len(), 1);
@@ -431,7 +464,7 @@ name_en = "Ministry of Health"
     #[test]
     fn email_text_in_both_languages() {
         let d = det(1, 9, Priority::P2);
-        let decision = crate::decision::decide(None, &d, &[10]);
+        let decision = crate::decision::decide(None, &d, &[10], false);
         let a = Alert::new(
             &d,
             &decision.state,

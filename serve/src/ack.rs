@@ -81,7 +81,7 @@ fn describe(s: &ServerState, r: &IncidentRecord) -> String {
          <dt>Trạng thái / Status</dt><dd>{status}</dd></dl>",
         id = i.id,
         agency = escape(&s.names.agency(&i.agency)),
-        cat = escape(&format!("{:?}", i.category).to_lowercase()),
+        cat = i.category.as_str(),
         rules = escape(&i.rule_titles.join("; ")),
         first = i.first_seen.format("%Y-%m-%d %H:%M UTC"),
         count = i.count,

@@ -281,7 +281,7 @@ fn search_request(s: &ServerState, who: &Principal, p: SearchParams) -> ApiResul
         .filter(|a| !a.is_empty())
         .map(|a| if a == "me" { who.name.clone() } else { a });
     let reasons = list::<CloseReason>("close_reason", &p.close_reason)?;
-    crate::view::filter(&mut req, assignee, reasons)?;
+    crate::view::filter(&mut req, assignee, reasons);
     Ok(req)
 }
 

@@ -533,7 +533,7 @@ pub(crate) async fn inbox(
     let mut mine = SearchRequest::new(scope, "");
     mine.statuses = vec![Status::New, Status::Acknowledged];
     mine.limit = limit;
-    view::filter(&mut mine, Some(p.name.clone()), Vec::new())?;
+    view::filter(&mut mine, Some(p.name.clone()), Vec::new());
     let index = s.index.clone();
     let names = s.names.clone();
     let v = blocking(move || {

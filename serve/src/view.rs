@@ -14,8 +14,6 @@ use canhgac_index::{
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-
 /// An incident's handling state (the fold of its lifecycle records, kept by the index).
 pub(crate) fn handling(r: &IncidentRecord) -> &Handling {
     &r.handling
@@ -63,10 +61,9 @@ pub(crate) fn filter(
     req: &mut SearchRequest,
     assignee: Option<String>,
     close_reasons: Vec<CloseReason>,
-) -> Result<(), ApiError> {
+) {
     req.assignees = assignee.into_iter().collect();
     req.close_reasons = close_reasons;
-    Ok(())
 }
 
 /// Names for ids: agencies from the registry, rule titles from the index (cached).

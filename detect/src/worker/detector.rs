@@ -18,6 +18,7 @@ use canhgac_sigma::CorrelationMatch;
 use canhgac_sigma::RuleIdx;
 
 use super::ruleset::Ruleset;
+use super::suppress::SuppressionsHandle;
 
 /// The rule reference of a Sigma rule.
 pub fn sigma_rule_ref(meta: &RuleMeta) -> RuleRef {
@@ -133,12 +134,14 @@ fn build_with(
 /// Events to detections one at a time, as the worker makes them: the Sigma rules that give
 /// detections of their own, then the IOC lists' hits, with the worker's ids, categories,
 /// priorities and incident ids. Correlations are not fed. The simulator's accuracy harness
-/// scores through this, so it measures what the worker does.
+/// scores through this, so it measures what the worker does. With
+/// [`Detector::with_suppressions`] it marks suppressed detections as the worker does.
 pub struct Detector<'r> {
     rules: &'r Ruleset,
     scratch: canhgac_sigma::Scratch,
     matched: Vec<RuleIdx>,
     hits: Vec<IocMatch>,
+    suppressions: Option<SuppressionsHandle>,
 }
 
 impl<'r> Detector<'r> {
@@ -148,7 +151,14 @@ impl<'r> Detector<'r> {
             scratch: rules.engine.scratch(),
             matched: Vec::new(),
             hits: Vec::new(),
+            suppressions: None,
         }
+    }
+
+    /// Marks the detections a suppression in force covers, as the worker does.
+    pub fn with_suppressions(mut self, handle: SuppressionsHandle) -> Self {
+        self.suppressions = Some(handle);
+        self
     }
 
     /// Appends every detection of `event` (an event of `agency`) to `out`; `iocs`, when
@@ -168,6 +178,7 @@ impl<'r> Detector<'r> {
         if let Some(set) = iocs {
             set.matches(event, &mut self.hits);
         }
+        let from = out.len();
         detections_of(
             self.rules,
             agency,
@@ -176,6 +187,13 @@ impl<'r> Detector<'r> {
             &self.hits,
             out,
         );
+        if let Some(h) = &self.suppressions {
+            let set = h.current();
+            let now = tokio::time::Instant::now();
+            for d in &mut out[from..] {
+                set.mark(d, now);
+            }
+        }
     }
 }
 

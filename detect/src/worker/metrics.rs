@@ -34,6 +34,10 @@ pub struct DetectMetrics {
     /// From the sensor reading a record (`Event::received`) to the worker acking it.
     pub end_to_end_seconds: Histogram,
     pub cpu_seconds: CounterVec,
+    /// Detections marked suppressed, by suppression id (`worker::suppress`).
+    pub suppressed: IntCounterVec,
+    /// Suppressions in force.
+    pub suppressions_active: IntGauge,
 }
 
 impl DetectMetrics {
@@ -182,6 +186,26 @@ impl DetectMetrics {
                         "CPU time inside evaluation, by phase, summed over threads",
                     ),
                     &["phase"],
+                )
+                .unwrap(),
+            )?,
+            suppressed: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "detect_suppressed_total",
+                        "detections marked suppressed (kept, no incident, no alert), by \
+                         suppression id",
+                    ),
+                    &["suppression"],
+                )
+                .unwrap(),
+            )?,
+            suppressions_active: register(
+                registry,
+                IntGauge::new(
+                    "detect_suppressions_active",
+                    "suppressions in force (rule x agency x entity, until their expiry)",
                 )
                 .unwrap(),
             )?,

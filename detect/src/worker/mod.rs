@@ -19,6 +19,9 @@
 //! correlation rules, one engine per events partition ([`correlate`]), whose state is saved
 //! with the offsets it covers and restored on start and on assignment ([`state`]); a base rule
 //! referenced by a correlation without `generate: true` gives no detection of its own.
+//!
+//! Suppressions ([`suppress`]) come from the lifecycle records on `<prefix>.incident-events`:
+//! a detection one covers is published marked `suppressed` and counted.
 
 pub mod correlate;
 pub mod detector;
@@ -27,11 +30,13 @@ pub mod metrics;
 pub mod ruleset;
 pub mod stage;
 pub mod state;
+pub mod suppress;
 
 pub use metrics::DetectMetrics;
 pub use ruleset::{reload, watch, PooledScratch, Reload, RulesHandle, Ruleset, RulesetSpec};
 pub use stage::{DetectStage, StageOptions, StageStats};
 pub use state::{Assignments, PartitionState, StateBackend, StateMetrics, StateOptions};
+pub use suppress::{follow_suppressions, Suppressions, SuppressionsHandle};
 
 use std::path::PathBuf;
 

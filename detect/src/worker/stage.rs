@@ -14,6 +14,7 @@ use super::correlate::{Correlator, SharedCorrelator};
 use super::detector::correlation_detection;
 use super::evaluate::{evaluate_one, guarded, Clock, Evaluated, Outcome};
 use super::state::{self, Gate, StateBackend, StateOptions};
+use super::suppress::SuppressionsHandle;
 use super::{DetectMetrics, RulesHandle, WorkerError};
 use canhgac_sigma::CorrelationConfig;
 
@@ -60,6 +61,8 @@ pub struct DetectStage<P: Publisher> {
     state: Option<StateOptions>,
     /// Sequence numbers of events, in delivery order.
     next_seq: std::sync::atomic::AtomicU64,
+    /// Suppressions from the lifecycle records; `None`: none applied.
+    suppressions: Option<SuppressionsHandle>,
 }
 
 impl<P: Publisher> DetectStage<P> {
@@ -83,7 +86,17 @@ impl<P: Publisher> DetectStage<P> {
             order: std::sync::Arc::default(),
             state: None,
             next_seq: Default::default(),
+            suppressions: None,
         }
+    }
+
+    /// Marks the detections a suppression covers (`worker::suppress`; the handle is fed by
+    /// [`super::follow_suppressions`]) and counts them; the handle reports the suppressions in
+    /// force to `detect_suppressions_active`.
+    pub fn with_suppressions(mut self, handle: SuppressionsHandle) -> Self {
+        handle.report_to(self.metrics.suppressions_active.clone());
+        self.suppressions = Some(handle);
+        self
     }
 
     /// Saves correlation state (`state` module): the acks of correlated events wait until a
@@ -531,8 +544,16 @@ impl<P: Publisher> DetectStage<P> {
             Outcome::Detections(list, _) => {
                 stats.events += 1;
                 self.metrics.events.inc();
-                for d in list {
+                let suppressions = self.suppressions.as_ref().map(|h| h.current());
+                let now = tokio::time::Instant::now();
+                for mut d in list {
                     stats.detections += 1;
+                    if let Some(id) = suppressions.as_ref().and_then(|s| s.mark(&mut d, now)) {
+                        self.metrics
+                            .suppressed
+                            .with_label_values(&[&id.to_hex()])
+                            .inc();
+                    }
                     self.metrics
                         .detections
                         .with_label_values(&[d.category.as_str(), &d.rule.id])

@@ -1,0 +1,3 @@
+//! canhgac-notify's integration tests, one binary with a module per area.
+
+mod lifecycle;
