@@ -75,6 +75,7 @@ function handlingOf(d) {
 
 function renderIncident(d) {
   const i = d.incident;
+  S.rendering = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
   learnNames(Object.assign({ agency_name: d.agency_name }, i));
   const h = handlingOf(d);
   const row = (k, v, id) => [el("dt", { text: t(k) }), el("dd", { id }, v)];
@@ -231,13 +232,24 @@ function timeline(dets) {
 
 // ---- actions ----
 
+// FNV-1a of a string, as 8 hex digits.
+function fnv(s) {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, "0");
+}
+
 // Posts one action; shows the updated incident (200) or says the record waits for the index (202).
+// The same action sent twice from one rendering of the page (a double click, a retry) carries
+// the same Idempotency-Key, so it is one record.
 async function act(id, body, msg) {
   msg.textContent = "…";
   msg.className = "muted";
+  const text = JSON.stringify(body);
   try {
     const r = await api("/api/v1/incidents/" + encodeURIComponent(id) + "/events", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      method: "POST", body: text,
+      headers: { "Content-Type": "application/json", "Idempotency-Key": "ui-" + S.rendering + "-" + fnv(text) },
     });
     if (r && r.incident) {
       // A merge answers with the incident it joined.

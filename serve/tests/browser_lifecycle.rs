@@ -154,7 +154,12 @@ async fn ui_analyst_assigns_comments_closes_false_positive() {
         .send_keys(comment)
         .await
         .unwrap();
-    click(&c, "#act-comment").await;
+    // Twice, as an impatient double click: one comment.
+    js(
+        &c,
+        "(() => { const b = document.querySelector('#act-comment'); b.click(); b.click(); return true; })()",
+    )
+    .await;
     until(
         &c,
         "the comment",
@@ -165,6 +170,20 @@ async fn ui_analyst_assigns_comments_closes_false_positive() {
         ),
     )
     .await;
+    // Both requests answered: the incident has one comment.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let detail = s.get(&format!("/api/v1/incidents/{id}"), BYT).await.json();
+    let comments = detail["handling"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "comment")
+        .count();
+    assert_eq!(
+        comments, 1,
+        "a double click is one comment: {}",
+        detail["handling"]
+    );
     shots.take(&c, "03-commented").await;
 
     // Close as a false positive, with a suppression of the rule × the first entity for 30 days.
