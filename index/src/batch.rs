@@ -23,6 +23,7 @@ use tantivy::{IndexWriter, Searcher, TantivyDocument, Term};
 use crate::error::{IndexError, Result};
 use crate::idfilter::IdFilter;
 use crate::incident::IncidentRecord;
+use crate::lifecycle::Placement;
 use crate::schema::{self, Fields, KIND_DETECTION};
 use crate::search::term_query;
 use crate::store;
@@ -57,6 +58,9 @@ pub(crate) struct Batch {
     refs: HashMap<Id, Vec<Id>>,
     /// Pending detections marked by a suppression.
     suppressed: Vec<TantivyDocument>,
+    /// Committed incidents dissolved by a split: (old id, the detection whose incident it
+    /// becomes an alias of).
+    aliases: Vec<(Id, Id)>,
 }
 
 /// Follows `renames` from `id` to the incident's current id.
@@ -191,10 +195,10 @@ impl Batch {
         }
     }
 
-    /// Adds a distinct detection to the attack it links to (or a new one), with its link keys
-    /// and gap ([`crate::group::link_keys`], salted by splits), its join keys (merges) and the
-    /// lifecycle records anchored at it. Returns its incident and whether it is new.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds a distinct detection to the attack it links to (or a new one), with its placement:
+    /// its link keys and gap ([`crate::group::link_keys`], salted by splits), its join keys
+    /// (merges) and the lifecycle records anchored at it. Returns its incident and whether it
+    /// is new.
     pub fn assign(
         &mut self,
         searcher: &Searcher,
@@ -202,11 +206,9 @@ impl Batch {
         known: Option<&IdFilter>,
         d: &Detection,
         json: &[u8],
-        keys: &[Id],
-        gap: u64,
-        joins: &[Id],
-        records: Vec<IncidentEvent>,
+        p: &Placement,
     ) -> Result<(Id, bool)> {
+        let (keys, gap, joins) = (&p.keys, p.gap, &p.joins);
         let t = d.timestamp.timestamp();
         let mut linked: Vec<Id> = Vec::new();
         for k in keys {
@@ -231,8 +233,8 @@ impl Batch {
         for j in joins {
             rec.add_join(*j);
         }
-        for e in records {
-            rec.add_record(e);
+        for e in &p.records {
+            rec.add_record(e.clone());
         }
         let id = rec.incident.id;
         self.renamed_to(&linked, id);
@@ -303,6 +305,12 @@ impl Batch {
         (pending, committed)
     }
 
+    /// A committed incident dissolved by a regroup keeps resolving, to the incident that holds
+    /// its first detection `first` (unless a new incident takes its id).
+    pub fn alias(&mut self, old: Id, first: Id) {
+        self.aliases.push((old, first));
+    }
+
     /// A committed detection whose document is written again (a regroup): deleted first.
     pub fn rewrite(&mut self, detection: Id) {
         self.rewrites.push(detection);
@@ -359,6 +367,14 @@ impl Batch {
             writer
                 .add_document(schema::record_doc(fields, e, json))
                 .map_err(IndexError::tantivy("add lifecycle record"))?;
+        }
+        for (old, first) in std::mem::take(&mut self.aliases) {
+            let taken = self.touched.contains_key(&old);
+            if let Some(new) = self.placed(&first).filter(|new| *new != old && !taken) {
+                writer
+                    .add_document(schema::alias_doc(fields, &old, &new))
+                    .map_err(IndexError::tantivy("add alias"))?;
+            }
         }
         for doc in std::mem::take(&mut self.suppressed) {
             writer

@@ -279,3 +279,33 @@ impl IncidentIndex {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sentence_names_each_reason_in_both_languages() {
+        let e = |false_positive, duplicate| Excluded {
+            false_positive,
+            duplicate,
+        };
+        assert_eq!(e(0, 0).sentence(Lang::En), None);
+        assert_eq!(
+            e(3, 1).sentence(Lang::En).unwrap(),
+            "3 incidents closed as false positive and 1 as duplicate are not counted"
+        );
+        assert_eq!(
+            e(1, 0).sentence(Lang::En).unwrap(),
+            "1 incident closed as false positive is not counted"
+        );
+        assert_eq!(
+            e(0, 2).sentence(Lang::En).unwrap(),
+            "2 incidents closed as duplicate are not counted"
+        );
+        assert_eq!(
+            e(3, 1).sentence(Lang::Vi).unwrap(),
+            "3 sự cố đóng do cảnh báo sai và 1 do trùng lặp không được tính"
+        );
+    }
+}

@@ -18,6 +18,10 @@
 //!   typed filters, facets and a search-after cursor; [`incident`](search::IncidentIndex::incident)
 //!   detail; [`monthly`](search::IncidentIndex::monthly) statistics ([`stats`]). Every read
 //!   takes a [`search::Scope`]: an agency-scoped request never sees another agency's data.
+//! - [`lifecycle`] applies the records of `<prefix>.incident-events` (acknowledge, assign,
+//!   comment, resolve with a close reason, merge, split, suppress) to the incidents holding
+//!   their anchors; [`handling`] reads suppressions, alert keys and the incidents statistics
+//!   leave out; [`upgrade`] turns a version-2 index's statuses into records.
 //! - [`retention`] drops incidents older than N months with their detections;
 //!   [`writer::merge_policy`] documents the merge policy.
 //!

@@ -280,8 +280,17 @@ impl Indexer {
                         .map_err(IndexError::tantivy(
                             "find the detections of a split incident",
                         ))?;
+                let mut first: Option<(chrono::DateTime<chrono::Utc>, Id)> = None;
                 for addr in docs {
+                    let d = store::load_detection(&self.searcher, &self.fields, addr)?;
+                    let key = (d.timestamp, d.id);
+                    if first.is_none_or(|f| key < f) {
+                        first = Some(key);
+                    }
                     sources.push(store::source(&self.searcher, &self.fields, addr)?);
+                }
+                if let Some((_, first)) = first {
+                    self.batch.alias(c, first);
                 }
             }
         }
@@ -300,17 +309,9 @@ impl Indexer {
                 self.batch.rewrite(d.id);
             }
             let p = self.placement(&d)?;
-            let (incident, _) = self.batch.assign(
-                &self.searcher,
-                &self.fields,
-                None,
-                &d,
-                &json,
-                &p.keys,
-                p.gap,
-                &p.joins,
-                p.records,
-            )?;
+            let (incident, _) =
+                self.batch
+                    .assign(&self.searcher, &self.fields, None, &d, &json, &p)?;
             let mut room = self.known.insert(&incident);
             for k in p.keys.iter().chain(&p.joins) {
                 room &= self.known.insert(k);

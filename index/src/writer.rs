@@ -422,17 +422,9 @@ impl Indexer {
             });
         }
         let p = self.placement(d)?;
-        let (incident, new_incident) = self.batch.assign(
-            &self.searcher,
-            &self.fields,
-            Some(&self.known),
-            d,
-            json,
-            &p.keys,
-            p.gap,
-            &p.joins,
-            p.records,
-        )?;
+        let (incident, new_incident) =
+            self.batch
+                .assign(&self.searcher, &self.fields, Some(&self.known), d, json, &p)?;
         self.pending_detections.insert(d.id);
         let mut room = self.known.insert(&d.id) & self.known.insert(&incident);
         for k in p.keys.iter().chain(&p.joins) {

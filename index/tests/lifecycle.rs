@@ -538,3 +538,84 @@ fn a_version_2_index_is_refused_and_its_statuses_become_records() {
     assert_eq!(r.history.len(), 2);
     assert_eq!(r.history[0].note, "đang xử lý");
 }
+
+#[test]
+fn bad_records_are_rejected_and_record_offsets_are_committed() {
+    let (ds, rs) = corpus();
+    let mut ix = Indexer::in_ram(opts()).unwrap();
+    let rejected = |out: Outcome| match out {
+        Outcome::Rejected { reason, message } => (reason, message),
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    let (reason, message) = rejected(ix.process(br#"{"v":1,"action":"resolve"}"#, None).unwrap());
+    assert_eq!(reason, "record");
+    assert!(message.contains("not an incident event"), "{message}");
+    let mut future = serde_json::to_value(&rs[0]).unwrap();
+    future["v"] = 2.into();
+    let (reason, message) = rejected(
+        ix.process(&serde_json::to_vec(&future).unwrap(), None)
+            .unwrap(),
+    );
+    assert_eq!(reason, "record");
+    assert!(message.contains("schema 2"), "{message}");
+    let empty = record(&ds[0], 1, "Lan", Action::Comment { text: " ".into() });
+    let (reason, message) = rejected(ix.process(&empty.to_json(), None).unwrap());
+    assert_eq!(reason, "invalid");
+    assert!(message.contains("text"), "{message}");
+    // A record's position is consumed like a detection's: a rebuild reads both topics.
+    let pos = canhgac_index::Position {
+        topic: "canhgac.incident-events".into(),
+        partition: 0,
+        offset: 41,
+    };
+    assert_eq!(
+        ix.process(&rs[0].to_json(), Some(&pos)).unwrap(),
+        Outcome::Recorded { applied: false }
+    );
+    ix.commit().unwrap();
+    assert_eq!(ix.committed_offsets()["canhgac.incident-events"][&0], 42);
+    assert_eq!(
+        ix.process(&rs[0].to_json(), Some(&pos)).unwrap(),
+        Outcome::Skipped
+    );
+}
+
+#[test]
+fn an_incident_taken_apart_by_a_split_keeps_its_old_id_resolving() {
+    let l = [target("ws-1")];
+    let d0 = det("byt", "cg-malware-001", 0.0, 1, &l);
+    let d1 = det("byt", "cg-malware-001", 5.0, 2, &l);
+    let d2 = det("byt", "cg-malware-001", 2.5, 3, &l);
+    let mut ix = build(&[d0.clone(), d1.clone()].map(|d| Item::D(Box::new(d))), 0);
+    let late = ix.incident(&d0.incident_id).unwrap().map(|r| r.incident.id);
+    assert!(late.is_none(), "linked detections have attack ids");
+    let index = IncidentIndex::of(&ix).unwrap();
+    let second = index
+        .incident_of_detection(&Scope::All, &d1.id)
+        .unwrap()
+        .unwrap()
+        .incident
+        .id;
+    // In one batch: d2 bridges both (the second is renamed into the first), then a split
+    // takes d1 and d2 out: the second's old id names no incident any more, and resolves to
+    // the one holding its first detection.
+    let split = record(
+        &d0,
+        1,
+        "Lan",
+        Action::Split {
+            detections: vec![d1.id, d2.id],
+        },
+    );
+    index_items(
+        &mut ix,
+        &[Item::D(Box::new(d2.clone())), Item::R(Box::new(split))],
+        0,
+    );
+    let c = contents(&ix);
+    assert_eq!(c.of[&d0.id], d0.id);
+    assert_eq!((c.of[&d1.id], c.of[&d2.id]), (d2.id, d2.id));
+    let now = ix.incident(&second).unwrap().expect("the old id resolves");
+    assert_eq!(now.first_detection, d2.id);
+    assert_eq!(now.incident.count, 2);
+}

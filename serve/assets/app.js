@@ -18,6 +18,11 @@ const I18N = {
     "d.guidance": "Hướng dẫn xử lý", "d.history": "Lịch sử", "d.change": "Cập nhật trạng thái", "d.note": "Ghi chú",
     "d.save": "Lưu", "d.saved": "Đã lưu", "d.readonly": "Máy chủ chỉ đọc: không thể đổi trạng thái",
     "inbox.title": "Hộp cảnh báo", "inbox.help": "Các sự cố mới của đơn vị, mới nhất trước",
+    "assignee.any": "Mọi người xử lý", "assignee.me": "Giao cho tôi",
+    "inbox.new": "Mới", "inbox.assigned": "Giao cho tôi", "inbox.empty": "Không có sự cố nào",
+    "pivot.detections": "Các phát hiện nêu đối tượng này", "pivot.chip": "Đối tượng",
+    "ent.ips": "IP", "ent.hosts": "Máy", "ent.users": "Người dùng", "ent.domains": "Tên miền", "ent.urls": "URL",
+    "ent.hashes": "Mã băm", "ent.emails": "Thư điện tử",
     "dash.title": "Thống kê sự cố theo tháng", "dash.bars": "Số sự cố theo tháng và loại", "dash.trend": "Xu hướng 12 tháng",
     "dash.agencies": "Theo cơ quan", "dash.month": "Tháng", "dash.total": "Tổng số", "dash.mom": "So với tháng trước",
     "dash.national": "Ba loại chính", "dash.agency": "Cơ quan", "dash.change": "Thay đổi",
@@ -40,6 +45,11 @@ const I18N = {
     "d.guidance": "Handling guidance", "d.history": "History", "d.change": "Change status", "d.note": "Note",
     "d.save": "Save", "d.saved": "Saved", "d.readonly": "Read-only server: status cannot be changed",
     "inbox.title": "Alert inbox", "inbox.help": "New incidents of your agency, newest first",
+    "assignee.any": "Any assignee", "assignee.me": "Assigned to me",
+    "inbox.new": "New", "inbox.assigned": "Assigned to me", "inbox.empty": "No incidents",
+    "pivot.detections": "Detections naming it", "pivot.chip": "Entity",
+    "ent.ips": "IP", "ent.hosts": "Host", "ent.users": "User", "ent.domains": "Domain", "ent.urls": "URL",
+    "ent.hashes": "Hash", "ent.emails": "E-mail",
     "dash.title": "Monthly incident statistics", "dash.bars": "Incidents by month and category", "dash.trend": "Twelve-month trend",
     "dash.agencies": "By agency", "dash.month": "Month", "dash.total": "Total", "dash.mom": "vs previous month",
     "dash.national": "National three", "dash.agency": "Agency", "dash.change": "Change",
@@ -63,6 +73,10 @@ const S = {
   token: sessionStorage.getItem("cg.token") || "",
   me: null,
   filters: {},
+  // The entity a search pivots on ({kind, value}, kind as in `Entities`: ips, hosts, …).
+  entity: null,
+  // Names learnt from the API (agency, rule, system id → name), for facets and chips.
+  names: { agency: {}, rule: {}, system: {} },
   cursor: null,
   lastHash: "#search",
 };
@@ -104,6 +118,67 @@ function fmtTime(s) {
 function fmtChange(v) {
   if (v === null || v === undefined) return "n/a";
   return (v > 0 ? "+" : "") + v.toFixed(2) + "%";
+}
+
+// ---- names and entities ----
+
+// A name with its id in the tooltip; the id itself only when no name is known.
+function named(kind, id, name) {
+  if (name && id) S.names[kind][id] = name;
+  const label = name || S.names[kind][id] || id || "—";
+  return el("span", { class: "name " + kind, title: id || undefined, "data-id": id || undefined }, label);
+}
+
+function systemLabel(sys) {
+  if (!sys) return null;
+  return S.lang === "vi" ? sys.name_vi || sys.name_en : sys.name_en || sys.name_vi;
+}
+
+// Learns the names an incident (hit or detail) carries.
+function learnNames(i) {
+  if (i.agency_name) S.names.agency[i.agency] = i.agency_name;
+  (i.rule_ids || []).forEach((r, k) => { if (i.rule_titles && i.rule_titles[k]) S.names.rule[r] = i.rule_titles[k]; });
+  if (i.system) S.names.system[i.system.id] = systemLabel(i.system) || i.system_name;
+}
+
+const ENTITY_KINDS = ["ips", "hosts", "users", "domains", "urls", "hashes", "emails"];
+// The index's keyword field per entity kind (IPs go through `cidr`, URLs through the text).
+const ENTITY_FIELD = { hosts: "host", users: "user", domains: "domain", hashes: "hash", emails: "email" };
+
+function quoted(v) {
+  return "\"" + String(v).replace(/\\/g, "\\\\").replace(/"/g, "\\\"") + "\"";
+}
+
+// The query clause that finds an entity (none for IPs: they are a `cidr` filter).
+function entityClause(e) {
+  if (e.kind === "ips") return "";
+  if (ENTITY_FIELD[e.kind]) return ENTITY_FIELD[e.kind] + ":" + quoted(e.value);
+  return quoted(e.value);
+}
+
+function entityHref(kind, value) {
+  return "#entity/" + kind + "/" + encodeURIComponent(value);
+}
+
+// An entity as a link that searches it across incidents and detections.
+// `short`: long values (URLs) cut to their first 48 characters, whole in the tooltip.
+function entityLink(kind, value, short) {
+  const text = short && value.length > 48 ? value.slice(0, 47) + "…" : value;
+  return el("a", { href: entityHref(kind, value), class: "entity " + kind, "data-kind": kind, "data-value": value, title: t("ent." + kind) + ": " + value }, text);
+}
+
+// The entities of an incident or a detection as links, by kind; with `max`, that many per
+// kind, long values shortened (a list's line).
+function entityLinks(ent, max) {
+  const out = [];
+  for (const k of ENTITY_KINDS) {
+    const vals = (ent && ent[k]) || [];
+    if (!vals.length) continue;
+    out.push(el("span", { class: "entities" }, el("span", { class: "muted" }, t("ent." + k) + ": "),
+      vals.slice(0, max || 50).flatMap((v, n) => (n ? [", ", entityLink(k, v, !!max)] : [entityLink(k, v, !!max)])),
+      vals.length > (max || 50) ? " …" : ""));
+  }
+  return out;
 }
 
 class ApiError extends Error {
@@ -157,6 +232,8 @@ async function login(token) {
   } catch (e) {
     $("#login-error").textContent = t("login.bad") + (e.body && e.body.message ? ": " + e.body.message : "");
     $("#login-error").hidden = false;
+    sessionStorage.removeItem("cg.token");
+    S.token = "";
     return false;
   }
   sessionStorage.setItem("cg.token", S.token);
@@ -165,7 +242,10 @@ async function login(token) {
   $("#logout").hidden = false;
   $("#nav-search").hidden = !S.me.can_read_incidents;
   $("#nav-inbox").hidden = !S.me.can_read_incidents;
+  $("#nav-suppressions").hidden = !S.me.can_read_incidents;
   $("#who").textContent = S.me.name + " · " + S.me.role;
+  // Before the lifecycle API, whoami said only whether the status could change.
+  if (!Array.isArray(S.me.permissions)) S.me.permissions = S.me.can_change_status ? ["acknowledge", "resolve"] : [];
   return true;
 }
 
@@ -178,6 +258,12 @@ function searchParams(extra) {
   if ($("#from").value) p.set("from", $("#from").value);
   if ($("#to").value) p.set("to", $("#to").value);
   if ($("#status-filter").value) p.set("status", $("#status-filter").value);
+  if ($("#assignee-filter").value) p.set("assignee", $("#assignee-filter").value);
+  if (S.entity) {
+    if (S.entity.kind === "ips") p.set("cidr", S.entity.value);
+    const c = entityClause(S.entity);
+    if (c) p.set("q", q ? "(" + c + ") AND (" + q + ")" : c);
+  }
   for (const [k, v] of Object.entries(S.filters)) if (v.length) p.set(k, v.join(","));
   p.set("limit", "25");
   for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
@@ -186,14 +272,37 @@ function searchParams(extra) {
 
 function incidentItem(inc) {
   const i = inc;
-  const title = (i.rule_titles && i.rule_titles[0]) || i.group_key;
-  return el("li", { class: "result" },
-    el("a", { href: "#incident/" + i.id, class: "result-link" }, title),
+  learnNames(i);
+  const titles = i.rule_titles && i.rule_titles.length ? i.rule_titles : [i.group_key];
+  return el("li", { class: "result", "data-id": i.id },
+    el("a", { href: "#incident/" + i.id, class: "result-link", title: (i.rule_ids || []).join(", ") }, titles.join(" · ")),
     el("div", { class: "meta" },
       el("span", { class: "badge " + i.priority }, i.priority.toUpperCase()),
       el("span", { class: "badge" + (NATIONAL.includes(i.category) ? " national" : "") }, catName(i.category)),
       el("span", { class: "badge " + i.status }, t("status." + i.status)),
-      " ", i.agency, " · ", i.group_key, " · ", fmtTime(i.first_seen), " · ×", i.count));
+      i.close_reason ? el("span", { class: "badge reason " + i.close_reason }, t("reason." + i.close_reason)) : null,
+      i.assignee ? el("span", { class: "badge assignee" }, "→ " + i.assignee) : null,
+      " ", named("agency", i.agency, i.agency_name),
+      i.system ? [" · ", named("system", i.system.id, systemLabel(i.system) || i.system_name)] : null,
+      " · ", fmtTime(i.first_seen), " · ×", i.count),
+    el("div", { class: "meta ents" }, entityLinks(i.entities, 3)));
+}
+
+// A detection as a line (the pivot's second list): time, rule, agency, its incident.
+function detectionItem(d) {
+  S.names.rule[d.rule.id] = d.rule.title;
+  return el("li", { class: "result detection" },
+    el("a", { href: "#incident/" + d.incident_id, class: "result-link", title: d.rule.id }, d.rule.title),
+    el("div", { class: "meta" }, fmtTime(d["@timestamp"] || d.timestamp), " · ", named("agency", d.agency, d.agency_name),
+      d.system ? [" · ", named("system", d.system.id, systemLabel(d.system))] : null),
+    el("div", { class: "meta ents" }, entityLinks(d.entities, 3)));
+}
+
+// A facet value: `[value, count]` or `{value, label, count}`.
+function facetValue(key, f) {
+  const [v, n, label] = Array.isArray(f) ? [f[0], f[1], null] : [f.value, f.count, f.label];
+  if (label && (key === "agency" || key === "rule")) S.names[key][v] = label;
+  return { v, n, label: key === "category" ? catName(v) : label || (S.names[key] && S.names[key][v]) || v };
 }
 
 function renderFacets(f) {
@@ -204,11 +313,12 @@ function renderFacets(f) {
     const vals = f[key] || [];
     if (!vals.length) continue;
     box.append(el("h3", { text: t("facet." + key) }));
-    for (const [v, n] of vals.slice(0, 12)) {
+    for (const f of vals.slice(0, 12)) {
+      const { v, n, label } = facetValue(key, f);
       box.append(el("button", {
-        type: "button", class: "facet", "data-facet": key, "data-value": v,
+        type: "button", class: "facet", "data-facet": key, "data-value": v, title: v,
         onclick: () => { addFilter(key, v); },
-      }, el("span", {}, key === "category" ? catName(v) : v), el("span", { class: "muted" }, n)));
+      }, el("span", { class: "facet-label" }, label), el("span", { class: "muted" }, n)));
     }
   }
 }
@@ -218,9 +328,14 @@ function renderChips() {
   box.replaceChildren();
   for (const [k, vals] of Object.entries(S.filters)) {
     for (const v of vals) {
-      box.append(el("button", { type: "button", onclick: () => { S.filters[k] = vals.filter((x) => x !== v); runSearch(); } },
-        t("facet." + k) + ": " + v + " ✕"));
+      const label = k === "category" ? catName(v) : (S.names[k] && S.names[k][v]) || v;
+      box.append(el("button", { type: "button", title: v, onclick: () => { S.filters[k] = vals.filter((x) => x !== v); runSearch(); } },
+        t("facet." + k) + ": " + label + " ✕"));
     }
+  }
+  if (S.entity) {
+    box.append(el("button", { type: "button", id: "entity-chip", onclick: () => { S.entity = null; location.hash = "#search"; runSearch(); } },
+      t("pivot.chip") + " (" + t("ent." + S.entity.kind) + "): " + S.entity.value + " ✕"));
   }
 }
 
@@ -252,98 +367,61 @@ async function runSearch(more) {
   $("#more").hidden = !r.next_cursor;
   $("#search-summary").textContent = r.total ? r.total + " " + t("search.found") : t("search.none");
   list.dataset.loaded = "true";
+  if (!more) pivotDetections();
 }
 
-// ---- incident detail ----
-
-async function showIncident(id) {
-  const box = $("#detail");
-  box.replaceChildren();
-  let d;
+// With an entity pivot, the detections that name it (newest first).
+async function pivotDetections() {
+  const box = $("#entity-detections");
+  const list = $("#entity-detection-list");
+  list.replaceChildren();
+  box.hidden = !S.entity;
+  if (!S.entity) return;
   try {
-    d = await api("/api/v1/incidents/" + encodeURIComponent(id) + "?limit=50");
+    const r = await api("/api/v1/incidents?" + searchParams({ kind: "detections" }).toString());
+    for (const h of r.hits) list.append(detectionItem(h));
+    if (!r.hits.length) list.append(el("li", { text: t("search.none") }));
   } catch (e) {
-    box.append(el("p", { class: "error" }, e.message));
-    return;
+    list.append(el("li", { class: "error" }, e.message));
   }
-  const i = d.incident;
-  const ent = i.entities || {};
-  const entities = Object.entries(ent).filter(([, v]) => v && v.length).map(([k, v]) => k + ": " + v.join(", ")).join("\n");
-  const row = (k, v) => [el("dt", { text: t(k) }), el("dd", {}, v)];
-  box.append(el("div", { class: "detail card", id: "incident-detail", "data-id": i.id },
-    el("h1", {}, (i.rule_titles && i.rule_titles[0]) || i.group_key),
-    el("dl", {},
-      row("d.agency", i.agency),
-      row("d.system", i.system ? (S.lang === "vi" ? i.system.name_vi : i.system.name_en) + " (" + i.system.level + ")" : "—"),
-      row("d.category", catName(i.category)),
-      row("d.priority", i.priority.toUpperCase()),
-      row("d.first", fmtTime(i.first_seen)),
-      row("d.last", fmtTime(i.last_seen)),
-      row("d.count", String(i.count)),
-      row("d.status", el("span", { id: "incident-status", class: "badge " + i.status }, t("status." + i.status))),
-      row("d.rules", i.rule_ids.map((r, k) => r + " — " + (i.rule_titles[k] || "")).join("; ")),
-      row("d.entities", el("pre", {}, entities))),
-    statusForm(i),
-    i.history && i.history.length ? el("div", {}, el("h2", { text: t("d.history") }),
-      el("ul", {}, i.history.map((h) => el("li", {}, fmtTime(h.at) + " · " + t("status." + h.status) + " · " + (h.by || "") + (h.note ? " — " + h.note : ""))))) : null,
-    d.campaign && d.campaign.length ? el("div", { id: "incident-campaign" }, el("h2", { text: t("d.campaign") }),
-      el("ul", {}, d.campaign.map((c) => el("li", {}, el("a", {
-        href: "#", onclick: (ev) => { ev.preventDefault(); showIncident(c.id); },
-      }, c.agency + " · " + catName(c.category) + " · " + fmtTime(c.first_seen)))))) : null,
-    el("h2", { text: t("d.events") + " (" + d.detections.length + "/" + d.detections_total + ")" }),
-    d.detections.map(eventCard)));
 }
 
-function statusForm(i) {
-  if (!S.me || !S.me.can_change_status) return el("p", { class: "muted", text: t("d.readonly") });
-  const sel = el("select", { id: "status-select" },
-    ["new", "acknowledged", "resolved"].map((s) => { const o = el("option", { value: s }, t("status." + s)); if (s === i.status) o.selected = true; return o; }));
-  const note = el("textarea", { id: "status-note", placeholder: t("d.note") });
-  const msg = el("span", { class: "muted", id: "status-msg" });
-  return el("form", {
-    class: "status-form", id: "status-form",
-    onsubmit: async (ev) => {
-      ev.preventDefault();
-      try {
-        const rec = await api("/api/v1/incidents/" + i.id, {
-          method: "PATCH", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ status: sel.value, note: note.value }),
-        });
-        msg.textContent = t("d.saved");
-        const b = $("#incident-status");
-        b.textContent = t("status." + rec.status);
-        showIncident(i.id);
-      } catch (e) {
-        msg.textContent = e.message;
-      }
-    },
-  }, el("strong", { text: t("d.change") }), sel, note, el("button", { type: "submit", text: t("d.save") }), msg);
-}
-
-function eventCard(det) {
-  const ev = det.event || {};
-  const g = det.guidance || {};
-  return el("div", { class: "event" },
-    el("div", {}, el("strong", {}, det.rule.title), " ",
-      el("span", { class: "badge " + det.priority }, det.priority.toUpperCase()), " ", fmtTime(det.timestamp)),
-    el("div", { class: "meta" }, t("d.author") + ": ", el("span", { class: "author" }, det.rule.author || "—"),
-      " · " + det.rule.id + (det.rule.techniques && det.rule.techniques.length ? " · " + det.rule.techniques.join(", ") : "")),
-    el("div", { class: "guidance" }, el("strong", { text: t("d.guidance") + ": " }), (S.lang === "vi" ? g.vi : g.en) || g.vi || g.en || "—"),
-    el("pre", {}, JSON.stringify({ dataset: ev.dataset, "@timestamp": ev["@timestamp"] || ev.timestamp, ecs: ev.ecs, original: ev.original }, null, 1)));
+function pivot(kind, value) {
+  S.entity = { kind, value };
+  S.filters = {};
+  S.cursor = null;
+  $("#q").value = "";
+  runSearch();
 }
 
 // ---- inbox ----
 
 async function showInbox() {
-  const list = $("#inbox");
-  list.replaceChildren();
+  const news = $("#inbox"), mine = $("#inbox-assigned");
+  news.replaceChildren();
+  mine.replaceChildren();
+  delete news.dataset.loaded;
+  $("#inbox-error").hidden = true;
+  const fill = (list, hits) => {
+    for (const h of hits) list.append(incidentItem(h));
+    if (!hits.length) list.append(el("li", { class: "empty", text: t("inbox.empty") }));
+  };
   try {
-    const r = await api("/api/v1/incidents?status=new&limit=50");
-    for (const h of r.hits) list.append(incidentItem(h));
-    if (!r.hits.length) list.append(el("li", { text: t("search.none") }));
+    let r;
+    try {
+      r = await api("/api/v1/inbox");
+    } catch (e) {
+      // A server without the lifecycle API: its new incidents only.
+      if (e.status !== 404) throw e;
+      r = { new: (await api("/api/v1/incidents?status=new&limit=50")).hits, assigned: [] };
+    }
+    fill(mine, r.assigned || []);
+    fill(news, r.new || []);
   } catch (e) {
-    list.append(el("li", { class: "error" }, e.message));
+    $("#inbox-error").textContent = e.message;
+    $("#inbox-error").hidden = false;
   }
+  news.dataset.loaded = "true";
 }
 
 // ---- dashboard ----
@@ -426,7 +504,7 @@ async function showDashboard() {
     prev ? el("th", { text: prev.month }) : null, el("th", { text: cur.month }), el("th", { text: t("dash.change") })));
   for (const a of agencies) {
     const p = prev ? prev.by_agency[a] || 0 : 0, c = cur.by_agency[a] || 0;
-    tbl.append(el("tr", {}, el("td", { text: a }), prev ? el("td", { text: p }) : null, el("td", { text: c }),
+    tbl.append(el("tr", {}, el("td", {}, named("agency", a, cur.agency_names && cur.agency_names[a])), prev ? el("td", { text: p }) : null, el("td", { text: c }),
       el("td", {}, changeSpan(p ? (c - p) * 100 / p : null))));
   }
   S.latestMonth = cur.month;
@@ -472,7 +550,9 @@ async function downloadCsv() {
 async function route() {
   const h = location.hash || "";
   if (h.startsWith("#token=")) {
-    const tok = decodeURIComponent(h.slice(7));
+    const tok = decodeURIComponent(h.slice(7)).trim();
+    // Kept for the session before the address drops it: a reload while logging in keeps it.
+    sessionStorage.setItem("cg.token", tok);
     history.replaceState(null, "", location.pathname + "#search");
     if (await login(tok)) return route();
     return show("login");
@@ -481,16 +561,24 @@ async function route() {
     if (S.token && (await login(S.token))) return route();
     return show("login");
   }
-  const [name, arg] = h.slice(1).split("/");
-  const def = S.me.can_read_incidents ? "search" : "dashboard";
+  const [name, ...rest] = h.slice(1).split("/");
+  const arg = rest[0];
+  // An analyst lands on the inbox: what is new, and what is theirs.
+  const def = S.me.can_read_incidents ? "inbox" : "dashboard";
   switch (name || def) {
     case "search":
       if (!S.me.can_read_incidents) { location.hash = "#dashboard"; return; }
       show("search");
       if (!$("#results").dataset.loaded) runSearch();
       break;
+    case "entity":
+      if (!S.me.can_read_incidents || !ENTITY_KINDS.includes(arg)) { location.hash = "#" + def; return; }
+      show("search");
+      pivot(arg, decodeURIComponent(rest.slice(1).join("/")));
+      break;
     case "incident": show("incident"); showIncident(arg); break;
     case "inbox": show("inbox"); showInbox(); break;
+    case "suppressions": show("suppressions"); showSuppressions(); break;
     case "dashboard": show("dashboard"); showDashboard(); break;
     case "report": show("report"); showReport(arg); break;
     default: location.hash = "#" + def;
@@ -514,9 +602,12 @@ function init() {
     }
   });
   $("#search-form").addEventListener("submit", (ev) => { ev.preventDefault(); S.cursor = null; runSearch(); });
+  // Back to the results after an entity pivot keeps the pivot; the search tab drops it.
+  $("#nav-search").addEventListener("click", () => { if (S.entity) { S.entity = null; $("#results").dataset.loaded = ""; } });
   $("#more").addEventListener("click", () => runSearch(true));
   $("#report-month").addEventListener("change", () => { location.hash = "#report/" + $("#report-month").value; });
   $("#report-print").addEventListener("click", () => window.print());
+  $("#sup-active").addEventListener("change", () => showSuppressions());
   $("#report-csv").addEventListener("click", downloadCsv);
   window.addEventListener("hashchange", route);
   route();

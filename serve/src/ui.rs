@@ -8,6 +8,7 @@ use crate::error::ApiError;
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
+const INCIDENT_JS: &str = include_str!("../assets/incident.js");
 const APP_CSS: &str = include_str!("../assets/app.css");
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
@@ -27,6 +28,7 @@ pub(crate) async fn index() -> Response {
 pub(crate) async fn asset(Path(file): Path<String>) -> Response {
     let (ty, body) = match file.as_str() {
         "app.js" => ("text/javascript; charset=utf-8", APP_JS),
+        "incident.js" => ("text/javascript; charset=utf-8", INCIDENT_JS),
         "app.css" => ("text/css; charset=utf-8", APP_CSS),
         _ => return ApiError::not_found(format!("no asset {file}")).into_response(),
     };

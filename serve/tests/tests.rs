@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod browser;
+mod browser_lifecycle;
 mod lifecycle;
 mod report_golden;
 mod tls;

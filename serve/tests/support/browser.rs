@@ -92,3 +92,99 @@ pub async fn chromium(extra_args: &[&str]) -> Browser {
         _driver: driver,
     }
 }
+
+/// Where a browser test keeps its screenshots: `$CARGO_TARGET_DIR/screenshots/<test>/`
+/// (default `target/`), emptied first so a run leaves only its own.
+pub fn screenshots(test: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("screenshots").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A test's screenshots, `<step>.png` in its directory.
+pub struct Shots {
+    pub dir: PathBuf,
+    pub saved: Vec<PathBuf>,
+}
+
+impl Shots {
+    pub fn new(test: &str) -> Shots {
+        Shots {
+            dir: screenshots(test),
+            saved: Vec::new(),
+        }
+    }
+
+    pub async fn take(&mut self, c: &Client, step: &str) {
+        let png = c.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        let p = self.dir.join(format!("{step}.png"));
+        std::fs::write(&p, png).unwrap();
+        self.saved.push(p);
+    }
+
+    /// Checks every screenshot is a real image and prints where it is.
+    pub fn report(&self) {
+        for p in &self.saved {
+            assert!(
+                std::fs::metadata(p).unwrap().len() > 1000,
+                "{}",
+                p.display()
+            );
+            println!("screenshot: {}", p.display());
+        }
+    }
+}
+
+/// Polls a JavaScript expression until it is truthy (20 s at most); returns its value.
+pub async fn until(c: &Client, what: &str, expr: &str) -> serde_json::Value {
+    use serde_json::Value;
+    let started = Instant::now();
+    loop {
+        let v = c
+            .execute(&format!("return ({expr});"), vec![])
+            .await
+            .unwrap();
+        let truthy =
+            !matches!(v, Value::Null | Value::Bool(false)) && v != json!(0) && v != json!("");
+        if truthy {
+            return v;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let src = c.source().await.unwrap_or_default();
+            let msg = c
+                .execute(
+                    "const m = document.querySelector('#act-msg, .error:not([hidden])'); return m ? m.textContent : '';",
+                    vec![],
+                )
+                .await
+                .unwrap_or_default();
+            panic!(
+                "timed out waiting for {what} ({expr}); message on the page: {msg}; page:\n{}",
+                &src[..src.len().min(3000)]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs a JavaScript expression and returns its value.
+pub async fn js(c: &Client, expr: &str) -> serde_json::Value {
+    c.execute(&format!("return ({expr});"), vec![])
+        .await
+        .unwrap()
+}
+
+/// Clicks the element `css`.
+pub async fn click(c: &Client, css: &str) {
+    c.find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
