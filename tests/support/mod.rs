@@ -2,6 +2,7 @@
 //! golden files, a webhook receiver; and, from `canhgac-testsupport`, the shared test data, the
 //! heavy-test guard and a real Kafka-protocol broker (Tansu) with a topic reader.
 
+pub mod http;
 pub mod webhook;
 
 use std::collections::BTreeMap;
