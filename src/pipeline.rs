@@ -293,7 +293,6 @@ async fn index_stage(
         canhgac_index::RunOptions {
             track_offsets: false,
         },
-        None,
         cancel,
     )
     .await

@@ -53,10 +53,6 @@ pub enum IndexError {
     /// An issued report snapshot could not be written or read (`path`: the snapshot file).
     #[error("report snapshot {path}: {message}")]
     Snapshot { path: PathBuf, message: String },
-
-    /// The indexer's task is gone (`run` mode control channel).
-    #[error("indexer stopped")]
-    Stopped,
 }
 
 fn caret(position: usize) -> String {

@@ -47,7 +47,7 @@
 //!
 //! An incident's status, assignee and close reason are the fold of its lifecycle records
 //! (`<prefix>.incident-events`, [`lifecycle`]), which the indexer consumes with the detections
-//! ([`Indexer::process`], [`Indexer::apply`]); [`Indexer::set_status`] writes such a record.
+//! ([`Indexer::process`], [`Indexer::apply`]); nothing else changes them.
 //! Detections never change the status: a detection arriving for a resolved incident raises
 //! its count and `last_seen` and leaves it resolved (see [`incident`]).
 //!
@@ -92,7 +92,7 @@ pub use incident::{IncidentRecord, StatusChange};
 pub use metrics::IndexMetrics;
 pub use model::{Agencies, Lang, Report, ReportRequest};
 pub use period::Period;
-pub use run::{IndexerHandle, RunOptions, RunSummary};
+pub use run::{RunOptions, RunSummary};
 pub use search::{
     Facets, Hit, IncidentDetail, IncidentIndex, Kind, Record, Scope, SearchRequest, SearchResponse,
     Sort,

@@ -1,23 +1,18 @@
 //! Feeding an [`Indexer`] from a transport: Kafka in `canhgac index`, the in-process bus in
 //! `canhgac run`. Messages are acked only after the tantivy commit that contains them.
 //!
-//! The loop commits when the [`crate::CommitPolicy`] says so, on a status change (so that the
-//! caller's answer means durable), and once more on shutdown. A commit failure stops the loop
+//! The loop commits when the [`crate::CommitPolicy`] says so and once more on shutdown. Changes
+//! to incidents arrive like detections, as lifecycle records on the subscription
+//! (`<prefix>.incident-events`), never through a side channel. A commit failure stops the loop
 //! with the error; the messages of the failed batch are not acked, so they are read again
 //! after a restart.
 
 use std::time::Duration;
 
-use canhgac_core::detection::Status;
 use canhgac_core::transport::{Ack, Subscription};
-use canhgac_core::Id;
-use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{IndexError, Result};
-use crate::incident::IncidentRecord;
-use crate::search::Scope;
 use crate::writer::{Indexer, Outcome, Position};
 
 /// Settings of [`run`].
@@ -39,56 +34,6 @@ pub struct RunSummary {
     /// Lifecycle records kept (applied or waiting for their anchor).
     pub records: u64,
     pub commits: u64,
-}
-
-/// A status change requested through an [`IndexerHandle`].
-pub struct StatusRequest {
-    pub scope: Scope,
-    pub incident: Id,
-    pub status: Status,
-    pub note: String,
-    pub by: Option<String>,
-    pub at: DateTime<Utc>,
-    reply: oneshot::Sender<Result<IncidentRecord>>,
-}
-
-/// Talks to a running indexer loop (the HTTP API's status changes in `canhgac run`).
-#[derive(Clone)]
-pub struct IndexerHandle {
-    tx: mpsc::Sender<StatusRequest>,
-}
-
-impl IndexerHandle {
-    /// A handle and the receiver to pass to [`run`].
-    pub fn channel() -> (IndexerHandle, mpsc::Receiver<StatusRequest>) {
-        let (tx, rx) = mpsc::channel(64);
-        (IndexerHandle { tx }, rx)
-    }
-
-    /// Changes an incident's status; returns once the change is committed.
-    pub async fn set_status(
-        &self,
-        scope: Scope,
-        incident: Id,
-        status: Status,
-        note: String,
-        by: Option<String>,
-    ) -> Result<IncidentRecord> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(StatusRequest {
-                scope,
-                incident,
-                status,
-                note,
-                by,
-                at: Utc::now(),
-                reply,
-            })
-            .await
-            .map_err(|_| IndexError::Stopped)?;
-        rx.await.map_err(|_| IndexError::Stopped)?
-    }
 }
 
 async fn commit(
@@ -117,7 +62,6 @@ pub async fn run<S: Subscription>(
     mut indexer: Indexer,
     mut subscription: S,
     options: RunOptions,
-    mut control: Option<mpsc::Receiver<StatusRequest>>,
     cancel: CancellationToken,
 ) -> Result<(Indexer, RunSummary)> {
     let mut summary = RunSummary::default();
@@ -130,30 +74,9 @@ pub async fn run<S: Subscription>(
                 None => std::future::pending::<()>().await,
             }
         };
-        let control_recv = async {
-            match control.as_mut() {
-                Some(rx) => rx.recv().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
-            req = control_recv => {
-                let Some(req) = req else {
-                    control = None;
-                    continue;
-                };
-                let result = indexer.set_status(&req.scope, &req.incident, req.status, &req.note, req.by.as_deref(), req.at);
-                let result = match result {
-                    Ok(rec) => {
-                        indexer = commit(indexer, &mut acks, &mut summary).await?;
-                        Ok(rec)
-                    }
-                    Err(e) => Err(e),
-                };
-                let _ = req.reply.send(result);
-            }
             _ = sleep => {
                 indexer = commit(indexer, &mut acks, &mut summary).await?;
             }

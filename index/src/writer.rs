@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use canhgac_core::detection::{Detection, Status, DETECTION_SCHEMA_VERSION};
-use canhgac_core::lifecycle::{Action, Actor, CloseReason, IncidentEvent, Policy};
+use canhgac_core::detection::{Detection, DETECTION_SCHEMA_VERSION};
+use canhgac_core::lifecycle::{IncidentEvent, Policy};
 use canhgac_core::Id;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tantivy::indexer::LogMergePolicy;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
@@ -32,7 +32,6 @@ use crate::idfilter::IdFilter;
 use crate::incident::IncidentRecord;
 use crate::metrics::IndexMetrics;
 use crate::schema::{Fields, SCHEMA_VERSION};
-use crate::search::Scope;
 use crate::store;
 
 /// Next offset to read, per topic and partition.
@@ -455,57 +454,6 @@ impl Indexer {
             r.refold(&self.options.policy);
             r
         }))
-    }
-
-    /// Changes an incident's status (new → acknowledged → resolved, or back to acknowledged),
-    /// with a note: an acknowledge, resolve (handled) or reopen record by `by` (role
-    /// `national`) applied like one from the topic ([`Indexer::apply`]). It becomes durable
-    /// with the next commit. Fails with [`IndexError::NotFound`] for an incident that does not
-    /// exist or is outside `scope`.
-    pub fn set_status(
-        &mut self,
-        scope: &Scope,
-        id: &Id,
-        status: Status,
-        note: &str,
-        by: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<IncidentRecord> {
-        let not_found = || IndexError::NotFound { id: id.to_hex() };
-        let rec = self.incident(id)?.ok_or_else(not_found)?;
-        if !scope.allows(&rec.incident.agency) {
-            return Err(not_found());
-        }
-        if rec.incident.status == status && note.is_empty() {
-            return Ok(rec);
-        }
-        let note = note.to_string();
-        let action = match status {
-            Status::Acknowledged => Action::Acknowledge { note },
-            Status::Resolved => Action::Resolve {
-                reason: CloseReason::Handled,
-                note,
-                duplicate_of: None,
-            },
-            Status::New => Action::Reopen { note },
-        };
-        let by = Actor {
-            name: by.unwrap_or("unknown").to_string(),
-            role: "national".into(),
-        };
-        let e = IncidentEvent::new(
-            rec.incident.id,
-            rec.first_detection,
-            &rec.incident.agency,
-            at,
-            by,
-            action,
-            None,
-        );
-        if let Outcome::Rejected { message, .. } = self.apply(&e)? {
-            return Err(IndexError::invalid("status change", message));
-        }
-        self.incident(id)?.ok_or_else(not_found)
     }
 
     /// Writes the touched incidents, applies retention when due, and commits with the consumed

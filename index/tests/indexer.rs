@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use canhgac_core::detection::{Detection, Status};
+use canhgac_core::lifecycle::{Action, Actor, CloseReason, IncidentEvent};
 use canhgac_core::transport::{Bus, Message, Publisher, TopicFilter};
 use canhgac_core::Id;
 use canhgac_index::synth::{incident_detections, month_corpus};
@@ -190,49 +191,66 @@ fn garbage_and_other_versions_are_rejected_with_a_reason() {
     ));
 }
 
+/// A lifecycle record on the incident whose first detection is `anchor`, by "soc".
+fn record(incident: Id, anchor: Id, agency: &str, at: &str, action: Action) -> IncidentEvent {
+    IncidentEvent::new(
+        incident,
+        anchor,
+        agency,
+        at.parse().unwrap(),
+        Actor {
+            name: "soc".into(),
+            role: "national".into(),
+        },
+        action,
+        None,
+    )
+}
+
 #[test]
 fn status_changes_persist_and_detections_keep_them() {
     let dir = tempfile::tempdir().unwrap();
     let ds = month_corpus(202204, 6, 1);
     let target = ds[0].incident_id;
+    let (anchor, agency) = (ds[0].id, ds[0].agency.clone());
     {
         let mut ix = Indexer::open(dir.path(), opts()).unwrap();
-        // Only the first detection of the first incident, then resolve it.
+        // Only the first detection of the first incident, then acknowledge and resolve it.
         ix.process(&payload(&ds[0]), None).unwrap();
         ix.commit().unwrap();
-        let at = "2022-04-25T00:00:00Z".parse().unwrap();
-        let other_scope = Scope::Agency("bca".into());
-        assert!(
-            ix.set_status(&other_scope, &target, Status::Resolved, "x", None, at)
-                .is_err(),
-            "out of scope"
+        let ack = record(
+            target,
+            anchor,
+            &agency,
+            "2022-04-25T00:00:00Z",
+            Action::Acknowledge {
+                note: "đang xử lý".into(),
+            },
         );
-        let r = ix
-            .set_status(
-                &Scope::All,
-                &target,
-                Status::Acknowledged,
-                "đang xử lý",
-                Some("soc"),
-                at,
-            )
-            .unwrap();
-        assert_eq!(r.incident.status, Status::Acknowledged);
+        assert!(matches!(
+            ix.process(&ack.to_json(), None).unwrap(),
+            Outcome::Recorded { .. }
+        ));
+        assert_eq!(
+            ix.incident(&target).unwrap().unwrap().incident.status,
+            Status::Acknowledged
+        );
         // Records fold in (time, id) order: the resolution comes after the acknowledgement.
-        let later = "2022-04-25T01:00:00Z".parse().unwrap();
-        ix.set_status(
-            &Scope::All,
-            &target,
-            Status::Resolved,
-            "đã khôi phục",
-            Some("soc"),
-            later,
-        )
-        .unwrap();
+        let resolve = record(
+            target,
+            anchor,
+            &agency,
+            "2022-04-25T01:00:00Z",
+            Action::Resolve {
+                reason: CloseReason::Handled,
+                note: "đã khôi phục".into(),
+                duplicate_of: None,
+            },
+        );
+        ix.process(&resolve.to_json(), None).unwrap();
+        // A repeat of a record counts once.
+        ix.process(&resolve.to_json(), None).unwrap();
         ix.commit().unwrap();
-        assert!(ix
-            .set_status(&Scope::All, &Id([7; 16]), Status::Resolved, "", None, at)
-            .is_err());
     }
     let mut ix = Indexer::open(dir.path(), opts()).unwrap();
     for d in &ds {
@@ -245,10 +263,9 @@ fn status_changes_persist_and_detections_keep_them() {
         Status::Resolved,
         "a detection does not reopen an incident"
     );
-    assert_eq!(r.history.len(), 2);
-    assert_eq!(r.history[1].note, "đã khôi phục");
-    assert_eq!(r.history[1].by.as_deref(), Some("soc"));
     assert_eq!(r.handling.history.len(), 2, "two lifecycle records");
+    assert_eq!(r.handling.history[1].by.name, "soc");
+    assert_eq!(r.handling.history[1].action.text(), "đã khôi phục");
     let n = ds.iter().filter(|d| d.incident_id == target).count() as u64;
     assert_eq!(r.incident.count, n);
     let index = IncidentIndex::of(&ix).unwrap();
@@ -282,7 +299,10 @@ fn retention_drops_old_incidents_with_their_detections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bus_messages_are_acked_only_after_the_commit() {
     let bus = Bus::new(1024);
-    let sub = bus.subscribe(TopicFilter::Exact(vec!["canhgac.detections".into()]));
+    let sub = bus.subscribe(TopicFilter::Exact(vec![
+        "canhgac.detections".into(),
+        "canhgac.incident-events".into(),
+    ]));
     let publisher = bus.publisher();
     let mut options = opts();
     options.commit = CommitPolicy {
@@ -292,14 +312,12 @@ async fn bus_messages_are_acked_only_after_the_commit() {
     let ix = Indexer::in_ram(options).unwrap();
     let index = IncidentIndex::of(&ix).unwrap();
     let cancel = CancellationToken::new();
-    let (handle, control) = canhgac_index::IndexerHandle::channel();
     let task = tokio::spawn(canhgac_index::run::run(
         ix,
         sub,
         RunOptions {
             track_offsets: false,
         },
-        Some(control),
         cancel.clone(),
     ));
     let ds = month_corpus(202203, 10, 3);
@@ -326,17 +344,24 @@ async fn bus_messages_are_acked_only_after_the_commit() {
         ds.len() as u64,
         "acked means committed"
     );
-    let r = handle
-        .set_status(
-            Scope::All,
-            ds[0].incident_id,
-            Status::Acknowledged,
-            "ok".into(),
-            None,
-        )
+    // A lifecycle record on the same bus: acked once committed, like a detection.
+    let ack = record(
+        ds[0].incident_id,
+        ds[0].id,
+        &ds[0].agency,
+        "2022-03-28T00:00:00Z",
+        Action::Acknowledge { note: "ok".into() },
+    );
+    publisher
+        .send(Message {
+            topic: "canhgac.incident-events".into(),
+            payload: ack.to_json(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
         .await
         .unwrap();
-    assert_eq!(r.incident.status, Status::Acknowledged);
     index.reload().unwrap();
     let detail = index.incident(&Scope::All, &ds[0].incident_id, 10).unwrap();
     assert_eq!(

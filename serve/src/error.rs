@@ -117,11 +117,6 @@ impl From<IndexError> for ApiError {
                 ApiError::bad_request("bad_request", format!("invalid {what}: {message}"))
             }
             IndexError::NotFound { id } => ApiError::not_found(format!("incident {id} not found")),
-            IndexError::Stopped => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "writer_stopped",
-                "the index writer has stopped; status changes are unavailable",
-            ),
             other => {
                 tracing::error!(error = %other, "index error");
                 ApiError::internal(other.to_string())

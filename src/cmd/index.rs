@@ -138,7 +138,6 @@ pub fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
             RunOptions {
                 track_offsets: true,
             },
-            None,
             cancel,
         )
         .await

@@ -197,7 +197,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let sub = bus.subscribe(TopicFilter::Exact(vec![topics.incident_events()]));
             let c = cancel.clone();
             writer_task = Some(tokio::spawn(async move {
-                run::run(indexer, sub, RunOptions { track_offsets: false }, None, c).await
+                run::run(indexer, sub, RunOptions { track_offsets: false }, c).await
             }));
             let log = dir
                 .parent()

@@ -162,7 +162,6 @@ pub async fn start_setup(setup: Setup) -> Server {
                 RunOptions {
                     track_offsets: true,
                 },
-                None,
                 c,
             )
             .await
