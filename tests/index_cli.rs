@@ -148,3 +148,49 @@ fn search_output_paging_and_errors() {
     assert_eq!(code, 2);
     assert!(stderr.contains("unknown field \"nofield\""), "{stderr}");
 }
+
+/// An index built by the previous version is refused with the command to run; `canhgac index
+/// upgrade --local-log` turns its statuses and notes into lifecycle records (once, however often
+/// it runs), and `canhgac run` rebuilds the index with them.
+#[test]
+fn an_old_index_is_upgraded_into_lifecycle_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("index");
+    std::fs::create_dir(&old).unwrap();
+    let d = canhgac_index::synth::month_corpus(202610, 1, 7).remove(0);
+    canhgac_index::synth::write_v2_index(
+        &old,
+        &[serde_json::json!({
+            "id": d.incident_id, "agency": d.agency, "first_detection": d.id, "count": 1,
+            "status": "resolved",
+            "history": [
+                {"status": "acknowledged", "note": "đang xử lý", "by": "Lan", "at": "2026-10-02T01:00:00Z"},
+                {"status": "resolved", "note": "đã khôi phục", "by": "Lan", "at": "2026-10-03T01:00:00Z"}
+            ]
+        })],
+    );
+    let old_s = old.to_str().unwrap();
+    let (code, _, err) = run(&["stats", "--index", old_s, "--month", "2026-10"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("schema version 2") && err.contains("canhgac index upgrade"),
+        "{err}"
+    );
+    let log = dir.path().join("incident-events.jsonl");
+    let log_s = log.to_str().unwrap();
+    for _ in 0..2 {
+        let (code, _, err) = run(&["index", "upgrade", "--index", old_s, "--local-log", log_s]);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("2 records"), "{err}");
+    }
+    let lines: Vec<canhgac_core::lifecycle::IncidentEvent> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| canhgac_core::lifecycle::IncidentEvent::from_json(l.as_bytes()).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "the second run adds nothing");
+    assert!(lines.iter().all(|r| r.by.name == "Lan" && r.anchor == d.id));
+    assert_eq!(lines[1].action.text(), "đã khôi phục");
+    let (code, _, err) = run(&["index", "upgrade", "--index", old_s]);
+    assert_eq!(code, 2, "neither a broker nor a local log: {err}");
+}

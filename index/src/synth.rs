@@ -238,3 +238,28 @@ pub fn month_corpus(yyyymm: u32, incidents: u64, salt: u64) -> Vec<Detection> {
     }
     out
 }
+
+/// Writes at `dir` an index the way schema version 2 stored incidents (a `kind` term and the
+/// record in `source`; the version in the commit payload): what `canhgac index upgrade` reads.
+/// `incidents` are version-2 incident records (`id`, `agency`, `first_detection`, `status`,
+/// `history` of `{status, note, by?, at}`).
+pub fn write_v2_index(dir: &std::path::Path, incidents: &[serde_json::Value]) {
+    use tantivy::schema::{Schema, STORED, STRING};
+    let mut b = Schema::builder();
+    let kind = b.add_text_field("kind", STRING);
+    let source = b.add_bytes_field("source", STORED);
+    let index = tantivy::Index::create_in_dir(dir, b.build()).expect("a fresh directory");
+    let mut w: tantivy::IndexWriter = index.writer(15 << 20).expect("a writer");
+    for json in incidents {
+        let mut doc = tantivy::TantivyDocument::default();
+        doc.add_text(kind, "incident");
+        doc.add_bytes(
+            source,
+            serde_json::to_vec(json).unwrap_or_default().as_slice(),
+        );
+        w.add_document(doc).expect("a document");
+    }
+    let mut p = w.prepare_commit().expect("a commit");
+    p.set_payload(r#"{"schema":2,"offsets":{}}"#);
+    p.commit().expect("committed");
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use canhgac_index::{CommitPolicy, IndexMetrics, Indexer, IndexerOptions, Retention, RunOptions};
 use canhgac_kafka::{KafkaSubscription, SubscribeTo, SubscriptionOptions};
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::start::{self, KafkaRoleArgs, Role, RoleContext};
 use super::UsageError;
@@ -38,11 +38,14 @@ One process writes an index; a second `canhgac index` on the same directory fail
 
 /// Options of `canhgac index`.
 #[derive(Debug, Args)]
-#[command(after_long_help = EXAMPLES)]
+#[command(after_long_help = EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct IndexArgs {
+    #[command(subcommand)]
+    command: Option<IndexCommand>,
+
     /// Index directory (created when missing)
     #[arg(long, value_name = "DIR")]
-    index: PathBuf,
+    index: Option<PathBuf>,
 
     /// Consumer group id
     #[arg(long, value_name = "ID", default_value = "canhgac-index")]
@@ -78,7 +81,113 @@ pub struct IndexArgs {
     common: KafkaRoleArgs,
 }
 
+#[derive(Debug, Subcommand)]
+enum IndexCommand {
+    /// Publish the statuses and notes of an index built by a previous version as lifecycle
+    /// records, so that the index rebuilt from the topics keeps them
+    #[command(after_long_help = UPGRADE)]
+    Upgrade(UpgradeArgs),
+}
+
+const UPGRADE: &str = "\
+Before version 3 an incident's status and notes lived only in the index. This reads them from
+the old index DIR (read-only) and publishes each change as a lifecycle record (who: the person
+named, else \"unknown\"), then you rebuild:
+
+  # Kafka layout: publish, move the old index aside, start the indexer on an empty directory
+  canhgac index upgrade --index /srv/index --brokers kafka1:9092
+  mv /srv/index /srv/index.v2 && canhgac index --index /srv/index --brokers kafka1:9092
+
+  # canhgac run: append to its local log, then remove the index and the checkpoints
+  canhgac index upgrade --index canhgac-data/index --local-log canhgac-data/incident-events.jsonl
+  rm -r canhgac-data/index canhgac-data/checkpoints && canhgac run
+
+Record ids are deterministic: running the upgrade twice publishes the same records, which
+count once.";
+
+/// Options of `canhgac index upgrade`.
+#[derive(Debug, Args)]
+struct UpgradeArgs {
+    /// The index built by the previous version
+    #[arg(long, value_name = "DIR")]
+    index: PathBuf,
+
+    /// Append the records to this local log (`canhgac run`'s <data_dir>/incident-events.jsonl)
+    /// instead of publishing them to Kafka
+    #[arg(long, value_name = "FILE")]
+    local_log: Option<PathBuf>,
+
+    #[command(flatten)]
+    common: KafkaRoleArgs,
+}
+
+fn upgrade(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
+    let cfg = args.common.configure(|_| {})?;
+    let records = canhgac_index::upgrade::legacy_records(&args.index)
+        .with_context(|| format!("cannot read the old index at {}", args.index.display()))?;
+    if let Some(log) = &args.local_log {
+        let (journal, existing) = canhgac_core::journal::Journal::open(log)?;
+        let mut seen = std::collections::HashSet::new();
+        for line in &existing {
+            if let Ok(r) = canhgac_core::lifecycle::IncidentEvent::from_json(line) {
+                seen.insert(r.id);
+            }
+        }
+        let mut added = 0;
+        for r in &records {
+            if seen.insert(r.id) {
+                journal.append(&r.to_json())?;
+                added += 1;
+            }
+        }
+        eprintln!(
+            "{} records from {} ({} new) in {}; now remove the index and the checkpoints of \
+             that data directory and start `canhgac run` again: it rebuilds the index and \
+             replays the log",
+            records.len(),
+            args.index.display(),
+            added,
+            log.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !start::brokers_given(&args.common.kafka, &cfg) {
+        return Err(UsageError(
+            "give --brokers (publish to <prefix>.incident-events) or --local-log FILE".into(),
+        )
+        .into());
+    }
+    let role = Role::configured(&cfg.telemetry)?;
+    let settings = start::client_settings(&cfg.kafka);
+    let topics = cfg.kafka.topics.clone();
+    role.run(|_| async move {
+        start::ensure_lifecycle_topic(&settings, &topics).await?;
+        let publisher = canhgac_kafka::KafkaPublisher::new(&settings)?;
+        let outbox = canhgac_serve::PublisherOutbox::new(publisher, &topics);
+        for r in &records {
+            canhgac_serve::Outbox::publish(&outbox, r.clone())
+                .await
+                .map_err(anyhow::Error::msg)?;
+        }
+        eprintln!(
+            "{} records from {} published to {}; now move that index aside and start \
+             `canhgac index` on an empty directory: it rebuilds from the detections and the \
+             incident events",
+            records.len(),
+            args.index.display(),
+            topics.incident_events()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 pub fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
+    if let Some(IndexCommand::Upgrade(u)) = args.command {
+        return upgrade(u);
+    }
+    let Some(index_dir) = args.index.clone() else {
+        return Err(UsageError("--index DIR is required (see canhgac index --help)".into()).into());
+    };
     let cfg = args.common.configure(|_| {})?;
     if args.commit_docs == 0 {
         return Err(UsageError("--commit-docs must be at least 1".into()).into());
@@ -105,10 +214,10 @@ pub fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
     let settings = start::client_settings(&cfg.kafka);
     role.run(|RoleContext { cancel, registry }| async move {
         let metrics = IndexMetrics::new(&registry)?;
-        let dir = args.index.clone();
+        let dir = index_dir.clone();
         let mut indexer = tokio::task::spawn_blocking(move || Indexer::open(&dir, options))
             .await?
-            .with_context(|| format!("cannot open the index at {}", args.index.display()))?
+            .with_context(|| format!("cannot open the index at {}", index_dir.display()))?
             .with_metrics(metrics);
         if let Some(months) = args.retention_months {
             indexer = indexer.with_retention(Retention {
@@ -117,7 +226,7 @@ pub fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
             });
         }
         tracing::info!(
-            index = %args.index.display(),
+            index = %index_dir.display(),
             topic,
             resume = ?indexer.committed_offsets().get(&topic),
             "indexer starting"

@@ -183,7 +183,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let agencies = super::run::report_agencies(cfg.registry_path.as_deref())?;
     let topics = cfg.kafka.topics.clone();
-    let brokers = (!cfg.kafka.brokers.is_empty()).then(|| start::client_settings(&cfg.kafka));
+    let brokers =
+        start::brokers_given(&args.kafka, &cfg).then(|| start::client_settings(&cfg.kafka));
     if brokers.is_some() && args.writable {
         return Err(UsageError("--writable and a broker exclude each other: with a broker, `canhgac index` writes the index".into()).into());
     }

@@ -239,3 +239,12 @@ pub async fn ensure_lifecycle_topic(
         .await?;
     Ok(())
 }
+
+/// Whether a broker was asked for (for roles that work without Kafka, like `serve`): `--brokers`,
+/// `CANHGAC_KAFKA__BROKERS`, or a `kafka.brokers` in the configuration file other than the
+/// default (`127.0.0.1:9092`, which such a role does not assume).
+pub fn brokers_given(kafka: &KafkaArgs, cfg: &Config) -> bool {
+    kafka.brokers.is_some()
+        || std::env::var_os("CANHGAC_KAFKA__BROKERS").is_some()
+        || cfg.kafka.brokers != canhgac_core::config::RawKafka::default().brokers
+}
