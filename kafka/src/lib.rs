@@ -24,7 +24,7 @@ mod producer;
 mod state;
 
 pub use consumer::{KafkaSubscription, Revoked, StartOffsets, SubscribeTo, SubscriptionOptions};
-pub use follow::{follow_topic, follower_group};
+pub use follow::{end_offsets, follow_topic, follower_group, Progress, Tracked};
 pub use producer::KafkaPublisher;
 pub use state::read_latest;
 

@@ -164,16 +164,15 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         // Suppressions: the whole lifecycle topic, from its beginning, for this worker.
         start::ensure_lifecycle_topic(&settings, &topics).await?;
         let suppressions = worker::suppress::SuppressionsHandle::new();
-        let follow = canhgac_kafka::follow_topic(
-            &settings,
-            "canhgac-detect-suppressions",
-            &topics.incident_events(),
-        )?;
+        let (follow, caught_up) =
+            start::follow_lifecycle_topic(&settings, &topics, "canhgac-detect-suppressions")
+                .await?;
         tokio::spawn(worker::suppress::follow_suppressions(
             follow,
             suppressions.clone(),
             cancel.clone(),
         ));
+        caught_up.await;
         let stage = stage.with_suppressions(suppressions);
         stage
             .prepare()

@@ -196,12 +196,11 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
             // The incidents' handling: the whole lifecycle topic, from its beginning.
             start::ensure_lifecycle_topic(&settings, &topics).await?;
             let lifecycle = LifecycleHandle::new(canhgac_core::lifecycle::Policy::default());
-            let follow = canhgac_kafka::follow_topic(
-                &settings,
-                "canhgac-notify-lifecycle",
-                &topics.incident_events(),
-            )?;
+            let (follow, caught_up) =
+                start::follow_lifecycle_topic(&settings, &topics, "canhgac-notify-lifecycle")
+                    .await?;
             tokio::spawn(follow_lifecycle(follow, lifecycle.clone(), cancel.clone()));
+            caught_up.await;
             let notifier = Notifier::new(
                 Arc::new(store),
                 Arc::new(registry),

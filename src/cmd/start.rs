@@ -248,3 +248,49 @@ pub fn brokers_given(kafka: &KafkaArgs, cfg: &Config) -> bool {
         || std::env::var_os("CANHGAC_KAFKA__BROKERS").is_some()
         || cfg.kafka.brokers != canhgac_core::config::RawKafka::default().brokers
 }
+
+/// Follows `<p>.incident-events` from its beginning for this process (`role` names its group)
+/// and returns the subscription with a wait that returns once the follower has applied every
+/// record the topic held when this was called (at most a minute; then the role starts anyway,
+/// with a warning). A stage that follows the topic waits for it before it starts, so a
+/// suppression or a closed incident made before the start applies from its first message.
+pub async fn follow_lifecycle_topic(
+    settings: &ClientSettings,
+    topics: &canhgac_core::topics::Topics,
+    role: &str,
+) -> anyhow::Result<(
+    canhgac_kafka::Tracked<canhgac_kafka::KafkaSubscription>,
+    impl Future<Output = ()>,
+)> {
+    let topic = topics.incident_events();
+    let follow = canhgac_kafka::Tracked::new(canhgac_kafka::follow_topic(settings, role, &topic)?);
+    let progress = follow.progress();
+    let (s, t) = (settings.clone(), topic.clone());
+    let ends = tokio::task::spawn_blocking(move || {
+        canhgac_kafka::end_offsets(&s, &t, std::time::Duration::from_secs(20))
+    })
+    .await?;
+    let wait = async move {
+        let ends = match ends {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, topic, "cannot read the end of the lifecycle topic; not waiting for it");
+                return;
+            }
+        };
+        let records: i64 = ends.values().sum();
+        if progress
+            .caught_up(&ends, std::time::Duration::from_secs(60))
+            .await
+        {
+            tracing::info!(topic, records, "lifecycle records applied");
+        } else {
+            tracing::warn!(
+                topic,
+                records,
+                "lifecycle records not all applied after a minute; starting anyway"
+            );
+        }
+    };
+    Ok((follow, wait))
+}
