@@ -17,7 +17,7 @@ use chrono::Utc;
 
 use crate::api::blocking;
 use crate::audit::AuditRecord;
-use crate::{view, ServerState};
+use crate::ServerState;
 
 const CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
@@ -125,7 +125,7 @@ async fn resolve(s: &ServerState, token: &str) -> Result<(AckClaim, IncidentReco
     let index = s.index.clone();
     let scope = Scope::Agency(claim.agency.clone());
     let det = claim.detection;
-    let found = blocking(move || view::incident_of_detection(&index, &scope, &det))
+    let found = blocking(move || index.incident_of_detection(&scope, &det))
         .await
         .map_err(|e| e.into_response())?;
     match found {
@@ -215,7 +215,7 @@ pub(crate) async fn acknowledge(
             let mut record = record;
             let index = s.index.clone();
             let (sc, iid) = (scope.clone(), r.incident.id);
-            record.alert_keys = blocking(move || view::alert_keys(&index, &sc, &iid))
+            record.alert_keys = blocking(move || index.alert_keys(&sc, &iid))
                 .await
                 .unwrap_or_default();
             match crate::handling::publish(&s, std::slice::from_ref(&record)).await {

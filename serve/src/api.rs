@@ -281,7 +281,8 @@ fn search_request(s: &ServerState, who: &Principal, p: SearchParams) -> ApiResul
         .filter(|a| !a.is_empty())
         .map(|a| if a == "me" { who.name.clone() } else { a });
     let reasons = list::<CloseReason>("close_reason", &p.close_reason)?;
-    crate::view::filter(&mut req, assignee, reasons);
+    req.assignees = assignee.into_iter().collect();
+    req.close_reasons = reasons;
     Ok(req)
 }
 

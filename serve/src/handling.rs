@@ -23,7 +23,7 @@ use canhgac_core::lifecycle::{
     Suppression,
 };
 use canhgac_core::Id;
-use canhgac_index::{IncidentRecord, Scope, SearchRequest};
+use canhgac_index::{IncidentRecord, Scope, SearchRequest, SuppressionState};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
@@ -390,7 +390,7 @@ async fn change(
         let index = s.index.clone();
         let sc = scope.clone();
         let iid = incident.incident.id;
-        blocking(move || view::alert_keys(&index, &sc, &iid)).await?
+        blocking(move || index.alert_keys(&sc, &iid)).await?
     };
     for r in &mut records {
         r.alert_keys = keys.clone();
@@ -533,7 +533,7 @@ pub(crate) async fn inbox(
     let mut mine = SearchRequest::new(scope, "");
     mine.statuses = vec![Status::New, Status::Acknowledged];
     mine.limit = limit;
-    view::filter(&mut mine, Some(p.name.clone()), Vec::new());
+    mine.assignees = vec![p.name.clone()];
     let index = s.index.clone();
     let names = s.names.clone();
     let v = blocking(move || {
@@ -566,9 +566,9 @@ pub(crate) async fn suppressions(
     let scope = crate::api::stats_scope(&p.role, sp.agency.as_deref())?;
     let index = s.index.clone();
     let now = Utc::now();
-    let mut list = blocking(move || view::suppressions(&index, &scope, now)).await?;
+    let mut list = blocking(move || index.suppressions(&scope, now)).await?;
     if sp.active.unwrap_or(false) {
-        list.retain(|v| v["state"] == "active");
+        list.retain(|v| v.state == SuppressionState::Active);
     }
     Ok(Json(list).into_response())
 }
@@ -584,26 +584,26 @@ pub(crate) async fn unsuppress(
     let scope = p.role.scope();
     let index = s.index.clone();
     let sc = scope.clone();
-    let list = blocking(move || view::suppressions(&index, &sc, Utc::now())).await?;
+    let list = blocking(move || index.suppressions(&sc, Utc::now())).await?;
     let found = list
         .into_iter()
-        .find(|v| v["id"] == json!(sid))
+        .find(|v| v.suppression.id == sid)
         .ok_or_else(|| ApiError::not_found(format!("suppression {sid} not found")))?;
     if s.outbox.is_none() {
         return Err(read_only());
     }
-    if found["state"] == "revoked" {
+    if found.state == SuppressionState::Revoked {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
             format!("suppression {sid} is already revoked"),
         ));
     }
-    let agency = found["agency"].as_str().unwrap_or_default().to_string();
+    let agency = found.suppression.agency.clone();
     // The record goes to the incident the suppression came from (its anchor), when known.
-    let incident = match found["incident"].as_str().map(Id::from_str) {
-        Some(Ok(i)) => load(&s, &scope, i).await.ok(),
-        _ => None,
+    let incident = match found.incident {
+        Some(i) => load(&s, &scope, i).await.ok(),
+        None => None,
     };
     let (iid, anchor, status) = incident.as_ref().map_or((sid, sid, Status::Resolved), |r| {
         (r.incident.id, r.first_detection, r.incident.status)

@@ -1,69 +1,18 @@
-//! What `serve` reads of the index besides search and detail, in one place: whether a record
-//! is applied, an incident's alert keys, the incident of a detection, suppressions, the
-//! lifecycle filters of a search, and the names people read instead of ids (agency, system,
-//! rule titles).
+//! What `serve` shows of the index besides search and detail: whether a record is applied,
+//! and the names people read instead of ids (agency, system, rule titles).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use canhgac_core::lifecycle::{CloseReason, Handling};
 use canhgac_core::Id;
 use canhgac_index::{
-    IncidentDetail, IncidentIndex, IncidentRecord, IndexError, Kind, Record, Scope, SearchRequest,
+    IncidentDetail, IncidentIndex, IncidentRecord, Kind, Record, Scope, SearchRequest,
 };
-use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-
-/// An incident's handling state (the fold of its lifecycle records, kept by the index).
-pub(crate) fn handling(r: &IncidentRecord) -> &Handling {
-    &r.handling
-}
 
 /// Whether the index shows `record` in the incident's history.
 pub(crate) fn applied(r: &IncidentRecord, record: &Id) -> bool {
     r.handling.history.iter().any(|e| e.id == *record)
-}
-
-/// The provisional incident ids (what notify groups alerts by) of an incident's detections.
-pub(crate) fn alert_keys(
-    index: &IncidentIndex,
-    scope: &Scope,
-    id: &Id,
-) -> Result<Vec<Id>, IndexError> {
-    index.alert_keys(scope, id)
-}
-
-/// The incident holding a detection, within `scope`.
-pub(crate) fn incident_of_detection(
-    index: &IncidentIndex,
-    scope: &Scope,
-    detection: &Id,
-) -> Result<Option<IncidentRecord>, IndexError> {
-    index.incident_of_detection(scope, detection)
-}
-
-/// The suppressions in `scope`, each with its state at `now` and the detections it marked
-/// (`{id, rule, agency, entity, owner, reason, created, expires, state, suppressed, incident}`).
-pub(crate) fn suppressions(
-    index: &IncidentIndex,
-    scope: &Scope,
-    now: DateTime<Utc>,
-) -> Result<Vec<Value>, IndexError> {
-    Ok(index
-        .suppressions(scope, now)?
-        .iter()
-        .map(|v| json!(v))
-        .collect())
-}
-
-/// Adds the lifecycle filters to a search.
-pub(crate) fn filter(
-    req: &mut SearchRequest,
-    assignee: Option<String>,
-    close_reasons: Vec<CloseReason>,
-) {
-    req.assignees = assignee.into_iter().collect();
-    req.close_reasons = close_reasons;
 }
 
 /// Names for ids: agencies from the registry, rule titles from the index (cached).
@@ -173,7 +122,7 @@ impl Names {
                 self.name(det, false);
             }
         }
-        v["handling"] = json!(handling(&d.incident));
+        v["handling"] = json!(d.incident.handling);
         v["agency_name"] = json!(self.agency(&d.incident.incident.agency));
         v
     }
