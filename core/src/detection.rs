@@ -328,8 +328,25 @@ pub struct Entities {
 }
 
 impl Entities {
+    /// The kinds of entity, one per list (what a suppression's entity names).
+    pub const KINDS: [&'static str; 7] = ["ip", "host", "user", "domain", "url", "hash", "email"];
+
     pub fn is_empty(&self) -> bool {
         self == &Entities::default()
+    }
+
+    /// The list of one kind of [`Entities::KINDS`]; `None` for another word.
+    pub fn of_kind(&self, kind: &str) -> Option<&[String]> {
+        Some(match kind {
+            "ip" => &self.ips,
+            "host" => &self.hosts,
+            "user" => &self.users,
+            "domain" => &self.domains,
+            "url" => &self.urls,
+            "hash" => &self.hashes,
+            "email" => &self.emails,
+            _ => return None,
+        })
     }
 
     /// The entities an event names (from its ECS fields).
@@ -597,6 +614,29 @@ mod tests {
         }
         assert!(Priority::P1 > Priority::P2, "P1 is the most urgent");
         assert!("nope".parse::<Category>().is_err());
+    }
+
+    #[test]
+    fn every_entity_kind_names_its_own_list() {
+        let mut e = Entities::default();
+        for (i, list) in [
+            &mut e.ips,
+            &mut e.hosts,
+            &mut e.users,
+            &mut e.domains,
+            &mut e.urls,
+            &mut e.hashes,
+            &mut e.emails,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            list.push(Entities::KINDS[i].to_string());
+        }
+        for k in Entities::KINDS {
+            assert_eq!(e.of_kind(k), Some(&[k.to_string()][..]), "{k}");
+        }
+        assert_eq!(e.of_kind("cidr"), None);
     }
 
     #[test]

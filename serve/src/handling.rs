@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use canhgac_core::detection::Status;
+use canhgac_core::detection::{Entities, Status};
 use canhgac_core::lifecycle::{
     suppression_id, Action, Actor, CloseReason, EntityRef, IncidentEvent, LifecycleError,
     Suppression,
@@ -36,9 +36,6 @@ use crate::{view, ServerState};
 
 /// How long an answer waits for the index to show a published record.
 pub(crate) const APPLY_WAIT: Duration = Duration::from_secs(5);
-
-/// The entity kinds a suppression may name (the lists of `Entities`).
-const ENTITY_KINDS: [&str; 7] = ["ip", "host", "user", "domain", "url", "hash", "email"];
 
 /// `POST /api/v1/incidents/{id}/events`: one action.
 #[derive(Debug, Deserialize)]
@@ -253,10 +250,10 @@ fn suppression(
         return Err(bad("suppress.days", "1 to 365"));
     }
     let kind = body.entity.kind.trim().to_ascii_lowercase();
-    if !ENTITY_KINDS.contains(&kind.as_str()) {
+    if !Entities::KINDS.contains(&kind.as_str()) {
         return Err(bad(
             "suppress.entity.kind",
-            format!("{kind:?}: one of {}", ENTITY_KINDS.join(", ")),
+            format!("{kind:?}: one of {}", Entities::KINDS.join(", ")),
         ));
     }
     let value = body.entity.value.trim().to_string();

@@ -24,7 +24,7 @@ use prometheus::IntGauge;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use canhgac_core::detection::{Detection, Entities};
+use canhgac_core::detection::Detection;
 use canhgac_core::lifecycle::{Action, IncidentEvent, Suppression};
 use canhgac_core::transport::Subscription;
 use canhgac_core::Id;
@@ -172,27 +172,15 @@ impl Suppressions {
 
 /// Whether `d` names the entity `kind`:`value`, in its entities or its grouping links.
 fn names(d: &Detection, kind: &str, value: &str) -> bool {
-    let listed = entity_list(&d.entities, kind)
+    let listed = d
+        .entities
+        .of_kind(kind)
         .is_some_and(|list| list.iter().any(|v| same(kind, v, value)));
     listed
         || d.grouping
             .links
             .iter()
             .any(|l| l.kind == kind && same(kind, &l.value, value))
-}
-
-/// The [`Entities`] list of a suppression's entity kind.
-fn entity_list<'a>(e: &'a Entities, kind: &str) -> Option<&'a [String]> {
-    Some(match kind {
-        "ip" => &e.ips,
-        "host" => &e.hosts,
-        "user" => &e.users,
-        "domain" => &e.domains,
-        "url" => &e.urls,
-        "hash" => &e.hashes,
-        "email" => &e.emails,
-        _ => return None,
-    })
 }
 
 /// One entity value: addresses compared as addresses (`2001:db8::1` = `2001:DB8:0::1`), names
@@ -387,7 +375,7 @@ async fn sleep_until(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use canhgac_core::detection::{Link, LinkRole};
+    use canhgac_core::detection::{Entities, Link, LinkRole};
     use canhgac_core::lifecycle::{suppression_id, Actor, EntityRef};
     use std::time::Duration;
 
