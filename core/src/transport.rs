@@ -125,6 +125,26 @@ pub trait Subscription: Send {
         use futures::FutureExt;
         tokio::task::unconstrained(self.recv()).now_or_never()
     }
+
+    /// Moves the messages already waiting into `batch` until it holds `max`, without waiting
+    /// (see [`Subscription::try_recv`]). A transport error met on the way goes to `on_error`
+    /// and the next message is taken.
+    fn take_ready(
+        &mut self,
+        batch: &mut Vec<Received>,
+        max: usize,
+        mut on_error: impl FnMut(CoreError),
+    ) where
+        Self: Sized,
+    {
+        while batch.len() < max {
+            match self.try_recv() {
+                Some(Some(Ok(m))) => batch.push(m),
+                Some(Some(Err(e))) => on_error(e),
+                Some(None) | None => break,
+            }
+        }
+    }
 }
 
 /// Which topics a subscription takes.

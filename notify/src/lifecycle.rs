@@ -127,15 +127,11 @@ pub async fn follow_lifecycle<S: Subscription>(
             }
             Some(Ok(m)) => vec![m],
         };
-        while batch.len() < 512 {
-            match sub.try_recv() {
-                Some(Some(Ok(m))) => batch.push(m),
-                Some(Some(Err(e))) => {
-                    tracing::warn!(error = %e, "transport error reading incident events")
-                }
-                Some(None) | None => break,
-            }
-        }
+        sub.take_ready(
+            &mut batch,
+            512,
+            |e| tracing::warn!(error = %e, "transport error reading incident events"),
+        );
         let mut records = Vec::with_capacity(batch.len());
         let mut acks = Vec::with_capacity(batch.len());
         for m in batch {

@@ -212,13 +212,11 @@ impl<P: Publisher> DetectStage<P> {
                 }
                 Some(Ok(m)) => batch.push(m),
             }
-            while batch.len() < self.options.batch {
-                match sub.try_recv() {
-                    Some(Some(Ok(m))) => batch.push(m),
-                    Some(Some(Err(e))) => tracing::warn!(error = %e, "transport error"),
-                    Some(None) | None => break,
-                }
-            }
+            sub.take_ready(
+                &mut batch,
+                self.options.batch,
+                |e| tracing::warn!(error = %e, "transport error"),
+            );
             phase("receive", waiting);
             let eval = self.start_evaluation(&mut batch);
             if let Some(g) = gate.as_mut() {

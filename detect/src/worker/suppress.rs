@@ -300,15 +300,11 @@ pub async fn follow_suppressions<S: Subscription>(
             }
             Some(Ok(m)) => vec![m],
         };
-        while batch.len() < 512 {
-            match sub.try_recv() {
-                Some(Some(Ok(m))) => batch.push(m),
-                Some(Some(Err(e))) => {
-                    tracing::warn!(error = %e, "transport error reading incident events")
-                }
-                Some(None) | None => break,
-            }
-        }
+        sub.take_ready(
+            &mut batch,
+            512,
+            |e| tracing::warn!(error = %e, "transport error reading incident events"),
+        );
         let (now, wall) = (Instant::now(), Utc::now());
         let mut changed = false;
         let mut acks = Vec::with_capacity(batch.len());
