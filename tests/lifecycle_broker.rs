@@ -14,12 +14,14 @@
 //!   and the suppression.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::http::{tokens, Api};
-use crate::support::{canhgac, free_port, index_full_contents, read_topic, Broker};
-use canhgac_core::transport::{Message, Publisher};
+use crate::support::{
+    canhgac, free_port, index_full_contents, publish_detections, read_topic, Broker, KillOnDrop,
+};
+use canhgac_core::transport::Publisher;
 use canhgac_core::Detection;
 use canhgac_index::synth;
 use canhgac_kafka::{ClientSettings, KafkaPublisher};
@@ -29,17 +31,7 @@ const AGENCY: &str = "byt";
 const ANALYST: &str = "Trần Thị Lan";
 const SECRET: &str = "ack-secret-for-tests";
 
-/// Kills its process when dropped (a failing assertion leaves nothing running).
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(name: &str, dir: &Path, args: &[&str]) -> Proc {
+fn spawn(name: &str, dir: &Path, args: &[&str]) -> KillOnDrop {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     let child = canhgac()
         .args(args)
@@ -49,7 +41,7 @@ fn spawn(name: &str, dir: &Path, args: &[&str]) -> Proc {
         .stderr(log)
         .spawn()
         .unwrap();
-    Proc(child)
+    KillOnDrop(child)
 }
 
 fn t0() -> i64 {
@@ -73,25 +65,6 @@ fn detections(k: u64, from: u64, n: u64) -> Vec<Detection> {
             )
         })
         .collect()
-}
-
-async fn publish(p: &KafkaPublisher, ds: &[Detection]) {
-    let mut deliveries = Vec::new();
-    for d in ds {
-        deliveries.push(
-            p.send(Message {
-                topic: "canhgac.detections".into(),
-                key: Some(d.incident_id.to_hex().into_bytes()),
-                payload: serde_json::to_vec(d).unwrap(),
-                headers: Vec::new(),
-            })
-            .await
-            .unwrap(),
-        );
-    }
-    for d in deliveries {
-        d.await.unwrap();
-    }
 }
 
 fn registry(dir: &Path) -> PathBuf {
@@ -151,7 +124,7 @@ async fn scenario() {
         .await
         .unwrap();
     for k in 0..6 {
-        publish(&publisher, &detections(k, 0, 3)).await;
+        publish_detections(&publisher, &detections(k, 0, 3)).await;
     }
     let ids: Vec<String> = (0..6)
         .map(|k| detections(k, 0, 1)[0].incident_id.to_hex())
@@ -339,8 +312,8 @@ async fn scenario() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before_close = alerts_of(&brokers, &ids[4]);
     assert!(!before_close.is_empty(), "incident 4 was alerted when new");
-    publish(&publisher, &detections(4, 3, 9)).await;
-    publish(&publisher, &detections(5, 3, 9)).await;
+    publish_detections(&publisher, &detections(4, 3, 9)).await;
+    publish_detections(&publisher, &detections(5, 3, 9)).await;
     let deadline = Instant::now() + long;
     loop {
         let open = alerts_of(&brokers, &ids[5]);

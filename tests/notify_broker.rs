@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use crate::support::webhook::{self, secret, secret_env, Arrival, Receiver};
 use crate::support::{canhgac, free_port, read_topic, Broker};
-use canhgac_core::transport::{Message, Publisher};
 use canhgac_core::{Detection, Priority};
 use canhgac_kafka::{ClientSettings, KafkaPublisher};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -215,21 +214,7 @@ impl Drop for Notifier {
 }
 
 fn publish(rt: &tokio::runtime::Runtime, publisher: &KafkaPublisher, ds: &[Detection]) {
-    rt.block_on(async {
-        let mut pending = Vec::new();
-        for d in ds {
-            let msg = Message {
-                topic: "canhgac.detections".into(),
-                key: Some(d.incident_id.to_hex().into_bytes()),
-                payload: serde_json::to_vec(d).unwrap(),
-                headers: Vec::new(),
-            };
-            pending.push(publisher.send(msg).await.unwrap());
-        }
-        for p in pending {
-            p.await.unwrap();
-        }
-    });
+    rt.block_on(crate::support::publish_detections(publisher, ds));
 }
 
 #[test]

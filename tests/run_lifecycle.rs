@@ -11,11 +11,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::http::{tokens, Api};
-use crate::support::{canhgac, free_port, index_full_contents, repo};
+use crate::support::{canhgac, free_port, index_full_contents, repo, KillOnDrop};
 use serde_json::json;
 
 const ANALYST: &str = "Phạm Thu Hà";
@@ -57,7 +57,7 @@ fn contents(dir: &Path) -> Contents {
     (incidents, detections)
 }
 
-struct Run(Child);
+struct Run(KillOnDrop);
 
 impl Run {
     fn start(dir: &Path, port: u16) -> Run {
@@ -78,23 +78,16 @@ impl Run {
             .stderr(log)
             .spawn()
             .unwrap();
-        Run(child)
+        Run(KillOnDrop(child))
     }
 
     /// SIGTERM and wait: a graceful stop.
     fn stop(mut self) {
-        let pid = self.0.id().to_string();
+        let pid = self.0 .0.id().to_string();
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.0 .0.wait();
     }
 }
 

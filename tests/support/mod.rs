@@ -170,3 +170,36 @@ pub fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+/// Publishes detections on `canhgac.detections`, keyed by their provisional incident as the
+/// detect worker keys them, and waits for the broker's acks.
+pub async fn publish_detections(
+    publisher: &canhgac_kafka::KafkaPublisher,
+    ds: &[canhgac_core::Detection],
+) {
+    use canhgac_core::transport::{Message, Publisher};
+    let mut pending = Vec::new();
+    for d in ds {
+        let msg = Message {
+            topic: "canhgac.detections".into(),
+            key: Some(d.incident_id.to_hex().into_bytes()),
+            payload: serde_json::to_vec(d).unwrap(),
+            headers: Vec::new(),
+        };
+        pending.push(publisher.send(msg).await.unwrap());
+    }
+    for p in pending {
+        p.await.unwrap();
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so that a failing assertion leaves
+/// nothing running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
