@@ -17,42 +17,26 @@
 //!   is order-independent too);
 //! - `lifecycle`: its lifecycle records ([`IncidentEvent`], those anchored at one of its
 //!   detections), sorted by (time, id), distinct; `handling` is their fold
-//!   ([`Handling::fold`]) and `status`, `close_reason`, `assignee`, `history` and
-//!   `status_changed` mirror it ([`IncidentRecord::refold`]). **A detection never changes the
+//!   ([`Handling::fold`], whose `history` says who changed what, when) and `status`,
+//!   `close_reason`, `assignee` mirror it ([`IncidentRecord::refold`]). **A detection never changes the
 //!   status**: a new detection for an acknowledged or resolved incident raises its count and
 //!   `last_seen`, and the incident stays as the analyst left it. A resolved incident that sees
 //!   new activity is found with `status:resolved` and `last_seen` after the resolution time
-//!   (`status_changed`); reopening it is the analyst's decision.
+//!   (the time of its resolve record); reopening it is the analyst's decision.
 //! - `joins`: the synthetic link keys of merge records ([`crate::lifecycle`]): an incident
 //!   holding one links to any detection carrying it, whatever its time.
 
 use canhgac_core::detection::{month_of, Detection, Entities, Incident, Status};
-use canhgac_core::lifecycle::{Action, Handling, IncidentEvent, Policy};
+use canhgac_core::lifecycle::{Handling, IncidentEvent, Policy};
 use canhgac_core::Id;
 
 use crate::group::{self, KeySpans};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// At most this many rules (and techniques) are kept per incident.
 pub const MAX_RULES: usize = 32;
 /// At most this many values of each entity kind are kept per incident.
 pub const MAX_ENTITIES: usize = 32;
-/// At most this many status changes are kept in an incident's history.
-pub const MAX_HISTORY: usize = 64;
-
-/// One status change, with the analyst's note (a mirror of the status-changing entries of
-/// [`Handling::history`], for readers of the earlier shape).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusChange {
-    pub status: Status,
-    #[serde(default)]
-    pub note: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
-    pub at: DateTime<Utc>,
-}
-
 /// What the index stores for an incident: the [`Incident`] of the core model plus what the
 /// aggregation needs to stay exact and order-independent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,12 +45,6 @@ pub struct IncidentRecord {
     pub incident: Incident,
     /// The detection with the smallest (event time, id): it names category, system and key.
     pub first_detection: Id,
-    /// When the status last changed (mirrors `handling`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_changed: Option<DateTime<Utc>>,
-    /// Status changes, oldest first (mirrors `handling`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub history: Vec<StatusChange>,
     /// Its lifecycle records, sorted by (time, id), distinct.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lifecycle: Vec<IncidentEvent>,
@@ -162,8 +140,6 @@ impl IncidentRecord {
                 assignee: None,
             },
             first_detection: d.id,
-            status_changed: None,
-            history: Vec::new(),
             lifecycle: Vec::new(),
             handling: fresh_handling(),
             joins: Vec::new(),
@@ -307,8 +283,7 @@ impl IncidentRecord {
 
     /// Recomputes `handling` from `lifecycle` and the fields that mirror it.
     pub fn refold(&mut self, policy: &Policy) {
-        if self.lifecycle.is_empty() && self.history.is_empty() && self.handling.history.is_empty()
-        {
+        if self.lifecycle.is_empty() && self.handling.history.is_empty() {
             self.handling = fresh_handling();
             self.incident.status = Status::New;
             self.incident.close_reason = None;
@@ -319,27 +294,6 @@ impl IncidentRecord {
         self.incident.status = h.status;
         self.incident.close_reason = h.close_reason;
         self.incident.assignee = h.assignee.clone();
-        self.history = h
-            .history
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e.action,
-                    Action::Acknowledge { .. } | Action::Resolve { .. } | Action::Reopen { .. }
-                )
-            })
-            .map(|e| StatusChange {
-                status: e.status,
-                note: e.action.text().to_string(),
-                by: Some(e.by.name.clone()),
-                at: e.at,
-            })
-            .collect();
-        if self.history.len() > MAX_HISTORY {
-            let drop = self.history.len() - MAX_HISTORY;
-            self.history.drain(..drop);
-        }
-        self.status_changed = self.history.last().map(|c| c.at);
         self.handling = h;
     }
 }
@@ -348,7 +302,9 @@ impl IncidentRecord {
 pub(crate) mod tests {
     use super::*;
     use crate::synth::detection;
+    use canhgac_core::lifecycle::Action;
     use canhgac_core::{Category, Priority};
+    use chrono::{DateTime, Utc};
 
     #[test]
     fn aggregate_is_order_independent() {
@@ -404,8 +360,13 @@ pub(crate) mod tests {
         r.merge(&detection("byt", "r1", "k", 1_650_100_000, 1));
         assert_eq!(r.incident.status, Status::Resolved);
         assert_eq!(r.incident.count, 2);
-        assert_eq!(r.history.len(), 1);
-        assert_eq!(r.history[0].by.as_deref(), Some("Lan"));
+        let changes: Vec<_> = r
+            .handling
+            .history
+            .iter()
+            .map(|e| e.by.name.as_str())
+            .collect();
+        assert_eq!(changes, ["Lan"]);
         let json = serde_json::to_string(&r).unwrap();
         let back: IncidentRecord = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);

@@ -88,7 +88,7 @@ pub mod writer;
 pub use campaign::CampaignPeer;
 pub use error::{IndexError, Result};
 pub use handling::{Excluded, SuppressionState, SuppressionView};
-pub use incident::{IncidentRecord, StatusChange};
+pub use incident::IncidentRecord;
 pub use metrics::IndexMetrics;
 pub use model::{Agencies, Lang, Report, ReportRequest};
 pub use period::Period;

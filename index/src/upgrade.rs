@@ -15,8 +15,18 @@ use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{Index, TantivyDocument, Term};
 
 use crate::error::{IndexError, Result};
-use crate::incident::StatusChange;
 use crate::schema::KIND_INCIDENT;
+
+/// One status change as version 2 stored it in an incident's `history`.
+#[derive(Deserialize)]
+struct StatusChange {
+    status: Status,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    by: Option<String>,
+    at: chrono::DateTime<chrono::Utc>,
+}
 
 /// The part of a version-2 incident document the upgrade reads.
 #[derive(Deserialize)]

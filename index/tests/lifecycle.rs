@@ -535,8 +535,8 @@ fn a_version_2_index_is_refused_and_its_statuses_become_records() {
     let ix = build(&items, 0);
     let r = ix.incident(&incident).unwrap().unwrap();
     assert_eq!(r.incident.status, Status::Resolved);
-    assert_eq!(r.history.len(), 2);
-    assert_eq!(r.history[0].note, "đang xử lý");
+    assert_eq!(r.handling.history.len(), 2);
+    assert_eq!(r.handling.history[0].action.text(), "đang xử lý");
 }
 
 #[test]

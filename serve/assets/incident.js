@@ -21,7 +21,7 @@ Object.assign(I18N.vi, {
   "reason.handled": "Đã xử lý", "reason.benign": "Lành tính", "reason.false_positive": "Cảnh báo sai", "reason.duplicate": "Trùng lặp",
   "act.acknowledge": "tiếp nhận", "act.assign": "giao cho", "act.unassign": "bỏ giao", "act.comment": "bình luận", "act.note": "ghi chú",
   "act.resolve": "đóng", "act.reopen": "mở lại", "act.merge": "gộp vào", "act.split": "tách", "act.suppress": "bỏ qua",
-  "act.unsuppress": "thu hồi bỏ qua", "act.status": "trạng thái",
+  "act.unsuppress": "thu hồi bỏ qua",
 });
 Object.assign(I18N.en, {
   "d.assignee": "Assignee", "d.reason": "Close reason", "d.uncounted": "left out of the statistics", "d.duplicate_of": "Duplicate of", "d.unassigned": "Unassigned",
@@ -39,7 +39,7 @@ Object.assign(I18N.en, {
   "reason.handled": "Handled", "reason.benign": "Benign", "reason.false_positive": "False positive", "reason.duplicate": "Duplicate",
   "act.acknowledge": "acknowledged", "act.assign": "assigned to", "act.unassign": "unassigned", "act.comment": "commented",
   "act.note": "handling note", "act.resolve": "closed", "act.reopen": "reopened", "act.merge": "merged into", "act.split": "split",
-  "act.suppress": "suppressed", "act.unsuppress": "revoked suppression", "act.status": "status",
+  "act.suppress": "suppressed", "act.unsuppress": "revoked suppression",
 });
 
 const REASONS = ["handled", "benign", "false_positive", "duplicate"];
@@ -63,21 +63,11 @@ async function showIncident(id) {
   renderIncident(d);
 }
 
-// The handling: the lifecycle fold when the API gives it, else the old status history.
-function handlingOf(d) {
-  const i = d.incident;
-  if (d.handling) return d.handling;
-  return {
-    status: i.status, close_reason: i.close_reason, assignee: i.assignee,
-    history: (i.history || []).map((h) => ({ at: h.at, by: { name: h.by || "" }, action: "status", status: h.status, note: h.note })),
-  };
-}
-
 function renderIncident(d) {
   const i = d.incident;
   S.rendering = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
   learnNames(Object.assign({ agency_name: d.agency_name }, i));
-  const h = handlingOf(d);
+  const h = d.handling;
   const row = (k, v, id) => [el("dt", { text: t(k) }), el("dd", { id }, v)];
   const rules = i.rule_ids.map((r, k) => named("rule", r, i.rule_titles[k]));
   $("#detail").replaceChildren(el("div", { class: "detail card", id: "incident-detail", "data-id": i.id },
@@ -124,7 +114,6 @@ function historyText(e) {
     merge: () => [t("act.merge") + " ", incidentLink(e.into)],
     split: () => t("act.split") + " " + (e.detections || []).length,
     suppress: () => t("act.suppress") + " " + (e.suppression ? e.suppression.entity.kind + " " + e.suppression.entity.value : ""),
-    status: () => t("act.status") + ": " + t("status." + e.status),
   }[e.action];
   const text = e.note || e.text || "";
   return [what ? what() : t("act." + e.action), text ? " — " + text : null];

@@ -186,8 +186,16 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
                     local(i.first_seen), local(i.last_seen), i.month, i.group_key,
                     i.rule_titles.join(" | ")
                 )?;
-                for c in &detail.incident.history {
-                    writeln!(out, "  {} {} {}", local(c.at), c.status.as_str(), c.note)?;
+                for e in &detail.incident.handling.history {
+                    writeln!(
+                        out,
+                        "  {} {} {} → {} {}",
+                        local(e.at),
+                        e.by.name,
+                        e.action.kind(),
+                        e.status.as_str(),
+                        e.action.text()
+                    )?;
                 }
                 writeln!(
                     out,
