@@ -162,7 +162,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         )
         .with_state(state)?;
         // Suppressions: the whole lifecycle topic, from its beginning, for this worker.
-        start::ensure_lifecycle_topic(&settings, &topics).await?;
+        start::ensure_lifecycle_topic(&publisher, &topics).await?;
         let suppressions = worker::suppress::SuppressionsHandle::new();
         let (follow, caught_up) =
             start::follow_lifecycle_topic(&settings, &topics, "canhgac-detect-suppressions")

@@ -161,8 +161,8 @@ fn upgrade(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     let settings = start::client_settings(&cfg.kafka);
     let topics = cfg.kafka.topics.clone();
     role.run(|_| async move {
-        start::ensure_lifecycle_topic(&settings, &topics).await?;
         let publisher = canhgac_kafka::KafkaPublisher::new(&settings)?;
+        start::ensure_lifecycle_topic(&publisher, &topics).await?;
         let outbox = canhgac_serve::PublisherOutbox::new(publisher, &topics);
         for r in &records {
             canhgac_serve::Outbox::publish(&outbox, r.clone())
@@ -231,7 +231,10 @@ pub fn run(args: IndexArgs) -> anyhow::Result<ExitCode> {
             resume = ?indexer.committed_offsets().get(&topic),
             "indexer starting"
         );
-        start::ensure_lifecycle_topic(&settings, &topics).await?;
+        // The indexer publishes nothing: a producer only to create the lifecycle topic.
+        let publisher = canhgac_kafka::KafkaPublisher::new(&settings)?;
+        start::ensure_lifecycle_topic(&publisher, &topics).await?;
+        drop(publisher);
         let subscription = KafkaSubscription::with_options(
             &settings,
             &args.group,

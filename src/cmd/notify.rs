@@ -194,7 +194,7 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
                 SubscriptionOptions::default(),
             )?;
             // The incidents' handling: the whole lifecycle topic, from its beginning.
-            start::ensure_lifecycle_topic(&settings, &topics).await?;
+            start::ensure_lifecycle_topic(&publisher, &topics).await?;
             let lifecycle = LifecycleHandle::new(canhgac_core::lifecycle::Policy::default());
             let (follow, caught_up) =
                 start::follow_lifecycle_topic(&settings, &topics, "canhgac-notify-lifecycle")

@@ -212,8 +212,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot open the index at {}", dir.display()))?;
             let outbox: Option<Arc<dyn Outbox>> = match &brokers {
                 Some(settings) => {
-                    start::ensure_lifecycle_topic(settings, &topics).await?;
                     let publisher = KafkaPublisher::new(settings)?;
+                    start::ensure_lifecycle_topic(&publisher, &topics).await?;
                     Some(Arc::new(PublisherOutbox::new(publisher, &topics)))
                 }
                 None => None,

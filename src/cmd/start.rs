@@ -230,10 +230,9 @@ fn shutdown_on_signals() -> CancellationToken {
 /// first; a broker that refuses the settings gets a plain topic (see
 /// `KafkaPublisher::ensure_state_topic`).
 pub async fn ensure_lifecycle_topic(
-    settings: &ClientSettings,
+    publisher: &canhgac_kafka::KafkaPublisher,
     topics: &canhgac_core::topics::Topics,
 ) -> anyhow::Result<()> {
-    let publisher = canhgac_kafka::KafkaPublisher::new(settings)?;
     publisher
         .ensure_state_topic(&topics.incident_events())
         .await?;
