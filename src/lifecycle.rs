@@ -43,6 +43,13 @@ impl LocalLifecycle {
     ) -> anyhow::Result<(LocalLifecycle, Vec<IncidentEvent>)> {
         let (journal, lines) = Journal::open(path)
             .with_context(|| format!("cannot open the incident log {}", path.display()))?;
+        if journal.torn() > 0 {
+            tracing::warn!(
+                file = %path.display(),
+                bytes = journal.torn(),
+                "cut a record torn by a crash from the end of the incident log"
+            );
+        }
         let mut records = Vec::with_capacity(lines.len());
         for (n, line) in lines.iter().enumerate() {
             match IncidentEvent::from_json(line) {

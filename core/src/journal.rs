@@ -3,7 +3,8 @@
 //!
 //! [`Journal::append`] returns once the line is on disk (`fdatasync`). [`Journal::open`] reads
 //! the lines already there; a torn last line (a crash in the middle of a write) is cut off, so
-//! the file stays a sequence of whole records. Blocking: call from a thread that may block.
+//! the file stays a sequence of whole records ([`Journal::torn`] says how much, for the caller's
+//! log). Blocking: call from a thread that may block.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
@@ -17,6 +18,7 @@ use crate::error::CoreError;
 pub struct Journal {
     path: PathBuf,
     file: Mutex<File>,
+    torn: u64,
 }
 
 impl Journal {
@@ -54,8 +56,8 @@ impl Journal {
             }
         }
         let len = file.metadata().map_err(read_err)?.len();
-        if len > whole {
-            tracing_free_warn(path, len - whole);
+        let torn = len.saturating_sub(whole);
+        if torn > 0 {
             file.set_len(whole).map_err(read_err)?;
             file.sync_all().map_err(read_err)?;
         }
@@ -64,6 +66,7 @@ impl Journal {
             Journal {
                 path: path.to_path_buf(),
                 file: Mutex::new(file),
+                torn,
             },
             records,
         ))
@@ -71,6 +74,11 @@ impl Journal {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Bytes of a record torn by a crash that [`Journal::open`] cut from the end (0 if none).
+    pub fn torn(&self) -> u64 {
+        self.torn
     }
 
     /// Appends one record (it must not contain a newline) and waits until it is on disk.
@@ -95,14 +103,6 @@ impl Journal {
     }
 }
 
-/// The core crate logs nothing itself; a torn tail is reported on stderr once.
-fn tracing_free_warn(path: &Path, bytes: u64) {
-    eprintln!(
-        "{}: cut {bytes} bytes of a record torn by a crash at the end of the journal",
-        path.display()
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +123,7 @@ mod tests {
         drop(f);
         let (j, got) = Journal::open(&p).unwrap();
         assert_eq!(got, vec![b"{\"a\":1}".to_vec(), b"{\"a\":2}".to_vec()]);
+        assert_eq!(j.torn(), 5);
         j.append(b"{\"a\":3}").unwrap();
         drop(j);
         let (_, got) = Journal::open(&p).unwrap();
